@@ -1,0 +1,46 @@
+//! Parse, merge and diff on synthetic clusters of 6, 100 and 1000 nodes (half masters).
+//!
+//! Run with `cargo bench --bench core`. Goals on a 2-core machine: a 1000-node `CLUSTER NODES`
+//! reply parses in under 1 ms; merge + diff of two 1000-node topologies take under 1 ms.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+use slotwatch::topology::{diff, merge, parse, synth};
+
+fn core(c: &mut Criterion) {
+    for n in [6usize, 100, 1000] {
+        let lines = synth::cluster(n, 7000);
+        let text = synth::view_of(&lines, 0).to_string();
+        let mut after_lines = lines.clone();
+        synth::reshard(&mut after_lines, 0, 1, 100);
+        synth::failover(&mut after_lines, n - 1);
+        let before_view = parse::parse_view(&text).expect("synthetic view parses");
+        let after_view = synth::view_of(&after_lines, 0);
+        let old = merge::merge(std::slice::from_ref(&before_view), 0);
+
+        let mut group = c.benchmark_group(format!("{n}_nodes"));
+        group.bench_function(BenchmarkId::new("parse", text.len()), |b| {
+            b.iter(|| parse::parse_view(black_box(&text)))
+        });
+        group.bench_function("merge_1_view+diff", |b| {
+            b.iter(|| {
+                let new = merge::merge(black_box(std::slice::from_ref(&after_view)), 1);
+                diff::diff(black_box(&old), &new)
+            })
+        });
+        group.bench_function("diff_only", |b| {
+            let new = merge::merge(std::slice::from_ref(&after_view), 1);
+            b.iter(|| diff::diff(black_box(&old), black_box(&new)))
+        });
+        // The poller merges one view per answering node; show how that scales up to 10 views.
+        let views: Vec<_> = (0..10.min(n)).map(|i| synth::view_of(&after_lines, i)).collect();
+        group.bench_function(format!("merge_{}_views", views.len()), |b| {
+            b.iter(|| merge::merge(black_box(&views), 1))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, core);
+criterion_main!(benches);

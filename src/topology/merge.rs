@@ -1,0 +1,329 @@
+//! Many nodes' views to one [`Topology`], plus the slots on which the views disagree. Pure.
+//!
+//! Rules, following how Redis itself converges:
+//! - a slot belongs to the claim with the highest config epoch (ties go to the earliest view, so
+//!   callers should pass views in a stable order);
+//! - a node's role, master and address come from its own reply when it answered, otherwise from
+//!   the majority of the views that list it;
+//! - `fail?` and `fail` hold when a majority of the views that list the node report them;
+//! - open migrations come from each node's own `myself` line, the only place Redis prints them;
+//! - `handshake` entries are skipped: their IDs are temporary and would show up as churn.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Flags, Migration, NO_OWNER, Node, NodeId, NodeLine, Role, Topology, View};
+use crate::slot::{SLOT_COUNT, SlotSet, ranges_of};
+
+/// What the views say about one node, gathered before the votes are counted.
+struct Ballot<'a> {
+    own: Option<&'a NodeLine>,
+    lines: Vec<&'a NodeLine>,
+    pfail_votes: u32,
+    fail_votes: u32,
+    max_epoch: u64,
+}
+
+/// Merges the views read at `observed_at_ms` (Unix milliseconds) into one topology.
+pub fn merge(views: &[View], observed_at_ms: u64) -> Topology {
+    let mut index: HashMap<NodeId, usize> = HashMap::new();
+    let mut ballots: Vec<Ballot<'_>> = Vec::new();
+    for view in views {
+        for line in &view.lines {
+            if line.flags.contains(Flags::HANDSHAKE) {
+                continue;
+            }
+            let i = *index.entry(line.id).or_insert_with(|| {
+                ballots.push(Ballot {
+                    own: None,
+                    lines: Vec::new(),
+                    pfail_votes: 0,
+                    fail_votes: 0,
+                    max_epoch: 0,
+                });
+                ballots.len() - 1
+            });
+            let b = &mut ballots[i];
+            if line.flags.contains(Flags::MYSELF) {
+                b.own = Some(line);
+            }
+            b.lines.push(line);
+            b.pfail_votes += u32::from(line.flags.contains(Flags::PFAIL));
+            b.fail_votes += u32::from(line.flags.contains(Flags::FAIL));
+            b.max_epoch = b.max_epoch.max(line.config_epoch);
+        }
+    }
+
+    // Sort node IDs so that the topology (and everything rendered from it) is deterministic.
+    let mut ids: Vec<NodeId> = index.keys().copied().collect();
+    ids.sort_unstable();
+    let final_index: HashMap<NodeId, u32> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+
+    let (owners, disagreement) = vote_slots(views, &final_index);
+
+    let mut slot_lists: Vec<Vec<u16>> = vec![Vec::new(); ids.len()];
+    for (slot, &owner) in owners.iter().enumerate() {
+        if owner != NO_OWNER {
+            slot_lists[owner as usize].push(slot as u16);
+        }
+    }
+
+    let nodes: Vec<Node> = ids
+        .iter()
+        .zip(slot_lists)
+        .map(|(id, slots)| {
+            let b = &ballots[index[id]];
+            let rep = b.own.unwrap_or_else(|| majority_line(&b.lines));
+            let seen_by = b.lines.len() as u32;
+            let ranges = ranges_of(slots.iter().copied());
+            Node {
+                id: *id,
+                endpoint: rep.addr.endpoint(),
+                addr: rep.addr.clone(),
+                role: rep.role(),
+                master: if rep.role() == Role::Replica { rep.master } else { None },
+                config_epoch: b.max_epoch,
+                pfail: b.pfail_votes * 2 > seen_by,
+                fail: b.fail_votes * 2 > seen_by,
+                noaddr: rep.flags.contains(Flags::NOADDR),
+                nofailover: rep.flags.contains(Flags::NOFAILOVER),
+                seen_by,
+                answered: b.own.is_some(),
+                slot_count: slots.len() as u32,
+                slots: ranges,
+            }
+        })
+        .collect();
+
+    Topology {
+        observed_at_ms,
+        nodes,
+        owners,
+        migrations: collect_migrations(views),
+        disagreement,
+        views: views.len() as u32,
+    }
+}
+
+/// Picks the line whose (role, master, address) most views agree on; ties go to the first.
+fn majority_line<'a>(lines: &[&'a NodeLine]) -> &'a NodeLine {
+    let mut best = lines[0];
+    let mut best_votes = 0;
+    for (i, candidate) in lines.iter().enumerate() {
+        let votes = lines[i..]
+            .iter()
+            .filter(|l| {
+                l.role() == candidate.role()
+                    && l.master == candidate.master
+                    && l.addr.ip == candidate.addr.ip
+                    && l.addr.port == candidate.addr.port
+            })
+            .count();
+        if votes > best_votes {
+            best = candidate;
+            best_votes = votes;
+        }
+    }
+    best
+}
+
+/// Resolves each slot's owner by highest config epoch and marks slots the views disagree on.
+fn vote_slots(views: &[View], index: &HashMap<NodeId, u32>) -> (Box<[u32]>, SlotSet) {
+    let n = usize::from(SLOT_COUNT);
+    let mut owners = vec![NO_OWNER; n].into_boxed_slice();
+    let mut best_epoch = vec![0u64; n];
+    let mut reference: Option<Vec<u32>> = None;
+    let mut this_view = vec![NO_OWNER; n];
+    let mut disagreement = SlotSet::new();
+
+    for view in views {
+        this_view.fill(NO_OWNER);
+        for line in &view.lines {
+            if line.flags.contains(Flags::HANDSHAKE) || line.slots.is_empty() {
+                continue;
+            }
+            let Some(&idx) = index.get(&line.id) else {
+                continue;
+            };
+            for range in &line.slots {
+                for slot in range.slots() {
+                    let s = usize::from(slot);
+                    this_view[s] = idx;
+                    if owners[s] == NO_OWNER || line.config_epoch > best_epoch[s] {
+                        owners[s] = idx;
+                        best_epoch[s] = line.config_epoch;
+                    }
+                }
+            }
+        }
+        match &reference {
+            None => reference = Some(this_view.clone()),
+            Some(reference) => {
+                for (s, (a, b)) in reference.iter().zip(this_view.iter()).enumerate() {
+                    if a != b {
+                        disagreement.insert(s as u16);
+                    }
+                }
+            }
+        }
+    }
+    (owners, disagreement)
+}
+
+/// Open migrations from each node's own line, pairing MIGRATING and IMPORTING halves.
+fn collect_migrations(views: &[View]) -> Vec<Migration> {
+    let mut open: BTreeMap<(u16, NodeId, NodeId), Migration> = BTreeMap::new();
+    for me in views.iter().filter_map(View::myself) {
+        if me.flags.contains(Flags::HANDSHAKE) {
+            continue;
+        }
+        for &(slot, target) in &me.migrating {
+            open.entry((slot, me.id, target))
+                .or_insert_with(|| Migration {
+                    slot,
+                    source: me.id,
+                    target,
+                    migrating_seen: false,
+                    importing_seen: false,
+                })
+                .migrating_seen = true;
+        }
+        for &(slot, source) in &me.importing {
+            open.entry((slot, source, me.id))
+                .or_insert_with(|| Migration {
+                    slot,
+                    source,
+                    target: me.id,
+                    migrating_seen: false,
+                    importing_seen: false,
+                })
+                .importing_seen = true;
+        }
+    }
+    open.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::parse::parse_view;
+    use crate::topology::testdata::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::parse(s).unwrap()
+    }
+
+    /// The same healthy cluster as seen by node `me` (an endpoint port) instead of A.
+    fn seen_by(text: &str, me: &str) -> String {
+        text.lines()
+            .map(|l| {
+                let l = l.replace("myself,", "");
+                if l.starts_with(me) {
+                    l.replacen("master", "myself,master", 1)
+                        .replacen(" slave ", " myself,slave ", 1)
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn agreeing_views_merge_cleanly() {
+        let views: Vec<View> = [A, B, C1]
+            .iter()
+            .map(|me| parse_view(&seen_by(&healthy(), me)).unwrap())
+            .collect();
+        let t = merge(&views, 42);
+        assert_eq!(t.nodes.len(), 6);
+        assert_eq!(t.views, 3);
+        assert_eq!(t.observed_at_ms, 42);
+        assert!(t.disagreement.is_empty());
+        assert_eq!(t.unassigned_slots(), 0);
+        assert_eq!(t.owner(0).unwrap().id, id(A));
+        assert_eq!(t.owner(5461).unwrap().id, id(B));
+        assert_eq!(t.owner(16383).unwrap().id, id(C));
+        assert_eq!(t.node(&id(B)).unwrap().slot_count, 5462);
+        assert_eq!(t.replicas_of(&id(C)).map(|n| n.id).collect::<Vec<_>>(), vec![id(C1)]);
+        let answered: Vec<_> = t.nodes.iter().filter(|n| n.answered).map(|n| n.id).collect();
+        assert_eq!(answered.len(), 3);
+        assert!(t.nodes.windows(2).all(|w| w[0].id < w[1].id));
+    }
+
+    #[test]
+    fn highest_epoch_wins_and_disagreement_is_counted() {
+        // A's view is stale: it still thinks B owns 5461-5470. C's view already has the newer
+        // claim (epoch 7) that A took those slots.
+        let stale = healthy();
+        let fresh = seen_by(&healthy(), C)
+            .replace(" 1 connected 0-5460", " 7 connected 0-5470")
+            .replace("5461-10922", "5471-10922");
+        let t = merge(&[parse_view(&stale).unwrap(), parse_view(&fresh).unwrap()], 0);
+        assert_eq!(t.owner(5465).unwrap().id, id(A));
+        assert_eq!(t.node(&id(A)).unwrap().slot_count, 5471);
+        assert_eq!(t.disagreement.len(), 10);
+        assert_eq!(t.disagreement.to_string(), "5461-5470");
+        // Order of views does not change the winner.
+        let t2 = merge(&[parse_view(&fresh).unwrap(), parse_view(&stale).unwrap()], 0);
+        assert_eq!(t2.owner(5465).unwrap().id, id(A));
+    }
+
+    #[test]
+    fn flags_follow_the_majority() {
+        let pfail_in_one = healthy().replace("30003@31003 master", "30003@31003 master,fail?");
+        let fail_in_two = seen_by(&healthy(), B).replace("30003@31003 master", "30003@31003 master,fail");
+        let fail_in_three = seen_by(&healthy(), A1).replace("30003@31003 master", "30003@31003 master,fail");
+        let views = [
+            parse_view(&pfail_in_one).unwrap(),
+            parse_view(&fail_in_two).unwrap(),
+            parse_view(&fail_in_three).unwrap(),
+        ];
+        let t = merge(&views, 0);
+        let c = t.node(&id(C)).unwrap();
+        assert!(c.fail, "two of three views say fail");
+        assert!(!c.pfail, "only one of three says fail?");
+        let t1 = merge(&views[..1], 0);
+        assert!(t1.node(&id(C)).unwrap().pfail);
+    }
+
+    #[test]
+    fn own_view_decides_role_and_address() {
+        // A1 was promoted; its own reply knows it, a lagging peer does not yet.
+        let lagging = healthy();
+        let own = seen_by(&healthy(), A1)
+            .replace(&format!("30004@31004 myself,slave {A}"), "30004@31004 myself,master -");
+        let t = merge(&[parse_view(&lagging).unwrap(), parse_view(&own).unwrap()], 0);
+        let a1 = t.node(&id(A1)).unwrap();
+        assert_eq!(a1.role, Role::Master);
+        assert_eq!(a1.master, None);
+    }
+
+    #[test]
+    fn migrations_come_from_own_lines_and_pair_up() {
+        let source = healthy().replace("0-5460", &format!("0-5460 [100->-{B}]"));
+        let target = seen_by(&healthy(), B).replace("5461-10922", &format!("5461-10922 [100-<-{A}] [200-<-{C}]"));
+        // A peer's line for A carrying the bracket must be ignored: only own lines count.
+        let t = merge(&[parse_view(&source).unwrap(), parse_view(&target).unwrap()], 0);
+        assert_eq!(t.migrations.len(), 2);
+        let m = &t.migrations[0];
+        assert_eq!((m.slot, m.source, m.target), (100, id(A), id(B)));
+        assert!(m.migrating_seen && m.importing_seen);
+        let half = &t.migrations[1];
+        assert_eq!((half.slot, half.source, half.target), (200, id(C), id(B)));
+        assert!(!half.migrating_seen && half.importing_seen);
+        assert_eq!(t.migrating_count(&id(A)), 1);
+        assert_eq!(t.importing_count(&id(B)), 2);
+    }
+
+    #[test]
+    fn handshake_entries_and_unassigned_slots() {
+        let text = healthy().replace("10923-16383", "10923-16000")
+            + &format!("{D} 127.0.0.1:30007@31007 handshake - 0 0 0 connected\n");
+        let t = merge(&[parse_view(&text).unwrap()], 0);
+        assert!(t.node(&id(D)).is_none());
+        assert_eq!(t.unassigned_slots(), 383);
+        assert_eq!(t.unassigned_ranges()[0].to_string(), "16001-16383");
+        assert!(merge(&[], 0).nodes.is_empty());
+    }
+}

@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn garbage_is_ignored() {
         let mut c = NodeCounters::default();
-        parse_info("errorstat_MOVED:count=x\nnonsense\n:\n::::\ntotal_commands_processed:-1\n", &mut c);
+        parse_info(
+            "errorstat_MOVED:count=x\nnonsense\n:\n::::\ntotal_commands_processed:-1\n",
+            &mut c,
+        );
         assert_eq!(c.moved, None);
         assert_eq!(c.commands_processed, None);
     }

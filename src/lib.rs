@@ -11,8 +11,18 @@
 //!   [`topology::merge`] combines many nodes' views, [`topology::diff`] turns two topologies
 //!   into events;
 //! - [`info`]: redirect and command counters from `INFO`.
+//!
+//! Around it sit the exporter's parts: [`config`] (YAML and flags), [`connect`] (TCP/TLS, AUTH),
+//! [`poller`] (polls a cluster, publishes snapshots), [`metrics`] (OpenMetrics encoding),
+//! [`http`] (axum routes) and [`serve`] (wiring and shutdown).
 
 pub mod clock;
+pub mod config;
+pub mod connect;
+pub mod http;
 pub mod info;
+pub mod metrics;
+pub mod poller;
+pub mod serve;
 pub mod slot;
 pub mod topology;

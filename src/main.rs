@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use slotwatch::config::{self, Config, LogFormat};
 use slotwatch::topology::{Topology, diff, merge, parse};
 
 /// Exit code for bad input or usage; clap uses the same code for its own usage errors.
@@ -27,6 +28,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Poll a cluster (or every cluster in --config) and serve /metrics, /topology and /events.
+    ///
+    /// slotwatch polls on its own timer (--poll-interval) rather than per scrape: topology
+    /// diffs need successive samples, and a scrape must never wait on a hung node.
+    Serve(Box<ServeArgs>),
     /// Print the hash slot of each KEY, one per line, exactly as CLUSTER KEYSLOT does.
     Keyslot {
         /// Keys to hash. Bytes are taken as given, so non-UTF-8 keys work too.
@@ -48,9 +54,69 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A node to discover the cluster from: redis://HOST:PORT, or rediss://HOST:PORT for TLS.
+    /// Repeat for more seeds.
+    #[arg(
+        long = "seed",
+        value_name = "URL",
+        env = "SLOTWATCH_SEEDS",
+        value_delimiter = ','
+    )]
+    seeds: Vec<String>,
+    /// Name of the cluster: the value of the `cluster` label.
+    #[arg(long, default_value = config::DEFAULT_CLUSTER_NAME, env = "SLOTWATCH_CLUSTER_NAME")]
+    cluster_name: String,
+    /// Address to serve HTTP on [default: 0.0.0.0:19121].
+    #[arg(long, value_name = "ADDR", env = "SLOTWATCH_LISTEN")]
+    listen: Option<String>,
+    /// Time between polls, e.g. 5s or 500ms.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    poll_interval: config::HumanDuration,
+    /// Per-node timeout for connecting and for each poll's round trip.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    timeout: config::HumanDuration,
+    /// YAML file describing one or more clusters (see deploy/slotwatch.example.yml). Replaces
+    /// the per-cluster flags.
+    #[arg(long, value_name = "FILE", env = "SLOTWATCH_CONFIG", conflicts_with_all = ["seeds", "username", "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify"])]
+    config: Option<PathBuf>,
+    /// ACL user name for AUTH (Redis 6+).
+    #[arg(long, env = "SLOTWATCH_REDIS_USERNAME")]
+    username: Option<String>,
+    /// File holding the Redis password; re-read on every reconnect.
+    #[arg(long, value_name = "FILE", env = "SLOTWATCH_REDIS_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    /// Name of an environment variable holding the Redis password.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    password_env: Option<String>,
+    /// PEM file of CA certificates that sign the Redis servers' certificates.
+    #[arg(long, value_name = "FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate, for servers with tls-auth-clients.
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key for --tls-cert-file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// Name to verify in server certificates (nodes are reached by IP).
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
+    /// Accept any server certificate. Only for testing.
+    #[arg(long)]
+    tls_insecure_skip_verify: bool,
+    /// Log format.
+    #[arg(long, value_enum, env = "SLOTWATCH_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Events kept per cluster for /events.
+    #[arg(long, value_name = "N")]
+    events_capacity: Option<usize>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve(*args),
         Command::Keyslot { keys } => keyslot(&keys),
         Command::Diff {
             before,
@@ -65,6 +131,96 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Builds the validated configuration from a file or from the single-cluster flags.
+fn serve_config(args: ServeArgs) -> Result<Config, String> {
+    let mut config = if let Some(path) = &args.config {
+        config::load_file(path).map_err(|e| e.to_string())?
+    } else {
+        if args.seeds.is_empty() {
+            return Err("serve needs --seed redis://HOST:PORT (or --config FILE)".into());
+        }
+        let seeds = args
+            .seeds
+            .iter()
+            .map(|s| s.parse().map_err(|e| format!("--seed: {e}")))
+            .collect::<Result<Vec<_>, String>>()?;
+        let password = match (&args.password_file, &args.password_env) {
+            (Some(f), _) => Some(config::PasswordSource::File(f.clone())),
+            (None, Some(var)) => {
+                Some(config::password_from_env(var, "--password-env").map_err(|e| e.to_string())?)
+            }
+            (None, None) => None,
+        };
+        let tls_flags = args.tls_ca_file.is_some()
+            || args.tls_cert_file.is_some()
+            || args.tls_server_name.is_some()
+            || args.tls_insecure_skip_verify;
+        let cluster = config::ClusterConfig {
+            name: args.cluster_name.clone(),
+            seeds,
+            poll_interval: args.poll_interval.0,
+            timeout: args.timeout.0,
+            auth: config::Auth {
+                username: args.username.clone(),
+                password,
+            },
+            tls: tls_flags.then(|| config::TlsConfig {
+                ca_file: args.tls_ca_file.clone(),
+                cert_file: args.tls_cert_file.clone(),
+                key_file: args.tls_key_file.clone(),
+                server_name: args.tls_server_name.clone(),
+                insecure_skip_verify: args.tls_insecure_skip_verify,
+            }),
+        };
+        config::validate_cluster(&cluster, "--").map_err(|e| e.to_string())?;
+        Config {
+            listen: config::parse_listen(config::DEFAULT_LISTEN, "--listen")
+                .map_err(|e| e.to_string())?,
+            log_format: LogFormat::Text,
+            events_capacity: config::DEFAULT_EVENTS_CAPACITY,
+            clusters: vec![cluster],
+        }
+    };
+    // Flags given explicitly override the file.
+    if let Some(listen) = &args.listen {
+        config.listen = config::parse_listen(listen, "--listen").map_err(|e| e.to_string())?;
+    }
+    if let Some(format) = args.log_format {
+        config.log_format = format;
+    }
+    if let Some(n) = args.events_capacity {
+        if n == 0 {
+            return Err("--events-capacity must be at least 1".into());
+        }
+        config.events_capacity = n;
+    }
+    Ok(config)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let config = serve_config(args)?;
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(slotwatch::serve::run(config))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn keyslot(keys: &[std::ffi::OsString]) -> Result<ExitCode, String> {

@@ -351,7 +351,10 @@ mod tests {
         let set: SlotSet = "5,0-3,4,10,12-13".parse().unwrap();
         assert_eq!(set.len(), 9);
         assert_eq!(set.to_string(), "0-5,10,12-13");
-        assert_eq!(SlotSet::full().ranges(), vec![SlotRange::new(0, 16383).unwrap()]);
+        assert_eq!(
+            SlotSet::full().ranges(),
+            vec![SlotRange::new(0, 16383).unwrap()]
+        );
         assert_eq!(SlotSet::new().to_string(), "-");
     }
 

@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Node, NodeId, Role, Topology};
+use super::{NO_OWNER, Node, NodeId, Role, Topology};
 use crate::slot::{SlotRange, format_ranges, ranges_of};
 
 /// A node as events name it: the stable ID and the `ip:port` operators grep for.
@@ -282,7 +282,11 @@ impl fmt::Display for EventKind {
                 write!(f, "{name}: {node} joined as {role} ({})", node.id.short())
             }
             EventKind::NodeRemoved { node, role } => {
-                write!(f, "{name}: {node} ({role}, {}) left the cluster", node.id.short())
+                write!(
+                    f,
+                    "{name}: {node} ({role}, {}) left the cluster",
+                    node.id.short()
+                )
             }
             EventKind::NodeFailed { node, role } => {
                 write!(f, "{name}: {role} {node} flagged fail by the cluster")
@@ -363,13 +367,25 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<EventKind> {
         }
     }
 
+    // Translate old owner indices into new ones once, so that the per-slot scan compares
+    // integers rather than 40-byte IDs.
+    let old_to_new: Vec<u32> = old
+        .nodes
+        .iter()
+        .map(|n| new.index_of(&n.id).map_or(u32::MAX - 1, |i| i as u32))
+        .collect();
     // Slot owner changes grouped by (from, to); BTreeMap keeps the output order stable.
     let mut moves: BTreeMap<(Option<NodeId>, Option<NodeId>), Vec<u16>> = BTreeMap::new();
-    for slot in 0..crate::slot::SLOT_COUNT {
-        let a = old.owner(slot).map(|n| n.id);
-        let b = new.owner(slot).map(|n| n.id);
-        if a != b {
-            moves.entry((a, b)).or_default().push(slot);
+    for (slot, (&a, &b)) in old.owners.iter().zip(new.owners.iter()).enumerate() {
+        let a_in_new = if a == NO_OWNER {
+            NO_OWNER
+        } else {
+            old_to_new[a as usize]
+        };
+        if a_in_new != b {
+            let a = (a != NO_OWNER).then(|| old.nodes[a as usize].id);
+            let b = (b != NO_OWNER).then(|| new.nodes[b as usize].id);
+            moves.entry((a, b)).or_default().push(slot as u16);
         }
     }
 
@@ -439,7 +455,11 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<EventKind> {
     for n in new.nodes.iter().filter(|n| n.role == Role::Replica) {
         let Some(new_master) = n.master else { continue };
         let Some(o) = old.node(&n.id) else { continue };
-        let old_master = if o.role == Role::Replica { o.master } else { None };
+        let old_master = if o.role == Role::Replica {
+            o.master
+        } else {
+            None
+        };
         if old_master == Some(new_master) {
             continue;
         }
@@ -487,7 +507,10 @@ fn diff_migrations(old: &Topology, new: &Topology, out: &mut Vec<EventKind>) {
         if new_keys.contains(key) {
             continue;
         }
-        let (from, to_ref) = (NodeRef::lookup(from, new, old), NodeRef::lookup(to, new, old));
+        let (from, to_ref) = (
+            NodeRef::lookup(from, new, old),
+            NodeRef::lookup(to, new, old),
+        );
         if new.owner(*slot).map(|n| n.id) == Some(*to) {
             out.push(EventKind::MigrationFinished {
                 slot: *slot,
@@ -551,14 +574,25 @@ mod tests {
         assert_eq!(names(&events), vec!["node_added", "reshard", "reshard"]);
         let mut total = 0;
         for e in &events[1..] {
-            let EventKind::Reshard { to, slots, ranges, .. } = e else { panic!() };
+            let EventKind::Reshard {
+                to, slots, ranges, ..
+            } = e
+            else {
+                panic!()
+            };
             assert_eq!(to.node, "127.0.0.1:30007");
             assert_eq!(ranges.iter().map(|r| r.len()).sum::<u32>(), *slots);
             total += slots;
         }
         assert_eq!(total, 2730);
         let lines: Vec<String> = events.iter().map(ToString::to_string).collect();
-        assert!(lines.contains(&"reshard: 1365 slots 5461-6825 moved 127.0.0.1:30002 -> 127.0.0.1:30007".to_owned()), "{lines:?}");
+        assert!(
+            lines.contains(
+                &"reshard: 1365 slots 5461-6825 moved 127.0.0.1:30002 -> 127.0.0.1:30007"
+                    .to_owned()
+            ),
+            "{lines:?}"
+        );
         // Reversed, the same slots move back, and the node leaves.
         let back = diff(&after, &before);
         assert_eq!(names(&back), vec!["reshard", "reshard", "node_removed"]);
@@ -569,13 +603,29 @@ mod tests {
         let before = topo(&healthy());
         // CLUSTER FAILOVER on A1: it now owns A's slots and A replicates it.
         let after_text = healthy()
-            .replace(&format!("30001@31001 myself,master - 0 1426238316000 1 connected 0-5460"), &format!("30001@31001 myself,slave {A1} 0 1426238316000 7 connected"))
-            .replace(&format!("30004@31004 slave {A} 0 1426238317239 1 connected"), "30004@31004 master - 0 1426238317239 7 connected 0-5460");
+            .replace(
+                "30001@31001 myself,master - 0 1426238316000 1 connected 0-5460",
+                &format!("30001@31001 myself,slave {A1} 0 1426238316000 7 connected"),
+            )
+            .replace(
+                &format!("30004@31004 slave {A} 0 1426238317239 1 connected"),
+                "30004@31004 master - 0 1426238317239 7 connected 0-5460",
+            );
         let after = topo(&after_text);
         let events = diff(&before, &after);
         assert_eq!(names(&events), vec!["failover"], "{events:?}");
-        let EventKind::Failover { old_master, new_master, slots } = &events[0] else { panic!() };
-        assert_eq!((old_master.node.as_str(), new_master.node.as_str(), *slots), ("127.0.0.1:30001", "127.0.0.1:30004", 5461));
+        let EventKind::Failover {
+            old_master,
+            new_master,
+            slots,
+        } = &events[0]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (old_master.node.as_str(), new_master.node.as_str(), *slots),
+            ("127.0.0.1:30001", "127.0.0.1:30004", 5461)
+        );
     }
 
     #[test]
@@ -587,24 +637,36 @@ mod tests {
         // B1 wins the election with a higher epoch; B is still listed as a failed master.
         let promoted_text = failed_text
             .replace(" 2 connected 5461-10922", " 2 disconnected")
-            .replace(&format!("30005@31005 slave {B} 0 1426238316232 2 connected"), "30005@31005 master - 0 1426238316232 7 connected 5461-10922");
+            .replace(
+                &format!("30005@31005 slave {B} 0 1426238316232 2 connected"),
+                "30005@31005 master - 0 1426238316232 7 connected 5461-10922",
+            );
         let promoted = topo(&promoted_text);
         let events = diff(&failed, &promoted);
         assert_eq!(names(&events), vec!["failover"]);
         // Seen in one poll, the failure comes before the failover it causes.
-        assert_eq!(names(&diff(&before, &promoted)), vec!["node_failed", "failover"]);
+        assert_eq!(
+            names(&diff(&before, &promoted)),
+            vec!["node_failed", "failover"]
+        );
         // B comes back as B1's replica: recovered, and no second failover.
         let rejoined = topo(&promoted_text.replace(
             "30002@31002 master,fail - 0 1426238316232 2 disconnected",
             &format!("30002@31002 slave {B1} 0 1426238316232 7 connected"),
         ));
-        assert_eq!(names(&diff(&promoted, &rejoined)), vec!["replica_moved", "node_recovered"]);
+        assert_eq!(
+            names(&diff(&promoted, &rejoined)),
+            vec!["replica_moved", "node_recovered"]
+        );
     }
 
     #[test]
     fn promotion_of_a_replica_of_an_empty_master_is_a_failover() {
-        let base = healthy() + &format!("{D} 127.0.0.1:30007@31007 master - 0 0 0 connected\n")
-            + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 127.0.0.1:30008@31008 slave " + D + " 0 0 0 connected\n";
+        let base = healthy()
+            + &format!("{D} 127.0.0.1:30007@31007 master - 0 0 0 connected\n")
+            + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 127.0.0.1:30008@31008 slave "
+            + D
+            + " 0 0 0 connected\n";
         let before = topo(&base);
         let after = topo(&base.replace(&format!("30008@31008 slave {D}"), "30008@31008 master -"));
         let events = diff(&before, &after);
@@ -618,9 +680,15 @@ mod tests {
         let lost = topo(&healthy().replace("10923-16383", "10923-16000"));
         let events = diff(&before, &lost);
         assert_eq!(names(&events), vec!["slots_unassigned"]);
-        assert_eq!(events[0].to_string(), "slots_unassigned: 383 slots 16001-16383 lost their owner 127.0.0.1:30003");
+        assert_eq!(
+            events[0].to_string(),
+            "slots_unassigned: 383 slots 16001-16383 lost their owner 127.0.0.1:30003"
+        );
         assert_eq!(names(&diff(&lost, &before)), vec!["slots_assigned"]);
-        assert_eq!(diff(&lost, &before)[0].slot_moves(), Some(("assigned", 383)));
+        assert_eq!(
+            diff(&lost, &before)[0].slot_moves(),
+            Some(("assigned", 383))
+        );
     }
 
     #[test]
@@ -629,12 +697,19 @@ mod tests {
         let open = topo(&healthy().replace("0-5460", &format!("0-5460 [100->-{B}]")));
         let events = diff(&before, &open);
         assert_eq!(names(&events), vec!["migration_started"]);
-        assert_eq!(events[0].to_string(), "migration_started: slot 100 migrating 127.0.0.1:30001 -> 127.0.0.1:30002");
+        assert_eq!(
+            events[0].to_string(),
+            "migration_started: slot 100 migrating 127.0.0.1:30001 -> 127.0.0.1:30002"
+        );
 
         let aborted = diff(&open, &before);
         assert_eq!(names(&aborted), vec!["migration_aborted"]);
 
-        let moved = topo(&healthy().replace("0-5460", "0-99 101-5460").replace("5461-10922", "100 5461-10922"));
+        let moved = topo(
+            &healthy()
+                .replace("0-5460", "0-99 101-5460")
+                .replace("5461-10922", "100 5461-10922"),
+        );
         let finished = diff(&open, &moved);
         assert_eq!(names(&finished), vec!["reshard", "migration_finished"]);
     }
@@ -645,14 +720,30 @@ mod tests {
         let readdressed = topo(&healthy().replace("127.0.0.1:30006@31006", "10.0.0.6:30006@31006"));
         let events = diff(&before, &readdressed);
         assert_eq!(names(&events), vec!["address_changed"]);
-        assert_eq!(events[0].to_string(), format!("address_changed: node {} moved from 127.0.0.1:30006 to 10.0.0.6:30006", &C1[..8]));
+        assert_eq!(
+            events[0].to_string(),
+            format!(
+                "address_changed: node {} moved from 127.0.0.1:30006 to 10.0.0.6:30006",
+                &C1[..8]
+            )
+        );
 
-        let moved = topo(&healthy().replace(&format!("slave {C} 0 1426238317741"), &format!("slave {A} 0 1426238317741")));
+        let moved = topo(&healthy().replace(
+            &format!("slave {C} 0 1426238317741"),
+            &format!("slave {A} 0 1426238317741"),
+        ));
         let events = diff(&before, &moved);
         assert_eq!(names(&events), vec!["replica_moved"]);
-        assert_eq!(events[0].to_string(), "replica_moved: 127.0.0.1:30006 now replicates 127.0.0.1:30001 (was 127.0.0.1:30003)");
+        assert_eq!(
+            events[0].to_string(),
+            "replica_moved: 127.0.0.1:30006 now replicates 127.0.0.1:30001 (was 127.0.0.1:30003)"
+        );
 
-        let removed_text: String = healthy().lines().filter(|l| !l.starts_with(C1)).map(|l| format!("{l}\n")).collect();
+        let removed_text: String = healthy()
+            .lines()
+            .filter(|l| !l.starts_with(C1))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let events = diff(&before, &topo(&removed_text));
         assert_eq!(names(&events), vec!["node_removed"]);
         assert!(!events[0].is_topology_change() || events[0].name() == "node_removed");
@@ -660,10 +751,32 @@ mod tests {
 
     #[test]
     fn topology_change_classification() {
-        let n = NodeRef { id: NodeId::parse(A).unwrap(), node: "x:1".into() };
-        assert!(EventKind::NodeAdded { node: n.clone(), role: Role::Master }.is_topology_change());
-        assert!(!EventKind::NodeFailed { node: n.clone(), role: Role::Master }.is_topology_change());
-        assert!(!EventKind::MigrationStarted { slot: 1, from: n.clone(), to: n }.is_topology_change());
+        let n = NodeRef {
+            id: NodeId::parse(A).unwrap(),
+            node: "x:1".into(),
+        };
+        assert!(
+            EventKind::NodeAdded {
+                node: n.clone(),
+                role: Role::Master
+            }
+            .is_topology_change()
+        );
+        assert!(
+            !EventKind::NodeFailed {
+                node: n.clone(),
+                role: Role::Master
+            }
+            .is_topology_change()
+        );
+        assert!(
+            !EventKind::MigrationStarted {
+                slot: 1,
+                from: n.clone(),
+                to: n
+            }
+            .is_topology_change()
+        );
     }
 
     #[test]

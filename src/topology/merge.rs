@@ -24,7 +24,39 @@ struct Ballot<'a> {
 }
 
 /// Merges the views read at `observed_at_ms` (Unix milliseconds) into one topology.
+///
+/// A view from a node that no other view lists is left out: such a node has left the cluster
+/// (after `CLUSTER FORGET` and `CLUSTER RESET` it still answers, knowing only itself) or belongs
+/// to another cluster, and its empty slot map would read as a disagreement on every slot.
 pub fn merge(views: &[View], observed_at_ms: u64) -> Topology {
+    let members = member_views(views);
+    let mut topology = merge_members(&members, observed_at_ms);
+    topology.ignored_views = (views.len() - members.len()) as u32;
+    topology
+}
+
+/// The views whose own node some other view lists (all of them when there is only one).
+fn member_views(views: &[View]) -> Vec<&View> {
+    if views.len() < 2 {
+        return views.iter().collect();
+    }
+    let mut listed: HashMap<NodeId, u32> = HashMap::new();
+    for view in views {
+        for line in view
+            .lines
+            .iter()
+            .filter(|l| !l.flags.contains(Flags::MYSELF))
+        {
+            *listed.entry(line.id).or_insert(0) += 1;
+        }
+    }
+    views
+        .iter()
+        .filter(|v| v.myself().is_none_or(|me| listed.contains_key(&me.id)))
+        .collect()
+}
+
+fn merge_members(views: &[&View], observed_at_ms: u64) -> Topology {
     let mut index: HashMap<NodeId, usize> = HashMap::new();
     let mut ballots: Vec<Ballot<'_>> = Vec::new();
     for view in views {
@@ -56,8 +88,11 @@ pub fn merge(views: &[View], observed_at_ms: u64) -> Topology {
     // Sort node IDs so that the topology (and everything rendered from it) is deterministic.
     let mut ids: Vec<NodeId> = index.keys().copied().collect();
     ids.sort_unstable();
-    let final_index: HashMap<NodeId, u32> =
-        ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+    let final_index: HashMap<NodeId, u32> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i as u32))
+        .collect();
 
     let (owners, disagreement) = vote_slots(views, &final_index);
 
@@ -81,7 +116,11 @@ pub fn merge(views: &[View], observed_at_ms: u64) -> Topology {
                 endpoint: rep.addr.endpoint(),
                 addr: rep.addr.clone(),
                 role: rep.role(),
-                master: if rep.role() == Role::Replica { rep.master } else { None },
+                master: if rep.role() == Role::Replica {
+                    rep.master
+                } else {
+                    None
+                },
                 config_epoch: b.max_epoch,
                 pfail: b.pfail_votes * 2 > seen_by,
                 fail: b.fail_votes * 2 > seen_by,
@@ -102,6 +141,7 @@ pub fn merge(views: &[View], observed_at_ms: u64) -> Topology {
         migrations: collect_migrations(views),
         disagreement,
         views: views.len() as u32,
+        ignored_views: 0,
     }
 }
 
@@ -128,7 +168,7 @@ fn majority_line<'a>(lines: &[&'a NodeLine]) -> &'a NodeLine {
 }
 
 /// Resolves each slot's owner by highest config epoch and marks slots the views disagree on.
-fn vote_slots(views: &[View], index: &HashMap<NodeId, u32>) -> (Box<[u32]>, SlotSet) {
+fn vote_slots(views: &[&View], index: &HashMap<NodeId, u32>) -> (Box<[u32]>, SlotSet) {
     let n = usize::from(SLOT_COUNT);
     let mut owners = vec![NO_OWNER; n].into_boxed_slice();
     let mut best_epoch = vec![0u64; n];
@@ -171,9 +211,9 @@ fn vote_slots(views: &[View], index: &HashMap<NodeId, u32>) -> (Box<[u32]>, Slot
 }
 
 /// Open migrations from each node's own line, pairing MIGRATING and IMPORTING halves.
-fn collect_migrations(views: &[View]) -> Vec<Migration> {
+fn collect_migrations(views: &[&View]) -> Vec<Migration> {
     let mut open: BTreeMap<(u16, NodeId, NodeId), Migration> = BTreeMap::new();
-    for me in views.iter().filter_map(View::myself) {
+    for me in views.iter().filter_map(|v| v.myself()) {
         if me.flags.contains(Flags::HANDSHAKE) {
             continue;
         }
@@ -219,8 +259,11 @@ mod tests {
             .map(|l| {
                 let l = l.replace("myself,", "");
                 if l.starts_with(me) {
-                    l.replacen("master", "myself,master", 1)
-                        .replacen(" slave ", " myself,slave ", 1)
+                    l.replacen("master", "myself,master", 1).replacen(
+                        " slave ",
+                        " myself,slave ",
+                        1,
+                    )
                 } else {
                     l
                 }
@@ -245,8 +288,16 @@ mod tests {
         assert_eq!(t.owner(5461).unwrap().id, id(B));
         assert_eq!(t.owner(16383).unwrap().id, id(C));
         assert_eq!(t.node(&id(B)).unwrap().slot_count, 5462);
-        assert_eq!(t.replicas_of(&id(C)).map(|n| n.id).collect::<Vec<_>>(), vec![id(C1)]);
-        let answered: Vec<_> = t.nodes.iter().filter(|n| n.answered).map(|n| n.id).collect();
+        assert_eq!(
+            t.replicas_of(&id(C)).map(|n| n.id).collect::<Vec<_>>(),
+            vec![id(C1)]
+        );
+        let answered: Vec<_> = t
+            .nodes
+            .iter()
+            .filter(|n| n.answered)
+            .map(|n| n.id)
+            .collect();
         assert_eq!(answered.len(), 3);
         assert!(t.nodes.windows(2).all(|w| w[0].id < w[1].id));
     }
@@ -259,21 +310,29 @@ mod tests {
         let fresh = seen_by(&healthy(), C)
             .replace(" 1 connected 0-5460", " 7 connected 0-5470")
             .replace("5461-10922", "5471-10922");
-        let t = merge(&[parse_view(&stale).unwrap(), parse_view(&fresh).unwrap()], 0);
+        let t = merge(
+            &[parse_view(&stale).unwrap(), parse_view(&fresh).unwrap()],
+            0,
+        );
         assert_eq!(t.owner(5465).unwrap().id, id(A));
         assert_eq!(t.node(&id(A)).unwrap().slot_count, 5471);
         assert_eq!(t.disagreement.len(), 10);
         assert_eq!(t.disagreement.to_string(), "5461-5470");
         // Order of views does not change the winner.
-        let t2 = merge(&[parse_view(&fresh).unwrap(), parse_view(&stale).unwrap()], 0);
+        let t2 = merge(
+            &[parse_view(&fresh).unwrap(), parse_view(&stale).unwrap()],
+            0,
+        );
         assert_eq!(t2.owner(5465).unwrap().id, id(A));
     }
 
     #[test]
     fn flags_follow_the_majority() {
         let pfail_in_one = healthy().replace("30003@31003 master", "30003@31003 master,fail?");
-        let fail_in_two = seen_by(&healthy(), B).replace("30003@31003 master", "30003@31003 master,fail");
-        let fail_in_three = seen_by(&healthy(), A1).replace("30003@31003 master", "30003@31003 master,fail");
+        let fail_in_two =
+            seen_by(&healthy(), B).replace("30003@31003 master", "30003@31003 master,fail");
+        let fail_in_three =
+            seen_by(&healthy(), A1).replace("30003@31003 master", "30003@31003 master,fail");
         let views = [
             parse_view(&pfail_in_one).unwrap(),
             parse_view(&fail_in_two).unwrap(),
@@ -291,9 +350,14 @@ mod tests {
     fn own_view_decides_role_and_address() {
         // A1 was promoted; its own reply knows it, a lagging peer does not yet.
         let lagging = healthy();
-        let own = seen_by(&healthy(), A1)
-            .replace(&format!("30004@31004 myself,slave {A}"), "30004@31004 myself,master -");
-        let t = merge(&[parse_view(&lagging).unwrap(), parse_view(&own).unwrap()], 0);
+        let own = seen_by(&healthy(), A1).replace(
+            &format!("30004@31004 myself,slave {A}"),
+            "30004@31004 myself,master -",
+        );
+        let t = merge(
+            &[parse_view(&lagging).unwrap(), parse_view(&own).unwrap()],
+            0,
+        );
         let a1 = t.node(&id(A1)).unwrap();
         assert_eq!(a1.role, Role::Master);
         assert_eq!(a1.master, None);
@@ -302,9 +366,13 @@ mod tests {
     #[test]
     fn migrations_come_from_own_lines_and_pair_up() {
         let source = healthy().replace("0-5460", &format!("0-5460 [100->-{B}]"));
-        let target = seen_by(&healthy(), B).replace("5461-10922", &format!("5461-10922 [100-<-{A}] [200-<-{C}]"));
+        let target = seen_by(&healthy(), B)
+            .replace("5461-10922", &format!("5461-10922 [100-<-{A}] [200-<-{C}]"));
         // A peer's line for A carrying the bracket must be ignored: only own lines count.
-        let t = merge(&[parse_view(&source).unwrap(), parse_view(&target).unwrap()], 0);
+        let t = merge(
+            &[parse_view(&source).unwrap(), parse_view(&target).unwrap()],
+            0,
+        );
         assert_eq!(t.migrations.len(), 2);
         let m = &t.migrations[0];
         assert_eq!((m.slot, m.source, m.target), (100, id(A), id(B)));
@@ -314,6 +382,24 @@ mod tests {
         assert!(!half.migrating_seen && half.importing_seen);
         assert_eq!(t.migrating_count(&id(A)), 1);
         assert_eq!(t.importing_count(&id(B)), 2);
+    }
+
+    #[test]
+    fn a_node_only_itself_knows_is_left_out() {
+        // After `redis-cli --cluster del-node`, D was forgotten and reset: it answers, knowing
+        // only itself, and must neither stay a member nor make every slot a disagreement.
+        let reset = format!("{D} 127.0.0.1:30007@31007 myself,master - 0 0 0 connected\n");
+        let views = [
+            parse_view(&healthy()).unwrap(),
+            parse_view(&seen_by(&healthy(), B)).unwrap(),
+            parse_view(&reset).unwrap(),
+        ];
+        let t = merge(&views, 0);
+        assert!(t.node(&id(D)).is_none());
+        assert!(t.disagreement.is_empty());
+        assert_eq!((t.views, t.ignored_views), (2, 1));
+        // Alone, a view is taken as it is.
+        assert_eq!(merge(&views[2..], 0).nodes.len(), 1);
     }
 
     #[test]

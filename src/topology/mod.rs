@@ -409,6 +409,8 @@ pub struct Topology {
     pub disagreement: crate::slot::SlotSet,
     /// How many views were merged.
     pub views: u32,
+    /// Views left out because no other view lists their node (it left the cluster).
+    pub ignored_views: u32,
 }
 
 impl fmt::Debug for Topology {
@@ -419,6 +421,7 @@ impl fmt::Debug for Topology {
             .field("migrations", &self.migrations)
             .field("disagreement", &self.disagreement)
             .field("views", &self.views)
+            .field("ignored_views", &self.ignored_views)
             .finish()
     }
 }
@@ -432,6 +435,7 @@ impl Default for Topology {
             migrations: Vec::new(),
             disagreement: crate::slot::SlotSet::new(),
             views: 0,
+            ignored_views: 0,
         }
     }
 }

@@ -114,7 +114,7 @@ fn utf8(input: &[u8], line_offset: usize) -> Result<&str, ParseError> {
 }
 
 fn parse_view_at(text: &str, line_offset: usize) -> Result<View, ParseError> {
-    let mut lines = Vec::new();
+    let mut lines: Vec<(usize, NodeLine)> = Vec::new();
     let mut seen_myself = false;
     for (i, raw) in text.split('\n').enumerate() {
         let line_no = line_offset + i + 1;
@@ -134,17 +134,28 @@ fn parse_view_at(text: &str, line_offset: usize) -> Result<View, ParseError> {
             }
             seen_myself = true;
         }
-        if lines.iter().any(|l: &NodeLine| l.id == parsed.id) {
-            return Err(ParseError::new(
-                line_no,
-                "node id",
-                "each node listed once",
-                parsed.id.as_str(),
-            ));
-        }
-        lines.push(parsed);
+        lines.push((line_no, parsed));
     }
-    Ok(View { lines })
+    // Duplicate IDs are checked once at the end (sort, then compare neighbours) because a
+    // per-line scan is quadratic, and large clusters print thousands of lines.
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_unstable_by(|&a, &b| lines[a].1.id.cmp(&lines[b].1.id).then(a.cmp(&b)));
+    if let Some(w) = order
+        .windows(2)
+        .filter(|w| lines[w[0]].1.id == lines[w[1]].1.id)
+        .min_by_key(|w| lines[w[1]].0)
+    {
+        let (line_no, dup) = &lines[w[1]];
+        return Err(ParseError::new(
+            *line_no,
+            "node id",
+            "each node listed once",
+            dup.id.as_str(),
+        ));
+    }
+    Ok(View {
+        lines: lines.into_iter().map(|(_, l)| l).collect(),
+    })
 }
 
 /// Parses one line; `line_no` is only used for error messages.
@@ -157,12 +168,14 @@ pub fn parse_line(line: &str, line_no: usize) -> Result<NodeLine, ParseError> {
     };
 
     let id_text = next("node id", "a 40-character hex node ID")?;
-    let id = NodeId::parse(id_text)
-        .ok_or_else(|| ParseError::new(line_no, "node id", "a 40-character hex node ID", id_text))?;
+    let id = NodeId::parse(id_text).ok_or_else(|| {
+        ParseError::new(line_no, "node id", "a 40-character hex node ID", id_text)
+    })?;
 
     let addr_text = next("address", "ip:port[@cport][,hostname]")?;
-    let addr = parse_addr(addr_text)
-        .ok_or_else(|| ParseError::new(line_no, "address", "ip:port[@cport][,hostname]", addr_text))?;
+    let addr = parse_addr(addr_text).ok_or_else(|| {
+        ParseError::new(line_no, "address", "ip:port[@cport][,hostname]", addr_text)
+    })?;
 
     let flags_text = next("flags", "comma-separated flags such as myself,master")?;
     let flags = parse_flags(flags_text).ok_or_else(|| {
@@ -263,7 +276,10 @@ fn parse_addr(text: &str) -> Option<Addr> {
     } else {
         hostport.rsplit_once(':')?
     };
-    if ip.bytes().any(|b| !(b.is_ascii_alphanumeric() || b"._-:%".contains(&b))) {
+    if ip
+        .bytes()
+        .any(|b| !(b.is_ascii_alphanumeric() || b"._-:%".contains(&b)))
+    {
         return None;
     }
     let port = parse_port(port)?;
@@ -345,19 +361,35 @@ mod tests {
     #[test]
     fn parses_every_address_form() {
         let redis3 = parse_addr("10.0.0.1:6379").unwrap();
-        assert_eq!((redis3.ip.as_str(), redis3.port, redis3.cport), ("10.0.0.1", 6379, None));
+        assert_eq!(
+            (redis3.ip.as_str(), redis3.port, redis3.cport),
+            ("10.0.0.1", 6379, None)
+        );
         let host = parse_addr("10.0.0.1:6379@16379,redis-0.redis").unwrap();
         assert_eq!(host.hostname.as_deref(), Some("redis-0.redis"));
         let aux = parse_addr("127.0.0.1:30004@31004,,shard-id=69bc0807").unwrap();
         assert_eq!(aux.hostname, None);
-        assert_eq!(aux.aux, vec![("shard-id".to_owned(), "69bc0807".to_owned())]);
+        assert_eq!(
+            aux.aux,
+            vec![("shard-id".to_owned(), "69bc0807".to_owned())]
+        );
         let v6 = parse_addr("::1:7000@17000").unwrap();
-        assert_eq!((v6.ip.as_str(), v6.port, v6.endpoint()), ("::1", 7000, "::1:7000".to_owned()));
+        assert_eq!(
+            (v6.ip.as_str(), v6.port, v6.endpoint()),
+            ("::1", 7000, "::1:7000".to_owned())
+        );
         let v6b = parse_addr("[fe80::1%eth0]:7000@17000").unwrap();
         assert_eq!(v6b.ip, "fe80::1%eth0");
         let noaddr = parse_addr(":0@0").unwrap();
         assert_eq!((noaddr.ip.as_str(), noaddr.port), ("", 0));
-        for bad in ["", "127.0.0.1", "127.0.0.1:", "1.2.3.4:99999", "1.2.3.4:1@x", "a b:1"] {
+        for bad in [
+            "",
+            "127.0.0.1",
+            "127.0.0.1:",
+            "1.2.3.4:99999",
+            "1.2.3.4:1@x",
+            "a b:1",
+        ] {
             assert!(parse_addr(bad).is_none(), "{bad:?} should be rejected");
         }
     }
@@ -380,35 +412,60 @@ mod tests {
         assert!(!b.flags.contains(Flags::FAIL));
         assert_eq!(b.link, LinkState::Disconnected);
         let c = &view.lines[2];
-        assert!(c.flags.contains(Flags::FAIL | Flags::NOFAILOVER | Flags::HANDSHAKE));
+        assert!(
+            c.flags
+                .contains(Flags::FAIL | Flags::NOFAILOVER | Flags::HANDSHAKE)
+        );
         assert_eq!(c.master, None);
         assert_eq!(view.lines[3].role(), Role::Unknown);
     }
 
     #[test]
     fn errors_name_line_field_and_expectation() {
-        let text = format!("{A} 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460\n{B} 127.0.0.1:30002@31002 master - 0 0 x connected\n");
+        let text = format!(
+            "{A} 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460\n{B} 127.0.0.1:30002@31002 master - 0 0 x connected\n"
+        );
         let err = parse_view(&text).unwrap_err();
         assert_eq!((err.line, err.field), (2, "config-epoch"));
-        assert!(err.to_string().starts_with("line 2: config-epoch: expected a non-negative integer"));
+        assert!(
+            err.to_string()
+                .starts_with("line 2: config-epoch: expected a non-negative integer")
+        );
 
         let cases = [
             ("zz 1.2.3.4:1 master - 0 0 0 connected", "node id"),
             (&format!("{A} 1.2.3.4 master - 0 0 0 connected"), "address"),
             (&format!("{A} 1.2.3.4:1 MASTER - 0 0 0 connected"), "flags"),
-            (&format!("{A} 1.2.3.4:1 master nope 0 0 0 connected"), "master"),
-            (&format!("{A} 1.2.3.4:1 master - -1 0 0 connected"), "ping-sent"),
+            (
+                &format!("{A} 1.2.3.4:1 master nope 0 0 0 connected"),
+                "master",
+            ),
+            (
+                &format!("{A} 1.2.3.4:1 master - -1 0 0 connected"),
+                "ping-sent",
+            ),
             (&format!("{A} 1.2.3.4:1 master - 0 0 0 up"), "link-state"),
-            (&format!("{A} 1.2.3.4:1 master - 0 0 0 connected 16384"), "slot"),
-            (&format!("{A} 1.2.3.4:1 master - 0 0 0 connected 9-3"), "slot"),
-            (&format!("{A} 1.2.3.4:1 master - 0 0 0 connected [1->-xyz]"), "slot"),
+            (
+                &format!("{A} 1.2.3.4:1 master - 0 0 0 connected 16384"),
+                "slot",
+            ),
+            (
+                &format!("{A} 1.2.3.4:1 master - 0 0 0 connected 9-3"),
+                "slot",
+            ),
+            (
+                &format!("{A} 1.2.3.4:1 master - 0 0 0 connected [1->-xyz]"),
+                "slot",
+            ),
             (&format!("{A} 1.2.3.4:1 master - 0 0"), "config-epoch"),
         ];
         for (line, field) in cases {
             let err = parse_view(line).unwrap_err();
             assert_eq!((err.line, err.field), (1, field), "{line}");
         }
-        let dup = format!("{A} 1.2.3.4:1 master - 0 0 0 connected\n{A} 1.2.3.4:2 master - 0 0 0 connected\n");
+        let dup = format!(
+            "{A} 1.2.3.4:1 master - 0 0 0 connected\n{A} 1.2.3.4:2 master - 0 0 0 connected\n"
+        );
         assert_eq!(parse_view(&dup).unwrap_err().line, 2);
     }
 
@@ -448,12 +505,20 @@ mod tests {
                 } else {
                     cport
                 };
-                Addr { ip, port, cport, hostname, aux }
+                Addr {
+                    ip,
+                    port,
+                    cport,
+                    hostname,
+                    aux,
+                }
             });
         let flags = proptest::bits::u16::masked(0xff).prop_map(Flags);
         let ranges = proptest::collection::vec((0..SLOT_COUNT, 0u16..200), 0..4).prop_map(|v| {
             v.into_iter()
-                .map(|(s, len)| SlotRange::new(s, s.saturating_add(len).min(SLOT_COUNT - 1)).unwrap())
+                .map(|(s, len)| {
+                    SlotRange::new(s, s.saturating_add(len).min(SLOT_COUNT - 1)).unwrap()
+                })
                 .collect::<Vec<_>>()
         });
         let migs = || proptest::collection::vec((0..SLOT_COUNT, arb_id()), 0..3);
@@ -467,19 +532,34 @@ mod tests {
             migs(),
             migs(),
         )
-            .prop_map(|(id, addr, flags, master, (ping, pong, epoch, up), slots, migrating, importing)| NodeLine {
-                id,
-                addr,
-                flags,
-                master,
-                ping_sent: ping,
-                pong_recv: pong,
-                config_epoch: epoch,
-                link: if up { LinkState::Connected } else { LinkState::Disconnected },
-                slots,
-                migrating,
-                importing,
-            })
+            .prop_map(
+                |(
+                    id,
+                    addr,
+                    flags,
+                    master,
+                    (ping, pong, epoch, up),
+                    slots,
+                    migrating,
+                    importing,
+                )| NodeLine {
+                    id,
+                    addr,
+                    flags,
+                    master,
+                    ping_sent: ping,
+                    pong_recv: pong,
+                    config_epoch: epoch,
+                    link: if up {
+                        LinkState::Connected
+                    } else {
+                        LinkState::Disconnected
+                    },
+                    slots,
+                    migrating,
+                    importing,
+                },
+            )
     }
 
     proptest! {

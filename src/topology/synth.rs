@@ -42,11 +42,19 @@ pub fn cluster(nodes: usize, base_port: u16) -> Vec<NodeLine> {
                     hostname: None,
                     aux: Vec::new(),
                 },
-                flags: if is_master { Flags::MASTER } else { Flags::REPLICA },
+                flags: if is_master {
+                    Flags::MASTER
+                } else {
+                    Flags::REPLICA
+                },
                 master: (!is_master).then(|| node_id(i % masters)),
                 ping_sent: 0,
                 pong_recv: 1_700_000_000_000 + i as u64,
-                config_epoch: if is_master { i as u64 + 1 } else { (i % masters) as u64 + 1 },
+                config_epoch: if is_master {
+                    i as u64 + 1
+                } else {
+                    (i % masters) as u64 + 1
+                },
                 link: LinkState::Connected,
                 slots,
                 migrating: Vec::new(),
@@ -158,7 +166,17 @@ mod tests {
         failover(&mut lines, 5);
         let after = merge(&[view_of(&lines, 0)], 0);
         let events = diff(&before, &after);
-        assert!(events.iter().any(|e| matches!(e, EventKind::Reshard { slots: 100, .. })), "{events:?}");
-        assert!(events.iter().any(|e| matches!(e, EventKind::Failover { .. })), "{events:?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, EventKind::Reshard { slots: 100, .. })),
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, EventKind::Failover { .. })),
+            "{events:?}"
+        );
     }
 }

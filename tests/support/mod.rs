@@ -109,6 +109,8 @@ pub struct RedisNode {
     pub process: Option<ProcessGuard>,
     dir: PathBuf,
     extra: Vec<String>,
+    /// The `requirepass` given in `extra`, used by this helper's own connections.
+    password: Option<String>,
 }
 
 impl RedisNode {
@@ -121,6 +123,10 @@ impl RedisNode {
             process: None,
             dir: dir.to_owned(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            password: extra
+                .iter()
+                .position(|a| *a == "--requirepass")
+                .map(|i| extra[i + 1].to_owned()),
         };
         node.launch();
         node
@@ -145,9 +151,11 @@ impl RedisNode {
             .stderr(Stdio::null());
         self.process = Some(ProcessGuard::spawn(&format!("redis-server :{p}"), &mut cmd));
         let port = self.port;
-        wait_for(&format!("redis-server on port {port}"), Duration::from_secs(20), || {
-            self.try_cmd(&["PING"]).filter(|r| r == "PONG")
-        });
+        wait_for(
+            &format!("redis-server on port {port}"),
+            Duration::from_secs(20),
+            || self.try_cmd(&["PING"]).filter(|r| r == "PONG"),
+        );
     }
 
     /// Restarts a stopped node with its old ports and nodes.conf, so it keeps its ID.
@@ -163,8 +171,15 @@ impl RedisNode {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    fn auth_url(&self) -> String {
+        match &self.password {
+            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.port),
+            None => self.url(),
+        }
+    }
+
     pub fn connection(&self) -> redis::Connection {
-        let client = redis::Client::open(self.url()).expect("redis url");
+        let client = redis::Client::open(self.auth_url()).expect("redis url");
         client
             .get_connection_with_timeout(Duration::from_secs(5))
             .expect("connect to redis")
@@ -173,7 +188,7 @@ impl RedisNode {
     /// Runs a command, returning the reply as a string (or the error text), or `None` if the
     /// node cannot be reached.
     pub fn try_cmd(&self, args: &[&str]) -> Option<String> {
-        let client = redis::Client::open(self.url()).ok()?;
+        let client = redis::Client::open(self.auth_url()).ok()?;
         let mut conn = client
             .get_connection_with_timeout(Duration::from_millis(500))
             .ok()?;
@@ -232,6 +247,8 @@ pub fn value_to_string(v: redis::Value) -> String {
 pub struct RedisCluster {
     pub nodes: Vec<RedisNode>,
     pub dir: tempfile::TempDir,
+    /// Replicas `wait_converged` expects every view to show.
+    pub replicas: usize,
 }
 
 impl RedisCluster {
@@ -244,7 +261,9 @@ impl RedisCluster {
         require("redis-cli");
         let dir = tempfile::tempdir().expect("tempdir");
         let total = masters * (1 + replicas);
-        let nodes: Vec<RedisNode> = (0..total).map(|_| RedisNode::start(dir.path(), extra)).collect();
+        let nodes: Vec<RedisNode> = (0..total)
+            .map(|_| RedisNode::start(dir.path(), extra))
+            .collect();
         let mut cmd = Command::new("redis-cli");
         cmd.arg("--cluster").arg("create");
         for n in &nodes {
@@ -261,15 +280,17 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = RedisCluster { nodes, dir };
-        if !extra.contains(&"--requirepass") {
-            cluster.wait_converged();
-        }
+        let cluster = RedisCluster {
+            nodes,
+            dir,
+            replicas: masters * replicas,
+        };
+        cluster.wait_converged();
         cluster
     }
 
-    /// Waits until every node reports `cluster_state:ok` and lists every other node without a
-    /// handshake.
+    /// Waits until every node reports `cluster_state:ok` and lists every other node, with every
+    /// replica attached and synced, and nothing in handshake or failing.
     pub fn wait_converged(&self) {
         let n = self.nodes.iter().filter(|n| n.process.is_some()).count();
         wait_for("the cluster to converge", Duration::from_secs(60), || {
@@ -278,9 +299,16 @@ impl RedisCluster {
                 .filter(|node| node.process.is_some())
                 .all(|node| {
                     let info = node.try_cmd(&["CLUSTER", "INFO"]).unwrap_or_default();
+                    // A replica that never finished its first sync refuses to fail over.
+                    let repl = node.try_cmd(&["INFO", "replication"]).unwrap_or_default();
+                    let synced =
+                        !repl.contains("role:slave") || repl.contains("master_link_status:up");
                     let nodes = node.try_cmd(&["CLUSTER", "NODES"]).unwrap_or_default();
                     info.contains("cluster_state:ok")
+                        && synced
                         && nodes.lines().count() >= n
+                        && nodes.matches(" slave ").count() + nodes.matches(",slave ").count()
+                            >= self.replicas
                         && !nodes.contains("handshake")
                         && !nodes.contains("fail")
                 })
@@ -415,14 +443,33 @@ impl Exporter {
         timeout: Duration,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        wait_for(&format!("a {kind} event"), timeout, || {
+        let deadline = Instant::now() + timeout;
+        loop {
             let events = self.events();
-            events
-                .as_array()?
-                .iter()
-                .find(|e| e["kind"] == kind && pred(e))
-                .cloned()
-        })
+            if let Some(e) = events
+                .as_array()
+                .and_then(|list| list.iter().find(|e| e["kind"] == kind && pred(e)))
+            {
+                return e.clone();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for a {kind} event\n/events: {events:#}\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last lines of slotwatch's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = self.log_text();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "--- slotwatch log (tail) ---\n{}",
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        )
     }
 
     /// Waits until `/metrics` has a sample named `name` with all `labels` and returns its value.
@@ -434,16 +481,31 @@ impl Exporter {
         timeout: Duration,
         pred: impl Fn(f64) -> bool,
     ) -> f64 {
-        wait_for(what, timeout, || {
-            sample(&self.metrics(), name, labels).filter(|v| pred(*v))
-        })
+        let deadline = Instant::now() + timeout;
+        loop {
+            let body = self.metrics();
+            if let Some(v) = sample(&body, name, labels).filter(|v| pred(*v)) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let related: Vec<&str> = body.lines().filter(|l| l.starts_with(name)).collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}: {name}{labels:?}\n{}\n{}",
+                    related.join("\n"),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
 /// Raw HTTP/1.1 GET on loopback; returns (status, headers, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
@@ -454,7 +516,10 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String, String)> {
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split(' ').nth(1)?.parse().ok()?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -479,18 +544,20 @@ fn dechunk(mut body: &str) -> String {
 
 /// Finds a sample in OpenMetrics/Prometheus text by name and a subset of its labels.
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric, label_text) = match series.split_once('{') {
-            Some((m, l)) => (m, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        if metric != name {
-            return None;
-        }
-        let all = labels
-            .iter()
-            .all(|(k, v)| label_text.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
-        all.then(|| value.parse().ok()).flatten()
-    })
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((m, l)) => (m, l.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| label_text.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+            all.then(|| value.parse().ok()).flatten()
+        })
 }

@@ -8,7 +8,6 @@
 //! A replica promoted while its master owned no slots is a `failover` with zero slots. Migration
 //! events come from the open-migration sets; node events from membership, flags and addresses.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -374,20 +373,43 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<EventKind> {
         .iter()
         .map(|n| new.index_of(&n.id).map_or(u32::MAX - 1, |i| i as u32))
         .collect();
-    // Slot owner changes grouped by (from, to); BTreeMap keeps the output order stable.
-    let mut moves: BTreeMap<(Option<NodeId>, Option<NodeId>), Vec<u16>> = BTreeMap::new();
+    // Slot owner changes grouped by (from, to) as index pairs; consecutive slots almost always
+    // share a pair, so the group is looked up only when the pair changes.
+    let mut groups: Vec<((u32, u32), Vec<u16>)> = Vec::new();
+    let mut current: Option<usize> = None;
     for (slot, (&a, &b)) in old.owners.iter().zip(new.owners.iter()).enumerate() {
         let a_in_new = if a == NO_OWNER {
             NO_OWNER
         } else {
             old_to_new[a as usize]
         };
-        if a_in_new != b {
+        if a_in_new == b {
+            continue;
+        }
+        let key = (a, b);
+        let g = match current {
+            Some(g) if groups[g].0 == key => g,
+            _ => match groups.iter().position(|(k, _)| *k == key) {
+                Some(g) => g,
+                None => {
+                    groups.push((key, Vec::new()));
+                    groups.len() - 1
+                }
+            },
+        };
+        groups[g].1.push(slot as u16);
+        current = Some(g);
+    }
+    // Name the groups by node ID and sort them, so the output order is stable.
+    let mut moves: Vec<((Option<NodeId>, Option<NodeId>), Vec<u16>)> = groups
+        .into_iter()
+        .map(|((a, b), slots)| {
             let a = (a != NO_OWNER).then(|| old.nodes[a as usize].id);
             let b = (b != NO_OWNER).then(|| new.nodes[b as usize].id);
-            moves.entry((a, b)).or_default().push(slot as u16);
-        }
-    }
+            ((a, b), slots)
+        })
+        .collect();
+    moves.sort_by(|x, y| x.0.cmp(&y.0));
 
     let was_replica_of = |node: &NodeId, master: &NodeId| {
         old.node(node)

@@ -34,7 +34,9 @@ fn core(c: &mut Criterion) {
             b.iter(|| diff::diff(black_box(&old), black_box(&new)))
         });
         // The poller merges one view per answering node; show how that scales up to 10 views.
-        let views: Vec<_> = (0..10.min(n)).map(|i| synth::view_of(&after_lines, i)).collect();
+        let views: Vec<_> = (0..10.min(n))
+            .map(|i| synth::view_of(&after_lines, i))
+            .collect();
         group.bench_function(format!("merge_{}_views", views.len()), |b| {
             b.iter(|| merge::merge(black_box(&views), 1))
         });

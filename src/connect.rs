@@ -287,6 +287,72 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
     }
 }
 
+/// GETs an `http://` or `https://` URL and returns the status code; used by `slotwatch
+/// healthcheck`, where no curl exists (distroless images). https does not verify the
+/// certificate: the probe targets the process's own loopback listener.
+pub fn probe_http(url: &str, timeout: Duration) -> Result<u16, String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err("the URL must start with http:// or https://".into());
+    };
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+            h.trim_start_matches('[').trim_end_matches(']'),
+            p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
+        ),
+        _ => (hostport, if tls { 443 } else { 80 }),
+    };
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| format!("{host} does not resolve"))?;
+    let mut tcp =
+        std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
+    let mut response = Vec::new();
+    if tls {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+            .with_no_client_auth();
+        let name = pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+        let mut conn =
+            rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| e.to_string())?;
+        // A server closing without close_notify still sent the status line; keep what arrived.
+        let _ = stream.read_to_end(&mut response);
+    } else {
+        tcp.write_all(request.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let _ = tcp.read_to_end(&mut response);
+    }
+    let text = String::from_utf8_lossy(&response);
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| "no HTTP response".to_owned())
+}
+
 /// A byte stream to a node, plain or TLS.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}

@@ -14,7 +14,8 @@
 //!
 //! Around it sit the exporter's parts: [`config`] (YAML and flags), [`connect`] (TCP/TLS, AUTH),
 //! [`poller`] (polls a cluster, publishes snapshots), [`metrics`] (OpenMetrics encoding),
-//! [`http`] (axum routes) and [`serve`] (wiring and shutdown).
+//! [`http`] (axum routes), [`webconfig`] (TLS and basic auth for the endpoints) and [`serve`]
+//! (wiring and shutdown).
 
 pub mod clock;
 pub mod config;
@@ -26,3 +27,4 @@ pub mod poller;
 pub mod serve;
 pub mod slot;
 pub mod topology;
+pub mod webconfig;

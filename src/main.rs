@@ -43,6 +43,12 @@ enum Command {
     ///
     /// Each file holds one or more nodes' CLUSTER NODES replies separated by blank lines;
     /// `-` reads standard input. Exit code 0 whether or not anything changed, 2 on bad input.
+    /// Exit 0 if slotwatch's /healthz answers 200 (for container HEALTHCHECKs without curl).
+    Healthcheck {
+        /// The URL to probe; https skips certificate verification (it is meant for loopback).
+        #[arg(long, default_value = "http://127.0.0.1:19121/healthz")]
+        url: String,
+    },
     Diff {
         /// The earlier dump.
         before: PathBuf,
@@ -111,6 +117,17 @@ struct ServeArgs {
     /// Events kept per cluster for /events.
     #[arg(long, value_name = "N")]
     events_capacity: Option<usize>,
+    /// Prometheus exporter-toolkit web config (TLS, client certificates, basic auth) for the
+    /// HTTP endpoints; re-read whenever it changes.
+    #[arg(
+        long = "web.config.file",
+        value_name = "FILE",
+        env = "SLOTWATCH_WEB_CONFIG_FILE"
+    )]
+    web_config_file: Option<PathBuf>,
+    /// Validate the configuration (and web config) and exit without serving.
+    #[arg(long)]
+    check_config: bool,
 }
 
 fn main() -> ExitCode {
@@ -118,6 +135,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Keyslot { keys } => keyslot(&keys),
+        Command::Healthcheck { url } => healthcheck(&url),
         Command::Diff {
             before,
             after,
@@ -213,14 +231,44 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let web_path = args.web_config_file.clone();
+    let check_only = args.check_config;
     let config = serve_config(args)?;
+    let web = match &web_path {
+        Some(path) => {
+            Some(slotwatch::webconfig::WebConfigSource::open(path).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    if check_only {
+        println!(
+            "config OK: {} cluster(s){}",
+            config.clusters.len(),
+            if web.is_some() { ", web config OK" } else { "" }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(slotwatch::serve::run(config))?;
+    runtime.block_on(slotwatch::serve::run(config, web))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn healthcheck(url: &str) -> Result<ExitCode, String> {
+    match slotwatch::connect::probe_http(url, std::time::Duration::from_secs(3)) {
+        Ok(200) => Ok(ExitCode::SUCCESS),
+        Ok(status) => {
+            eprintln!("slotwatch: {url}: HTTP {status}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("slotwatch: {url}: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn keyslot(keys: &[std::ffi::OsString]) -> Result<ExitCode, String> {

@@ -1,17 +1,25 @@
 //! `slotwatch serve`: one poller task per cluster, the HTTP server, and graceful shutdown on
 //! SIGINT or SIGTERM.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http::{AppState, router};
 use crate::poller::Poller;
+use crate::webconfig::WebConfigSource;
 
-/// Runs the exporter until SIGINT or SIGTERM. Errors are startup failures, worded for the
-/// command line.
-pub async fn run(config: Config) -> Result<(), String> {
+/// Runs the exporter until SIGINT or SIGTERM. With a web config, the endpoints are served with
+/// its TLS and basic auth settings. Errors are startup failures, worded for the command line.
+pub async fn run(config: Config, web: Option<Arc<WebConfigSource>>) -> Result<(), String> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut receivers = Vec::new();
     let mut pollers = Vec::new();
@@ -45,11 +53,23 @@ pub async fn run(config: Config) -> Result<(), String> {
         .collect();
 
     let app = router(AppState::new(receivers));
-    let mut http_shutdown = shutdown_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = http_shutdown.wait_for(|stop| *stop).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let server = match web {
+        None => {
+            let mut http_shutdown = shutdown_rx.clone();
+            let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            });
+            tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            })
+        }
+        Some(web) => {
+            let app = app.layer(axum::middleware::from_fn_with_state(web.clone(), guard));
+            tokio::spawn(accept_loop(listener, app, web, shutdown_rx.clone()))
+        }
+    };
 
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -68,6 +88,93 @@ pub async fn run(config: Config) -> Result<(), String> {
         tracing::warn!("tasks did not stop within 10s; exiting anyway");
     }
     Ok(())
+}
+
+/// Basic auth and extra headers from the web config, consulted on every request. `/healthz`
+/// stays open so that probes need no credentials; it reveals nothing.
+async fn guard(State(web): State<Arc<WebConfigSource>>, request: Request, next: Next) -> Response {
+    let config = web.current();
+    if !config.users.is_empty() && request.uri().path() != "/healthz" {
+        let header = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let users = config.users.clone();
+        let checker = web.clone();
+        // bcrypt is slow on purpose; keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || checker.authorized(&users, header.as_deref()))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"slotwatch\"")],
+                "Unauthorized\n",
+            )
+                .into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    for (name, value) in config.headers.iter() {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().insert(n, v);
+        }
+    }
+    response
+}
+
+/// Accepts connections and serves each over TLS or plain HTTP, as the web config says at that
+/// moment, so that certificate rotation needs no restart.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    web: Arc<WebConfigSource>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Typically EMFILE; back off briefly rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let tls = web.current().tls;
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let http = hyper::server::conn::http1::Builder::new();
+            let result = match tls {
+                None => http
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Some(config) => {
+                    let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+                    match tokio::time::timeout(Duration::from_secs(10), accept).await {
+                        Ok(Ok(stream)) => http
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+                        Err(_) => Err("TLS handshake timed out".into()),
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
 }
 
 async fn wait_for_signal() {

@@ -48,14 +48,21 @@ fn diff_reports_a_real_reshard() {
         .args(["--cluster-slots", "100", "--cluster-yes"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     cluster.wait_converged();
     // Wait until every node's view shows the move, so the dump is settled.
     wait_for("views to agree", Duration::from_secs(30), || {
         let d = dump(&cluster);
         let after = slotwatch::topology::parse::parse_dump(d.as_bytes()).ok()?;
         let t = slotwatch::topology::merge::merge(&after, 0);
-        (t.disagreement.is_empty() && t.node(&slotwatch::topology::NodeId::parse(&to)?)?.slot_count > 5461)
+        (t.disagreement.is_empty()
+            && t.node(&slotwatch::topology::NodeId::parse(&to)?)?
+                .slot_count
+                > 5461)
             .then_some(())
     });
     let after = dir.path().join("after.txt");
@@ -70,7 +77,10 @@ fn diff_reports_a_real_reshard() {
 
     // The same through stdin and as JSON.
     let after_text = std::fs::read_to_string(&after).unwrap();
-    let out = run(&[before.to_str().unwrap(), "-", "--json"], Some(&after_text));
+    let out = run(
+        &[before.to_str().unwrap(), "-", "--json"],
+        Some(&after_text),
+    );
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let events = json.as_array().unwrap();
@@ -111,7 +121,11 @@ fn diff_rejects_bad_input_with_the_line_and_field() {
 
     let missing = run(&[good.to_str().unwrap(), "/nonexistent/dump"], None);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8(missing.stderr).unwrap().contains("/nonexistent/dump: cannot read"));
+    assert!(
+        String::from_utf8(missing.stderr)
+            .unwrap()
+            .contains("/nonexistent/dump: cannot read")
+    );
 
     let empty = run(&[good.to_str().unwrap(), "-"], Some("\n\n"));
     assert_eq!(empty.status.code(), Some(2));

@@ -36,15 +36,30 @@ fn key_slot_matches_cluster_keyslot_for_10000_keys() {
     let dir = tempfile::tempdir().unwrap();
     let node = RedisNode::start(dir.path(), &[]);
     let mut keys: Vec<Vec<u8>> = [
-        &b""[..], b"user:1", b"{}", b"{{a}}", b"a{b}c{d}", b"{a", b"a}", b"}{", b"{}{a}",
-        b"a{}b", b"{\xff}", b"\xff\xfe{\x00}", b"foo{}{bar}", b"foo{{bar}}zap",
+        &b""[..],
+        b"user:1",
+        b"{}",
+        b"{{a}}",
+        b"a{b}c{d}",
+        b"{a",
+        b"a}",
+        b"}{",
+        b"{}{a}",
+        b"a{}b",
+        b"{\xff}",
+        b"\xff\xfe{\x00}",
+        b"foo{}{bar}",
+        b"foo{{bar}}zap",
     ]
     .iter()
     .map(|k| k.to_vec())
     .collect();
     let mut rng = Rng(0x5107_3a7c_9d2e_4f61);
     keys.extend((0..10_000).map(|_| rng.key()));
-    assert!(keys.iter().any(|k| std::str::from_utf8(k).is_err()), "some keys must be non-UTF-8");
+    assert!(
+        keys.iter().any(|k| std::str::from_utf8(k).is_err()),
+        "some keys must be non-UTF-8"
+    );
 
     let mut conn = node.connection();
     let mut pipe = redis::pipe();
@@ -54,7 +69,12 @@ fn key_slot_matches_cluster_keyslot_for_10000_keys() {
     let expected: Vec<u16> = pipe.query(&mut conn).expect("CLUSTER KEYSLOT pipeline");
     assert_eq!(expected.len(), keys.len());
     for (k, want) in keys.iter().zip(&expected) {
-        assert_eq!(slotwatch::slot::key_slot(k), *want, "key {:?}", String::from_utf8_lossy(k));
+        assert_eq!(
+            slotwatch::slot::key_slot(k),
+            *want,
+            "key {:?}",
+            String::from_utf8_lossy(k)
+        );
     }
     assert_eq!(expected[1], 10778, "CLUSTER KEYSLOT user:1");
 }
@@ -79,10 +99,19 @@ fn keyslot_command_prints_one_slot_per_line_in_order() {
     let mut conn = node.connection();
     let want: Vec<u16> = keys
         .iter()
-        .map(|k| redis::cmd("CLUSTER").arg("KEYSLOT").arg(*k).query(&mut conn).unwrap())
+        .map(|k| {
+            redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(*k)
+                .query(&mut conn)
+                .unwrap()
+        })
         .collect();
     assert_eq!(printed, want);
 
-    let none = Command::new(slotwatch_bin()).arg("keyslot").output().unwrap();
+    let none = Command::new(slotwatch_bin())
+        .arg("keyslot")
+        .output()
+        .unwrap();
     assert_eq!(none.status.code(), Some(2), "no keys is a usage error");
 }

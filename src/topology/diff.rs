@@ -334,6 +334,9 @@ impl fmt::Display for Event {
     }
 }
 
+/// A slot's previous and new owner (`None`: no owner).
+type OwnerChange = (Option<NodeId>, Option<NodeId>);
+
 /// The events that explain how `old` became `new`, stamped with `new.observed_at_ms`.
 ///
 /// Order: nodes added, address changes, failures, failovers, reshards, (un)assigned slots,
@@ -401,7 +404,7 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<EventKind> {
         current = Some(g);
     }
     // Name the groups by node ID and sort them, so the output order is stable.
-    let mut moves: Vec<((Option<NodeId>, Option<NodeId>), Vec<u16>)> = groups
+    let mut moves: Vec<(OwnerChange, Vec<u16>)> = groups
         .into_iter()
         .map(|((a, b), slots)| {
             let a = (a != NO_OWNER).then(|| old.nodes[a as usize].id);
@@ -409,7 +412,7 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<EventKind> {
             ((a, b), slots)
         })
         .collect();
-    moves.sort_by(|x, y| x.0.cmp(&y.0));
+    moves.sort_by_key(|m| m.0);
 
     let was_replica_of = |node: &NodeId, master: &NodeId| {
         old.node(node)

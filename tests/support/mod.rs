@@ -380,6 +380,12 @@ impl Exporter {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        Self::start_opts(args, env, true)
+    }
+
+    /// Starts `slotwatch serve`; waits for a plain-HTTP `/healthz` if `probe`, otherwise only
+    /// for the port to accept connections (for TLS listeners).
+    pub fn start_opts(args: &[&str], env: &[(&str, &str)], probe: bool) -> Exporter {
         let port = free_port();
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("slotwatch.log");
@@ -401,9 +407,15 @@ impl Exporter {
             log,
             _dir: dir,
         };
-        wait_for("slotwatch /healthz", Duration::from_secs(20), || {
-            exporter.try_get("/healthz").map(|_| ())
-        });
+        if probe {
+            wait_for("slotwatch /healthz", Duration::from_secs(20), || {
+                exporter.try_get("/healthz").map(|_| ())
+            });
+        } else {
+            wait_for("slotwatch to listen", Duration::from_secs(20), || {
+                TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+            });
+        }
         exporter
     }
 

@@ -14,9 +14,10 @@
 //!
 //! Around it sit the exporter's parts: [`config`] (YAML and flags), [`connect`] (TCP/TLS, AUTH),
 //! [`poller`] (polls a cluster, publishes snapshots), [`metrics`] (OpenMetrics encoding),
-//! [`http`] (axum routes), [`webconfig`] (TLS and basic auth for the endpoints) and [`serve`]
+//! [`http`] (axum routes), [`check`] (the one-shot diagnosis), [`webconfig`] (TLS and basic auth for the endpoints) and [`serve`]
 //! (wiring and shutdown).
 
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod connect;

@@ -3,6 +3,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,13 @@ enum Command {
     /// slotwatch polls on its own timer (--poll-interval) rather than per scrape: topology
     /// diffs need successive samples, and a scrape must never wait on a hung node.
     Serve(Box<ServeArgs>),
+    /// One-shot health verdict of a live cluster; exit 0 healthy, 1 problems, 2 usage or
+    /// connection error.
+    ///
+    /// Reports slot coverage, failing masters, whether the nodes agree on slot ownership,
+    /// masters with their replicas, and open migrations. --key shows where a key lives and
+    /// what a plain client on each seed would get; --moved explains a pasted MOVED/ASK error.
+    Check(Box<CheckArgs>),
     /// Print the hash slot of each KEY, one per line, exactly as CLUSTER KEYSLOT does.
     Keyslot {
         /// Keys to hash. Bytes are taken as given, so non-UTF-8 keys work too.
@@ -43,12 +51,6 @@ enum Command {
     ///
     /// Each file holds one or more nodes' CLUSTER NODES replies separated by blank lines;
     /// `-` reads standard input. Exit code 0 whether or not anything changed, 2 on bad input.
-    /// Exit 0 if slotwatch's /healthz answers 200 (for container HEALTHCHECKs without curl).
-    Healthcheck {
-        /// The URL to probe; https skips certificate verification (it is meant for loopback).
-        #[arg(long, default_value = "http://127.0.0.1:19121/healthz")]
-        url: String,
-    },
     Diff {
         /// The earlier dump.
         before: PathBuf,
@@ -58,10 +60,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Exit 0 if slotwatch's /healthz answers 200 (for container HEALTHCHECKs without curl).
+    Healthcheck {
+        /// The URL to probe; https skips certificate verification (it is meant for loopback).
+        #[arg(long, default_value = "http://127.0.0.1:19121/healthz")]
+        url: String,
+    },
 }
 
+/// How to reach one cluster: shared by `serve` and `check`, so both use the same connection,
+/// auth and TLS code.
 #[derive(clap::Args)]
-struct ServeArgs {
+struct ClusterArgs {
     /// A node to discover the cluster from: redis://HOST:PORT, or rediss://HOST:PORT for TLS.
     /// Repeat for more seeds.
     #[arg(
@@ -71,15 +81,10 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     seeds: Vec<String>,
-    /// Name of the cluster: the value of the `cluster` label.
-    #[arg(long, default_value = config::DEFAULT_CLUSTER_NAME, env = "SLOTWATCH_CLUSTER_NAME")]
-    cluster_name: String,
-    /// Address to serve HTTP on [default: 0.0.0.0:19121].
-    #[arg(long, value_name = "ADDR", env = "SLOTWATCH_LISTEN")]
-    listen: Option<String>,
-    /// Time between polls, e.g. 5s or 500ms.
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    poll_interval: config::HumanDuration,
+    /// Name of the cluster: the value of the `cluster` label (with --config, `check` uses it
+    /// to pick the cluster).
+    #[arg(long, value_name = "NAME", env = "SLOTWATCH_CLUSTER_NAME")]
+    cluster_name: Option<String>,
     /// Per-node timeout for connecting and for each poll's round trip.
     #[arg(long, default_value = "1s", value_name = "DURATION")]
     timeout: config::HumanDuration,
@@ -111,6 +116,18 @@ struct ServeArgs {
     /// Accept any server certificate. Only for testing.
     #[arg(long)]
     tls_insecure_skip_verify: bool,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Time between polls, e.g. 5s or 500ms.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    poll_interval: config::HumanDuration,
+    /// Address to serve HTTP on [default: 0.0.0.0:19121].
+    #[arg(long, value_name = "ADDR", env = "SLOTWATCH_LISTEN")]
+    listen: Option<String>,
     /// Log format.
     #[arg(long, value_enum, env = "SLOTWATCH_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -130,10 +147,27 @@ struct ServeArgs {
     check_config: bool,
 }
 
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Show the slot, owner and replicas of KEY, and what a plain client on each seed would
+    /// get for it. Repeatable.
+    #[arg(long = "key", value_name = "KEY")]
+    keys: Vec<String>,
+    /// Explain a MOVED or ASK error against the live topology, e.g. "MOVED 8404 10.0.0.32:6379".
+    #[arg(long, value_name = "ERROR")]
+    moved: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Check(args) => check(*args),
         Command::Keyslot { keys } => keyslot(&keys),
         Command::Healthcheck { url } => healthcheck(&url),
         Command::Diff {
@@ -151,56 +185,64 @@ fn main() -> ExitCode {
     }
 }
 
-/// Builds the validated configuration from a file or from the single-cluster flags.
-fn serve_config(args: ServeArgs) -> Result<Config, String> {
-    let mut config = if let Some(path) = &args.config {
-        config::load_file(path).map_err(|e| e.to_string())?
-    } else {
-        if args.seeds.is_empty() {
-            return Err("serve needs --seed redis://HOST:PORT (or --config FILE)".into());
+/// The clusters the flags or the config file describe. `poll_interval` only matters to `serve`.
+fn clusters(args: &ClusterArgs, poll_interval: Duration) -> Result<Option<Config>, String> {
+    if let Some(path) = &args.config {
+        return config::load_file(path).map(Some).map_err(|e| e.to_string());
+    }
+    if args.seeds.is_empty() {
+        return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());
+    }
+    let seeds = args
+        .seeds
+        .iter()
+        .map(|s| s.parse().map_err(|e| format!("--seed: {e}")))
+        .collect::<Result<Vec<_>, String>>()?;
+    let password = match (&args.password_file, &args.password_env) {
+        (Some(f), _) => Some(config::PasswordSource::File(f.clone())),
+        (None, Some(var)) => {
+            Some(config::password_from_env(var, "--password-env").map_err(|e| e.to_string())?)
         }
-        let seeds = args
-            .seeds
-            .iter()
-            .map(|s| s.parse().map_err(|e| format!("--seed: {e}")))
-            .collect::<Result<Vec<_>, String>>()?;
-        let password = match (&args.password_file, &args.password_env) {
-            (Some(f), _) => Some(config::PasswordSource::File(f.clone())),
-            (None, Some(var)) => {
-                Some(config::password_from_env(var, "--password-env").map_err(|e| e.to_string())?)
-            }
-            (None, None) => None,
-        };
-        let tls_flags = args.tls_ca_file.is_some()
-            || args.tls_cert_file.is_some()
-            || args.tls_server_name.is_some()
-            || args.tls_insecure_skip_verify;
-        let cluster = config::ClusterConfig {
-            name: args.cluster_name.clone(),
-            seeds,
-            poll_interval: args.poll_interval.0,
-            timeout: args.timeout.0,
-            auth: config::Auth {
-                username: args.username.clone(),
-                password,
-            },
-            tls: tls_flags.then(|| config::TlsConfig {
-                ca_file: args.tls_ca_file.clone(),
-                cert_file: args.tls_cert_file.clone(),
-                key_file: args.tls_key_file.clone(),
-                server_name: args.tls_server_name.clone(),
-                insecure_skip_verify: args.tls_insecure_skip_verify,
-            }),
-        };
-        config::validate_cluster(&cluster, "--").map_err(|e| e.to_string())?;
-        Config {
-            listen: config::parse_listen(config::DEFAULT_LISTEN, "--listen")
-                .map_err(|e| e.to_string())?,
-            log_format: LogFormat::Text,
-            events_capacity: config::DEFAULT_EVENTS_CAPACITY,
-            clusters: vec![cluster],
-        }
+        (None, None) => None,
     };
+    let tls_flags = args.tls_ca_file.is_some()
+        || args.tls_cert_file.is_some()
+        || args.tls_server_name.is_some()
+        || args.tls_insecure_skip_verify;
+    let cluster = config::ClusterConfig {
+        name: args
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_CLUSTER_NAME.to_owned()),
+        seeds,
+        poll_interval,
+        timeout: args.timeout.0,
+        auth: config::Auth {
+            username: args.username.clone(),
+            password,
+        },
+        tls: tls_flags.then(|| config::TlsConfig {
+            ca_file: args.tls_ca_file.clone(),
+            cert_file: args.tls_cert_file.clone(),
+            key_file: args.tls_key_file.clone(),
+            server_name: args.tls_server_name.clone(),
+            insecure_skip_verify: args.tls_insecure_skip_verify,
+        }),
+    };
+    config::validate_cluster(&cluster, "--").map_err(|e| e.to_string())?;
+    Ok(Some(Config {
+        listen: config::parse_listen(config::DEFAULT_LISTEN, "--listen")
+            .map_err(|e| e.to_string())?,
+        log_format: LogFormat::Text,
+        events_capacity: config::DEFAULT_EVENTS_CAPACITY,
+        clusters: vec![cluster],
+    }))
+}
+
+/// Builds the validated configuration from a file or from the single-cluster flags.
+fn serve_config(args: &ServeArgs) -> Result<Config, String> {
+    let mut config = clusters(&args.cluster, args.poll_interval.0)?
+        .ok_or("serve needs --seed redis://HOST:PORT (or --config FILE)")?;
     // Flags given explicitly override the file.
     if let Some(listen) = &args.listen {
         config.listen = config::parse_listen(listen, "--listen").map_err(|e| e.to_string())?;
@@ -215,6 +257,60 @@ fn serve_config(args: ServeArgs) -> Result<Config, String> {
         config.events_capacity = n;
     }
     Ok(config)
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode, String> {
+    let redirect = match &args.moved {
+        Some(text) => {
+            Some(slotwatch::check::parse_redirect(text).map_err(|e| format!("--moved: {e}"))?)
+        }
+        None => None,
+    };
+    let timeout = args.cluster.timeout.0;
+    let config = clusters(&args.cluster, timeout.max(config::DEFAULT_POLL_INTERVAL))?
+        .ok_or("check needs --seed redis://HOST:PORT (or --config FILE)")?;
+    let cluster = match (&args.cluster.config, &args.cluster.cluster_name) {
+        (Some(_), Some(name)) => config
+            .clusters
+            .into_iter()
+            .find(|c| &c.name == name)
+            .ok_or_else(|| format!("--cluster-name {name:?} is not in the config file"))?,
+        (Some(_), None) if config.clusters.len() > 1 => {
+            return Err(
+                "the config file lists several clusters; pick one with --cluster-name".into(),
+            );
+        }
+        _ => config
+            .clusters
+            .into_iter()
+            .next()
+            .ok_or("no cluster configured")?,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let report = runtime
+        .block_on(slotwatch::check::run(
+            cluster,
+            &args.keys,
+            redirect.as_ref(),
+        ))
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        out.write_all(report.to_text().as_bytes())
+    };
+    written.map_err(|e| format!("writing output: {e}"))?;
+    Ok(if report.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn init_logging(format: LogFormat) {
@@ -233,7 +329,7 @@ fn init_logging(format: LogFormat) {
 fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let web_path = args.web_config_file.clone();
     let check_only = args.check_config;
-    let config = serve_config(args)?;
+    let config = serve_config(&args)?;
     let web = match &web_path {
         Some(path) => {
             Some(slotwatch::webconfig::WebConfigSource::open(path).map_err(|e| e.to_string())?)

@@ -1,0 +1,118 @@
+//! A simulated Redis Cluster of N nodes on N consecutive loopback ports, for measuring
+//! slotwatch at sizes a real cluster cannot reach on one machine.
+//!
+//! ```sh
+//! cargo run --release --example cluster_sim -- --nodes 1000 --base-port 30000 [--password X]
+//! ```
+//!
+//! It prints `{"ready":true,"ports":[first,last]}` once every port accepts, then reads one
+//! command per line on stdin and answers each with one line of JSON on stdout:
+//!
+//! - `reshard FROM TO COUNT`: move COUNT slots from master index FROM to master index TO;
+//! - `failover REPLICA`: promote replica index REPLICA over its master;
+//! - `redirects NODE MOVED ASK`: add to a node's `errorstat_MOVED`/`errorstat_ASK` counters;
+//! - `stats`: bytes written and read, `CLUSTER NODES` replies served, commands, connections;
+//! - `quit` (or end of input): stop.
+//!
+//! Node indices follow the synthetic layout: nodes `0..ceil(N/2)` are masters, the rest are
+//! replicas; node i listens on base port + i. 1000 nodes need more than 1000 open files
+//! (listeners plus connections): raise the limit first if needed, e.g. `ulimit -n 4096`.
+
+#[path = "../tests/support/sim.rs"]
+mod sim;
+
+use std::io::{BufRead, Write};
+
+use clap::Parser;
+
+/// Command-line options.
+#[derive(Parser, Debug)]
+#[command(about = "A simulated Redis Cluster on loopback, driven from stdin")]
+struct Args {
+    /// Number of nodes (masters first, then replicas).
+    #[arg(long)]
+    nodes: usize,
+    /// First port; node i listens on base-port + i. 0 picks a free range.
+    #[arg(long)]
+    base_port: u16,
+    /// Password that AUTH must present (any username is accepted).
+    #[arg(long)]
+    password: Option<String>,
+    /// Tokio worker threads serving the nodes.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+fn main() {
+    let args = Args::parse();
+    let simulator = match sim::Simulator::start_with(sim::SimConfig {
+        nodes: args.nodes,
+        base_port: args.base_port,
+        password: args.password,
+        workers: args.workers,
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cluster_sim: {e}");
+            std::process::exit(1);
+        }
+    };
+    let (first, last) = simulator.ports();
+    let mut out = std::io::stdout().lock();
+    emit(
+        &mut out,
+        &format!(r#"{{"ready":true,"ports":[{first},{last}]}}"#),
+    );
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let reply = match words.as_slice() {
+            [] => continue,
+            ["quit"] => break,
+            ["stats"] => simulator.stats().to_json(),
+            ["reshard", from, to, count] => match (from.parse(), to.parse(), count.parse()) {
+                (Ok(from), Ok(to), Ok(count)) => simulator
+                    .reshard(from, to, count)
+                    .map_or_else(|e| failure(&e), |c| c.to_json()),
+                _ => failure("usage: reshard FROM TO COUNT (node indices, slot count)"),
+            },
+            ["failover", replica] => match replica.parse() {
+                Ok(replica) => simulator
+                    .failover(replica)
+                    .map_or_else(|e| failure(&e), |c| c.to_json()),
+                Err(_) => failure("usage: failover REPLICA (node index)"),
+            },
+            ["redirects", node, moved, ask] => match (node.parse(), moved.parse(), ask.parse()) {
+                (Ok(node), Ok(moved), Ok(ask)) => simulator
+                    .redirects(node, moved, ask)
+                    .map_or_else(|e| failure(&e), |()| r#"{"ok":true}"#.to_owned()),
+                _ => failure("usage: redirects NODE MOVED ASK"),
+            },
+            _ => failure(
+                "unknown command; use: reshard FROM TO COUNT | failover REPLICA | \
+                 redirects NODE MOVED ASK | stats | quit",
+            ),
+        };
+        emit(&mut out, &reply);
+    }
+    let stats = simulator.stats();
+    simulator.shutdown();
+    emit(
+        &mut out,
+        &serde_json::json!({"ok": true, "quit": true, "bytes_written": stats.bytes_written,
+            "cluster_nodes_served": stats.cluster_nodes_served})
+        .to_string(),
+    );
+}
+
+/// A failed command's JSON line.
+fn failure(message: &str) -> String {
+    serde_json::json!({"ok": false, "error": message}).to_string()
+}
+
+/// Prints one line and flushes, so that a script reading the pipe sees it at once.
+fn emit(out: &mut impl Write, line: &str) {
+    // A closed stdout only means nobody listens any more; keep serving.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

@@ -1,0 +1,131 @@
+//! Smoke test of the cluster simulator (tests/support/sim.rs), so that it cannot rot: a few
+//! nodes, the real slotwatch binary in front of them, a reshard and a failover.
+
+#[path = "support/sim.rs"]
+mod sim;
+mod support;
+
+use std::time::Duration;
+
+use sim::{SimConfig, Simulator};
+use slotwatch::topology::synth;
+use support::{Exporter, sample, wait_for};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn slotwatch_sees_the_simulated_cluster_and_its_changes() {
+    let sim = Simulator::start(6, 0).expect("start the simulator");
+    let (first, last) = sim.ports();
+    assert_eq!(usize::from(last - first) + 1, 6);
+
+    // Each node answers exactly what synth::view_of renders for it.
+    let lines = sim.lines();
+    for me in 0..6 {
+        assert_eq!(
+            sim.view_text(me),
+            synth::view_of(&lines, me).to_string(),
+            "view of {me}"
+        );
+    }
+
+    let seed = sim.url(0);
+    let exporter = Exporter::start(&[
+        "--seed",
+        &seed,
+        "--poll-interval",
+        "200ms",
+        "--timeout",
+        "200ms",
+    ]);
+    exporter.wait_metric(
+        "a topology",
+        "slotwatch_up",
+        &[("cluster", "default")],
+        WAIT,
+        |v| v == 1.0,
+    );
+    wait_for("all 6 nodes up", WAIT, || {
+        let body = exporter.metrics();
+        (first..=last)
+            .all(|port| {
+                let node = format!("127.0.0.1:{port}");
+                sample(&body, "redis_cluster_node_up", &[("node", &node)]) == Some(1.0)
+            })
+            .then_some(())
+    });
+
+    let change = sim.reshard(0, 1, 100).expect("reshard");
+    assert_eq!(change.slots, 100);
+    let event = exporter.wait_event("reshard", WAIT, |e| e["slots"] == 100);
+    assert_eq!(event["from"]["node"], change.from, "{event}");
+    assert_eq!(event["to"]["node"], change.to, "{event}");
+
+    // Node 5 replicates master 2 (replicas are assigned round-robin).
+    let change = sim.failover(5).expect("failover");
+    let event = exporter.wait_event("failover", WAIT, |e| e["slots"] == change.slots);
+    assert_eq!(event["old_master"]["node"], change.from, "{event}");
+    assert_eq!(event["new_master"]["node"], change.to, "{event}");
+
+    let stats = sim.stats();
+    assert_eq!(stats.version, 2);
+    assert!(stats.cluster_nodes_served >= 6, "{stats:?}");
+    assert!(stats.bytes_written > 0, "{stats:?}");
+    assert!(stats.open_connections >= 6, "{stats:?}");
+    sim.shutdown();
+}
+
+#[test]
+fn simulator_speaks_resp_with_auth_and_errors() {
+    let sim = Simulator::start_with(SimConfig {
+        nodes: 3,
+        password: Some("s3cret".into()),
+        ..SimConfig::default()
+    })
+    .expect("start the simulator");
+    let port = sim.ports().0;
+    let open = |url: &str| {
+        redis::Client::open(url)
+            .expect("url")
+            .get_connection_with_timeout(Duration::from_secs(5))
+    };
+    let err = open(&format!("redis://:wrong@127.0.0.1:{port}"))
+        .err()
+        .expect("a wrong password is refused");
+    assert!(
+        err.to_string().to_lowercase().contains("password")
+            || err.kind() == redis::ErrorKind::AuthenticationFailed,
+        "{err}"
+    );
+
+    let mut conn = open(&format!("redis://:s3cret@127.0.0.1:{port}")).expect("connect");
+    let pong: String = redis::cmd("PING").query(&mut conn).expect("PING");
+    assert_eq!(pong, "PONG");
+    let unknown = redis::cmd("FLUSHALL")
+        .query::<redis::Value>(&mut conn)
+        .expect_err("unknown command");
+    assert!(
+        unknown.to_string().contains("unknown command 'FLUSHALL'"),
+        "{unknown}"
+    );
+
+    sim.redirects(0, 7, 2).expect("redirects");
+    // Pipelined, as slotwatch sends them; replies come back in order.
+    let (nodes, errorstats, stats): (String, String, String) = redis::pipe()
+        .cmd("CLUSTER")
+        .arg("NODES")
+        .cmd("INFO")
+        .arg("errorstats")
+        .cmd("INFO")
+        .arg("stats")
+        .query(&mut conn)
+        .expect("pipeline");
+    assert_eq!(nodes, sim.view_text(0));
+    assert!(nodes.lines().next().unwrap_or("").contains("myself,master"));
+    assert_eq!(
+        errorstats,
+        "# Errorstats\r\nerrorstat_MOVED:count=7\r\nerrorstat_ASK:count=2\r\n"
+    );
+    assert!(stats.starts_with("# Stats\r\n"), "{stats}");
+    assert!(stats.contains("\r\ntotal_commands_processed:"), "{stats}");
+}

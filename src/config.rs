@@ -21,6 +21,9 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default number of events kept for `/events`.
 pub const DEFAULT_EVENTS_CAPACITY: usize = 1000;
+/// Default number of nodes whose full `CLUSTER NODES` a poll reads, besides nodes involved in a
+/// recent change. Clusters up to this size are read in full every poll.
+pub const DEFAULT_FULL_VIEWS_PER_POLL: usize = 16;
 
 /// Why configuration was rejected. Messages name the file, line and key where there is one, and
 /// never include a secret.
@@ -288,6 +291,10 @@ pub struct ClusterConfig {
     pub poll_interval: Duration,
     /// Per-node timeout for connecting and for each poll's round trip.
     pub timeout: Duration,
+    /// How many nodes' full `CLUSTER NODES` replies a poll reads (plus nodes involved in a
+    /// recent change); every node still answers INFO every poll. Bounds the otherwise
+    /// quadratic cost of big clusters.
+    pub full_views_per_poll: usize,
     /// AUTH settings.
     pub auth: Auth,
     /// TLS settings; used for `rediss://` seeds (and then for every discovered node).
@@ -334,6 +341,7 @@ struct FileCluster {
     seeds: Vec<Seed>,
     poll_interval: Option<HumanDuration>,
     timeout: Option<HumanDuration>,
+    full_views_per_poll: Option<usize>,
     username: Option<String>,
     password_file: Option<PathBuf>,
     password_env: Option<String>,
@@ -390,6 +398,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
             seeds: c.seeds,
             poll_interval: c.poll_interval.map_or(DEFAULT_POLL_INTERVAL, |d| d.0),
             timeout: c.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
+            full_views_per_poll: c.full_views_per_poll.unwrap_or(DEFAULT_FULL_VIEWS_PER_POLL),
             auth: Auth {
                 username: c.username,
                 password,
@@ -462,6 +471,9 @@ pub fn validate_cluster(c: &ClusterConfig, context: &str) -> Result<(), ConfigEr
     }
     if c.poll_interval < Duration::from_millis(100) {
         return Err(invalid(ctx("poll_interval"), "must be at least 100ms"));
+    }
+    if c.full_views_per_poll == 0 {
+        return Err(invalid(ctx("full_views_per_poll"), "must be at least 1"));
     }
     if c.timeout.is_zero() {
         return Err(invalid(ctx("timeout"), "must be greater than 0"));

@@ -26,7 +26,7 @@ pub struct AppState {
     clusters: Vec<watch::Receiver<Arc<Snapshot>>>,
     /// The last `/metrics` body and the snapshot generations it was rendered from: snapshots
     /// change once per poll while scrapes may come far more often.
-    cache: Mutex<Option<(Vec<u64>, Arc<String>)>>,
+    cache: Mutex<Option<(Vec<u64>, axum::body::Bytes)>>,
 }
 
 impl AppState {
@@ -42,8 +42,9 @@ impl AppState {
         self.clusters.iter().map(|rx| rx.borrow().clone()).collect()
     }
 
-    /// The `/metrics` body for the current snapshots, encoded at most once per poll.
-    pub fn metrics_body(&self) -> Arc<String> {
+    /// The `/metrics` body for the current snapshots, encoded at most once per poll and shared
+    /// (not copied) by concurrent scrapes.
+    pub fn metrics_body(&self) -> axum::body::Bytes {
         let snaps = self.snapshots();
         let generations: Vec<u64> = snaps.iter().map(|s| s.generation).collect();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -52,7 +53,7 @@ impl AppState {
         {
             return body.clone();
         }
-        let body = Arc::new(metrics::encode(&snaps));
+        let body = axum::body::Bytes::from(metrics::encode(&snaps));
         *cache = Some((generations, body.clone()));
         body
     }
@@ -71,11 +72,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     let body = state.metrics_body();
-    (
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        body.as_str().to_owned(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }
 
 async fn healthz() -> &'static str {

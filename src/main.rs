@@ -125,6 +125,10 @@ struct ServeArgs {
     /// Time between polls, e.g. 5s or 500ms.
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     poll_interval: config::HumanDuration,
+    /// Nodes whose full CLUSTER NODES each poll reads (plus nodes in a recent change); every
+    /// node still answers INFO every poll. Clusters up to this size are read in full.
+    #[arg(long, default_value_t = config::DEFAULT_FULL_VIEWS_PER_POLL, value_name = "N")]
+    full_views_per_poll: usize,
     /// Address to serve HTTP on [default: 0.0.0.0:19121].
     #[arg(long, value_name = "ADDR", env = "SLOTWATCH_LISTEN")]
     listen: Option<String>,
@@ -186,7 +190,11 @@ fn main() -> ExitCode {
 }
 
 /// The clusters the flags or the config file describe. `poll_interval` only matters to `serve`.
-fn clusters(args: &ClusterArgs, poll_interval: Duration) -> Result<Option<Config>, String> {
+fn clusters(
+    args: &ClusterArgs,
+    poll_interval: Duration,
+    full_views_per_poll: usize,
+) -> Result<Option<Config>, String> {
     if let Some(path) = &args.config {
         return config::load_file(path).map(Some).map_err(|e| e.to_string());
     }
@@ -217,6 +225,7 @@ fn clusters(args: &ClusterArgs, poll_interval: Duration) -> Result<Option<Config
         seeds,
         poll_interval,
         timeout: args.timeout.0,
+        full_views_per_poll,
         auth: config::Auth {
             username: args.username.clone(),
             password,
@@ -241,8 +250,12 @@ fn clusters(args: &ClusterArgs, poll_interval: Duration) -> Result<Option<Config
 
 /// Builds the validated configuration from a file or from the single-cluster flags.
 fn serve_config(args: &ServeArgs) -> Result<Config, String> {
-    let mut config = clusters(&args.cluster, args.poll_interval.0)?
-        .ok_or("serve needs --seed redis://HOST:PORT (or --config FILE)")?;
+    let mut config = clusters(
+        &args.cluster,
+        args.poll_interval.0,
+        args.full_views_per_poll,
+    )?
+    .ok_or("serve needs --seed redis://HOST:PORT (or --config FILE)")?;
     // Flags given explicitly override the file.
     if let Some(listen) = &args.listen {
         config.listen = config::parse_listen(listen, "--listen").map_err(|e| e.to_string())?;
@@ -267,9 +280,14 @@ fn check(args: CheckArgs) -> Result<ExitCode, String> {
         None => None,
     };
     let timeout = args.cluster.timeout.0;
-    let config = clusters(&args.cluster, timeout.max(config::DEFAULT_POLL_INTERVAL))?
-        .ok_or("check needs --seed redis://HOST:PORT (or --config FILE)")?;
-    let cluster = match (&args.cluster.config, &args.cluster.cluster_name) {
+    // A one-shot check reads every node's view: it has no earlier polls to rotate through.
+    let config = clusters(
+        &args.cluster,
+        timeout.max(config::DEFAULT_POLL_INTERVAL),
+        usize::MAX,
+    )?
+    .ok_or("check needs --seed redis://HOST:PORT (or --config FILE)")?;
+    let mut cluster = match (&args.cluster.config, &args.cluster.cluster_name) {
         (Some(_), Some(name)) => config
             .clusters
             .into_iter()
@@ -286,6 +304,7 @@ fn check(args: CheckArgs) -> Result<ExitCode, String> {
             .next()
             .ok_or("no cluster configured")?,
     };
+    cluster.full_views_per_poll = usize::MAX;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -33,6 +33,11 @@ pub const POLL_DURATION_BUCKETS: [f64; 11] = [
 /// Longest wait before reconnecting to a failing node.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// Polls during which a node involved in a change (or a migration, or new ASK traffic) has its
+/// full view read every poll: long enough for gossip to settle, so that a sample of lagging
+/// views cannot make the change look undone.
+const HOT_POLLS: u32 = 3;
+
 /// A fixed-bucket histogram that can be copied into each snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DurationHistogram {
@@ -178,9 +183,10 @@ struct Target {
     last_logged: Option<&'static str>,
 }
 
-/// One node's answer to a poll.
+/// One node's answer to a poll: its counters, and its `CLUSTER NODES` view if this poll asked
+/// for it.
 struct Sample {
-    view: View,
+    view: Option<View>,
     counters: NodeCounters,
 }
 
@@ -200,6 +206,12 @@ pub struct Poller {
     stats: ClusterStats,
     generation: u64,
     tx: watch::Sender<Arc<Snapshot>>,
+    /// Nodes whose full view is read every poll for a while, with the polls left.
+    hot: HashMap<String, u32>,
+    /// Where the rotation through the nodes' full views continues next poll.
+    rotation: usize,
+    /// True when the last plan read only a sample of the views.
+    sampled: bool,
 }
 
 impl Poller {
@@ -227,6 +239,9 @@ impl Poller {
                 stats: ClusterStats::default(),
                 generation: 0,
                 tx,
+                hot: HashMap::new(),
+                rotation: 0,
+                sampled: false,
             },
             rx,
         ))
@@ -270,13 +285,54 @@ impl Poller {
         out
     }
 
-    /// Fetches all `endpoints` concurrently, each within the per-node timeout.
+    /// Picks the nodes whose full `CLUSTER NODES` this poll reads: all of them in small
+    /// clusters and while discovering; otherwise the hot nodes plus the next
+    /// `full_views_per_poll` nodes of a rotation, so that every view is sampled in turn and the
+    /// bytes per poll stay bounded instead of growing with the square of the cluster size.
+    fn plan_full_views(
+        &mut self,
+        targets: &[(String, String, u16)],
+        everything: bool,
+    ) -> HashSet<String> {
+        let k = self.cfg.full_views_per_poll;
+        self.sampled = !(everything || targets.len() <= k);
+        if !self.sampled {
+            return targets.iter().map(|t| t.0.clone()).collect();
+        }
+        let mut full: HashSet<String> = targets
+            .iter()
+            .filter(|t| self.hot.contains_key(&t.0))
+            .map(|t| t.0.clone())
+            .collect();
+        let n = targets.len();
+        let mut added = 0;
+        let mut step = 0;
+        while added < k && step < n {
+            let endpoint = &targets[(self.rotation + step) % n].0;
+            if full.insert(endpoint.clone()) {
+                added += 1;
+            }
+            step += 1;
+        }
+        self.rotation = (self.rotation + step) % n;
+        full
+    }
+
+    /// Fetches all `endpoints` concurrently, each within the per-node timeout; those in `full`
+    /// also return their `CLUSTER NODES` view.
     async fn fetch_all(
         &mut self,
         endpoints: Vec<(String, String, u16)>,
+        full: &HashSet<String>,
     ) -> Vec<(String, Result<Sample, FetchError>)> {
         let mut set = JoinSet::new();
         for (endpoint, host, port) in endpoints {
+            let want_view = full.contains(&endpoint);
+            // A connection's read buffer grows to its largest reply and keeps that size. In a
+            // sampled poll, a node read for the rotation only will not be read in full again for
+            // many polls, so close its connection rather than let every connection in a big
+            // cluster hold a buffer the size of a full view; the next poll reconnects.
+            let close_after = want_view && self.sampled && !self.hot.contains_key(&endpoint);
             let target = self.targets.remove(&endpoint).unwrap_or(Target {
                 host,
                 port,
@@ -289,7 +345,10 @@ impl Poller {
             let connector = self.connector.clone();
             set.spawn(async move {
                 let mut target = target;
-                let result = fetch(&mut target, &connector).await;
+                let result = fetch(&mut target, &connector, want_view).await;
+                if close_after {
+                    target.conn = None;
+                }
                 (endpoint, target, result)
             });
         }
@@ -315,16 +374,21 @@ impl Poller {
         let started = Instant::now();
         let now_ms = clock::now_ms();
         let bootstrapping = !self.last_poll_reached_any;
-        let mut results = self.fetch_all(self.target_endpoints()).await;
+        let targets = self.target_endpoints();
+        let full = self.plan_full_views(&targets, bootstrapping);
+        let mut results = self.fetch_all(targets, &full).await;
 
         // On (re)discovery, read the nodes the seeds told us about in the same poll, so that the
-        // baseline topology is built from every node's view, not only the seeds'.
+        // baseline has every node's status (and, in clusters up to full_views_per_poll nodes,
+        // every node's view), not only the seeds'.
         if bootstrapping {
             let fetched: HashSet<String> = results.iter().map(|(e, _)| e.clone()).collect();
             let mut discovered = Vec::new();
             for (_, r) in &results {
-                let Ok(sample) = r else { continue };
-                for line in &sample.view.lines {
+                let Some(view) = r.as_ref().ok().and_then(|s| s.view.as_ref()) else {
+                    continue;
+                };
+                for line in &view.lines {
                     let e = line.addr.endpoint();
                     if !line.addr.ip.is_empty()
                         && line.addr.port != 0
@@ -336,21 +400,47 @@ impl Poller {
                 }
             }
             if !discovered.is_empty() {
-                results.extend(self.fetch_all(discovered).await);
+                let everything = fetched.len() + discovered.len() <= self.cfg.full_views_per_poll;
+                let full = self.plan_full_views(&discovered, everything);
+                results.extend(self.fetch_all(discovered, &full).await);
+            }
+        }
+
+        // Endpoint to node ID, for answers that carried no view of their own.
+        let mut ids: HashMap<String, NodeId> = HashMap::new();
+        if let Some(t) = &self.prev {
+            ids.extend(t.nodes.iter().map(|n| (n.endpoint.clone(), n.id)));
+        }
+        for (_, r) in &results {
+            if let Some(view) = r.as_ref().ok().and_then(|s| s.view.as_ref()) {
+                ids.extend(view.lines.iter().map(|l| (l.addr.endpoint(), l.id)));
             }
         }
 
         let mut views = Vec::new();
         let mut answered: HashSet<NodeId> = HashSet::new();
+        let mut viewed: HashSet<NodeId> = HashSet::new();
         let mut failed: HashMap<String, String> = HashMap::new();
+        let mut asked: Vec<String> = Vec::new();
         for (endpoint, result) in results {
             match result {
                 Ok(sample) => {
-                    if let Some(me) = sample.view.myself() {
-                        answered.insert(me.id);
-                        self.counters.insert(me.id, sample.counters);
+                    let own = sample.view.as_ref().and_then(|v| v.myself()).map(|m| m.id);
+                    if let Some(id) = own.or_else(|| ids.get(&endpoint).copied()) {
+                        answered.insert(id);
+                        // New ASK replies mean a migration is moving keys: watch it closely.
+                        let before = self.counters.get(&id).and_then(|c| c.ask_total());
+                        if before
+                            .is_some_and(|b| sample.counters.ask_total().is_some_and(|a| a > b))
+                        {
+                            asked.push(endpoint.clone());
+                        }
+                        self.counters.insert(id, sample.counters);
                     }
-                    views.push(sample.view);
+                    if let Some(view) = sample.view {
+                        viewed.extend(own);
+                        views.push(view);
+                    }
                 }
                 Err(e) => {
                     if !matches!(e, FetchError::Backoff(_)) {
@@ -370,13 +460,16 @@ impl Poller {
         let topology = if views.is_empty() {
             None
         } else {
-            Some(Arc::new(merge(&views, now_ms)))
+            let mut t = merge(&views, now_ms);
+            self.carry_unseen_migrations(&mut t, &viewed);
+            Some(Arc::new(t))
         };
         self.last_poll_reached_any = topology.is_some();
 
         if let Some(new) = &topology {
             if let Some(old) = &self.prev {
                 let events = stamp(diff(old, new), new);
+                self.update_hot(new, &events, &asked);
                 self.record(events);
             } else {
                 tracing::info!(
@@ -385,6 +478,7 @@ impl Poller {
                     masters = new.masters().count(),
                     "baseline topology"
                 );
+                self.update_hot(new, &[], &asked);
             }
             self.track_migrations(new, now_ms);
             // Stop watching nodes that left; the next poll targets the new membership.
@@ -408,6 +502,49 @@ impl Poller {
         self.stats.poll_duration.observe(elapsed);
         self.stats.bytes_read_total = self.connector.bytes_read();
         self.publish(topology, answered, failed, now_ms);
+    }
+
+    /// Migrations are printed only on their source's and target's own lines. When neither of
+    /// those views was read this poll (not sampled, or the node did not answer), the migration's
+    /// state is unknown, not closed: keep it rather than report it finished and started again.
+    fn carry_unseen_migrations(&self, t: &mut Topology, viewed: &HashSet<NodeId>) {
+        let Some(prev) = &self.prev else { return };
+        let mut carried = false;
+        for m in &prev.migrations {
+            let unseen = !viewed.contains(&m.source) && !viewed.contains(&m.target);
+            let still_members = t.node(&m.source).is_some() && t.node(&m.target).is_some();
+            if unseen && still_members && !t.migrations.iter().any(|n| n.key() == m.key()) {
+                t.migrations.push(m.clone());
+                carried = true;
+            }
+        }
+        if carried {
+            t.migrations.sort();
+        }
+    }
+
+    /// Marks the nodes of this poll's events, open migrations and new ASK traffic so that their
+    /// full views are read for the next few polls; ages out the others.
+    fn update_hot(&mut self, t: &Topology, events: &[Event], asked: &[String]) {
+        self.hot.retain(|_, polls| {
+            *polls -= 1;
+            *polls > 0
+        });
+        let mut mark = |endpoint: &str| {
+            self.hot.insert(endpoint.to_owned(), HOT_POLLS);
+        };
+        for e in events {
+            for n in e.kind.nodes() {
+                mark(&n.node);
+            }
+        }
+        for m in &t.migrations {
+            mark(&t.endpoint_of(&m.source));
+            mark(&t.endpoint_of(&m.target));
+        }
+        for e in asked {
+            mark(e);
+        }
     }
 
     /// Logs nodes that started failing, changed failure reason, or recovered.
@@ -529,7 +666,11 @@ impl Poller {
 
 /// Fetches one node's sample, reconnecting (with backoff) when needed; the whole attempt —
 /// connect, TLS, AUTH and the pipelined round trip — is bounded by the per-node timeout.
-async fn fetch(target: &mut Target, connector: &Connector) -> Result<Sample, FetchError> {
+async fn fetch(
+    target: &mut Target,
+    connector: &Connector,
+    want_view: bool,
+) -> Result<Sample, FetchError> {
     if target.conn.is_none()
         && let Some(at) = target.retry_at
     {
@@ -547,7 +688,7 @@ async fn fetch(target: &mut Target, connector: &Connector) -> Result<Sample, Fet
             .conn
             .as_mut()
             .ok_or_else(|| FetchError::Connect("no connection".into()))?;
-        query(conn).await
+        query(conn, want_view).await
     };
     let result = match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,
@@ -575,26 +716,40 @@ async fn fetch(target: &mut Target, connector: &Connector) -> Result<Sample, Fet
     result
 }
 
-/// One pipelined round trip: `CLUSTER NODES`, `INFO errorstats`, `INFO stats`. Redis 6.2 accepts
-/// only one section per INFO call, hence two.
-async fn query(conn: &mut MultiplexedConnection) -> Result<Sample, FetchError> {
-    let (nodes, errorstats, stats): (Vec<u8>, Vec<u8>, Vec<u8>) = redis::pipe()
-        .cmd("CLUSTER")
-        .arg("NODES")
-        .cmd("INFO")
-        .arg("errorstats")
-        .cmd("INFO")
-        .arg("stats")
+/// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), `INFO errorstats` and
+/// `INFO stats`. Redis 6.2 accepts only one section per INFO call, hence two.
+async fn query(conn: &mut MultiplexedConnection, want_view: bool) -> Result<Sample, FetchError> {
+    let mut pipe = redis::pipe();
+    if want_view {
+        pipe.cmd("CLUSTER").arg("NODES");
+    }
+    pipe.cmd("INFO").arg("errorstats").cmd("INFO").arg("stats");
+    let mut replies: Vec<Vec<u8>> = pipe
         .query_async(conn)
         .await
         .map_err(|e| FetchError::from_redis(&e))?;
-    let view =
-        parse_view_bytes(&nodes).map_err(|e| FetchError::Protocol(format!("CLUSTER NODES {e}")))?;
-    if view.myself().is_none() {
-        return Err(FetchError::Protocol(
-            "CLUSTER NODES reply has no myself line".into(),
-        ));
+    let expected = if want_view { 3 } else { 2 };
+    if replies.len() != expected {
+        return Err(FetchError::Protocol(format!(
+            "expected {expected} replies to the pipeline, got {}",
+            replies.len()
+        )));
     }
+    let stats = replies.pop().unwrap_or_default();
+    let errorstats = replies.pop().unwrap_or_default();
+    let view = match replies.pop() {
+        Some(nodes) => {
+            let view = parse_view_bytes(&nodes)
+                .map_err(|e| FetchError::Protocol(format!("CLUSTER NODES {e}")))?;
+            if view.myself().is_none() {
+                return Err(FetchError::Protocol(
+                    "CLUSTER NODES reply has no myself line".into(),
+                ));
+            }
+            Some(view)
+        }
+        None => None,
+    };
     let mut counters = NodeCounters::default();
     parse_info(&String::from_utf8_lossy(&errorstats), &mut counters);
     parse_info(&String::from_utf8_lossy(&stats), &mut counters);

@@ -129,3 +129,77 @@ fn simulator_speaks_resp_with_auth_and_errors() {
     assert!(stats.starts_with("# Stats\r\n"), "{stats}");
     assert!(stats.contains("\r\ntotal_commands_processed:"), "{stats}");
 }
+
+/// In a cluster larger than `--full-views-per-poll`, slotwatch reads only a rotating sample of
+/// full views per poll (plus the nodes involved in recent changes), yet still sees every node's
+/// status and every change, with no spurious events, for a fraction of the bytes.
+#[test]
+fn bounded_views_still_see_every_node_and_change() {
+    let sim = Simulator::start(40, 0).expect("start the simulator");
+    let (first, last) = sim.ports();
+    let exporter = Exporter::start(&[
+        "--seed",
+        &sim.url(0),
+        "--poll-interval",
+        "200ms",
+        "--timeout",
+        "200ms",
+        "--full-views-per-poll",
+        "4",
+    ]);
+    wait_for("all 40 nodes up", WAIT, || {
+        let body = exporter.metrics();
+        (first..=last)
+            .all(|port| {
+                let node = format!("127.0.0.1:{port}");
+                sample(&body, "redis_cluster_node_up", &[("node", &node)]) == Some(1.0)
+            })
+            .then_some(())
+    });
+    // Masters are nodes 0..20; replica 39 replicates master 19.
+    sim.reshard(3, 7, 50).expect("reshard");
+    let reshard = exporter.wait_event("reshard", WAIT, |e| e["slots"] == 50);
+    assert_eq!(reshard["to"]["node"], format!("127.0.0.1:{}", first + 7));
+    sim.failover(39).expect("failover");
+    let failover = exporter.wait_event("failover", WAIT, |e| {
+        e["new_master"]["node"] == format!("127.0.0.1:{}", first + 39).as_str()
+    });
+    assert_eq!(
+        failover["old_master"]["node"],
+        format!("127.0.0.1:{}", first + 19)
+    );
+
+    // Let many polls rotate through the sampled views, then check nothing spurious appeared
+    // and that, the changes settled, each poll read exactly 4 full views.
+    exporter.wait_metric(
+        "the changes to settle",
+        "slotwatch_polls_total",
+        &[],
+        WAIT,
+        |v| v >= 10.0,
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let polls_before = sample(&exporter.metrics(), "slotwatch_polls_total", &[]).unwrap();
+    let served_before = sim.stats().cluster_nodes_served;
+    let polls_after =
+        exporter.wait_metric("30 more polls", "slotwatch_polls_total", &[], WAIT, |v| {
+            v >= polls_before + 30.0
+        });
+    let served = sim.stats().cluster_nodes_served - served_before;
+    let polls = polls_after - polls_before;
+    // The two counters are read a moment apart, so allow one poll of slack.
+    assert!(
+        (served as f64) <= 4.0 * (polls + 1.0) && (served as f64) >= 4.0 * (polls - 1.0),
+        "{served} CLUSTER NODES replies in {polls} polls"
+    );
+    let events = exporter.events();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["reshard", "failover"], "{events:#}");
+    // Every view still comes round: after 30 polls of 4, all 40 nodes' views were read.
+    assert!(served >= 40, "{served}");
+}

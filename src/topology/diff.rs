@@ -214,6 +214,38 @@ impl EventKind {
         )
     }
 
+    /// Every node the event names, so that the poller can watch them closely for a while.
+    pub fn nodes(&self) -> Vec<&NodeRef> {
+        match self {
+            EventKind::Reshard { from, to, .. }
+            | EventKind::MigrationStarted { from, to, .. }
+            | EventKind::MigrationFinished { from, to, .. }
+            | EventKind::MigrationAborted { from, to, .. } => vec![from, to],
+            EventKind::Failover {
+                old_master,
+                new_master,
+                ..
+            } => vec![old_master, new_master],
+            EventKind::SlotsAssigned { to: n, .. } | EventKind::SlotsUnassigned { from: n, .. } => {
+                vec![n]
+            }
+            EventKind::NodeAdded { node, .. }
+            | EventKind::NodeRemoved { node, .. }
+            | EventKind::NodeFailed { node, .. }
+            | EventKind::NodeRecovered { node, .. }
+            | EventKind::AddressChanged { node, .. } => vec![node],
+            EventKind::ReplicaMoved {
+                node,
+                old_master,
+                new_master,
+            } => {
+                let mut v = vec![node, new_master];
+                v.extend(old_master.iter());
+                v
+            }
+        }
+    }
+
     /// Slots that changed owner and why, for `redis_cluster_slot_moves_total{reason}`.
     pub fn slot_moves(&self) -> Option<(&'static str, u32)> {
         match self {

@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""slotwatch benchmarks: side by side with the de facto Redis exporter, scale on the cluster
+simulator, and detection latency. Run through scripts/bench, which installs and builds what
+this needs; every subcommand prints a Markdown table.
+
+  compare   one observation of a real 6-node cluster: slotwatch (one poll plus one /metrics
+            scrape) against prometheus-redis-exporter (one /scrape?target= per node),
+            interleaved; medians over --cycles. Then /metrics latency under 50 scrapers (wrk).
+  scale     slotwatch against 100, 500 and 1000 simulated nodes: poll time, CPU, RSS, bytes.
+  latency   time from a change completing to its event in /events, with --poll-interval 1s:
+            failovers and reshards on a real cluster, reshards on the simulator.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLOTWATCH = os.environ.get("SLOTWATCH_BIN", os.path.join(ROOT, "target/release/slotwatch"))
+SIM = os.environ.get("CLUSTER_SIM_BIN", os.path.join(ROOT, "target/release/examples/cluster_sim"))
+TCK = os.sysconf("SC_CLK_TCK")
+PROCS = []
+
+
+# ---------------------------------------------------------------- helpers
+
+def spawn(args, log, **kw):
+    p = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, **kw)
+    PROCS.append(p)
+    return p
+
+
+def cleanup():
+    for p in PROCS:
+        if p.poll() is None:
+            p.kill()
+    for p in PROCS:
+        try:
+            p.wait(timeout=5)
+        except Exception:
+            pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_run(n):
+    """n consecutive free ports whose +10000 bus ports are free too."""
+    import random
+    for _ in range(200):
+        base = random.randint(20000, 29000)
+        socks = []
+        try:
+            for p in list(range(base, base + n)) + list(range(base + 10000, base + 10000 + n)):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    sys.exit("no free run of ports found")
+
+
+def cpu_seconds(pid):
+    """CPU time of every thread of pid, in seconds, with nanosecond resolution (schedstat);
+    /proc/<pid>/stat counts in 10 ms ticks, too coarse for one observation."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that exited between listdir and open
+    return total / 1e9
+
+
+def status_kib(pid, key):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def http(url, timeout=30):
+    t = time.perf_counter()
+    body = urllib.request.urlopen(url, timeout=timeout).read()
+    return body, time.perf_counter() - t
+
+
+def metric(body, name, labels=""):
+    m = re.search(r"^" + re.escape(name) + r"(\{[^}]*" + re.escape(labels) + r"[^}]*\})? (\S+)$", body, re.M)
+    return float(m.group(2)) if m else None
+
+
+def wait(what, cond, timeout=60, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    sys.exit(f"timed out waiting for {what}")
+
+
+def redis(port, *args):
+    out = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True)
+    return out.stdout
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+class Cluster:
+    """A real 6-node cluster (3 masters, 3 replicas) on loopback."""
+
+    def __init__(self, tmp):
+        self.base = free_run(6)
+        self.ports = list(range(self.base, self.base + 6))
+        for p in self.ports:
+            d = os.path.join(tmp, f"redis-{p}")
+            os.makedirs(d)
+            spawn(["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                   "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "3000", "--dir", d,
+                   "--save", "", "--appendonly", "no"], os.path.join(d, "log"))
+        for p in self.ports:
+            wait(f"redis {p}", lambda p=p: "PONG" in redis(p, "PING"))
+        subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                        "--cluster-replicas", "1", "--cluster-yes"], capture_output=True, check=True)
+        wait("cluster ok", lambda: all("cluster_state:ok" in redis(p, "CLUSTER", "INFO") for p in self.ports))
+        wait("replicas synced", lambda: all("master_link_status:up" in redis(p, "INFO", "replication")
+                                            for p in self.ports if "role:slave" in redis(p, "INFO", "replication")))
+
+    def totals(self):
+        """Sum over nodes of commandstats usec and bytes sent to clients."""
+        usec = 0
+        out_bytes = 0
+        for p in self.ports:
+            for m in re.finditer(r"usec=(\d+)", redis(p, "INFO", "commandstats")):
+                usec += int(m.group(1))
+            m = re.search(r"total_net_output_bytes:(\d+)", redis(p, "INFO", "stats"))
+            out_bytes += int(m.group(1))
+        return usec, out_bytes
+
+    def nodes(self):
+        lines = redis(self.ports[0], "CLUSTER", "NODES").splitlines()
+        return [l.split() for l in lines]
+
+
+def start_slotwatch(seed, tmp, *extra):
+    port = free_port()
+    p = spawn([SLOTWATCH, "serve", "--seed", seed, "--listen", f"127.0.0.1:{port}", *extra],
+              os.path.join(tmp, f"slotwatch-{port}.log"))
+    url = f"http://127.0.0.1:{port}"
+    wait("slotwatch", lambda: _ok(url + "/healthz"))
+    wait("first poll", lambda: metric(http(url + "/metrics")[0].decode(), "slotwatch_up") == 1.0)
+    return p, url
+
+
+def _ok(url):
+    try:
+        http(url, timeout=1)
+        return True
+    except Exception:
+        return False
+
+
+def polls(url):
+    return metric(http(url + "/metrics")[0].decode(), "slotwatch_polls_total")
+
+
+# ---------------------------------------------------------------- compare
+
+def compare(args):
+    tmp = tempfile.mkdtemp(prefix="slotwatch-bench-")
+    cluster = Cluster(tmp)
+    sw, sw_url = start_slotwatch(f"redis://127.0.0.1:{cluster.ports[0]}", tmp, "--poll-interval", "2s")
+    peer_port = free_port()
+    peer = spawn(["prometheus-redis-exporter", "-web.listen-address", f"127.0.0.1:{peer_port}",
+                  "-redis.addr", ""], os.path.join(tmp, "peer.log"))
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    wait("the peer exporter", lambda: _ok(peer_url + "/metrics"))
+    targets = [f"redis://127.0.0.1:{p}" for p in cluster.ports]
+    for t in targets:  # warm up: the peer connects lazily
+        http(f"{peer_url}/scrape?target={t}")
+
+    rows = {"slotwatch": {"cpu": [], "redis_usec": [], "bytes": []},
+            "peer": {"cpu": [], "redis_usec": [], "bytes": []}}
+    baseline_usec, baseline_bytes = [], []
+    done = 0
+    interval = 2.0
+    while done < args.cycles:
+        # Align on slotwatch's own timer without touching it inside a window: read when the
+        # last poll started, then work in the quiet gap before the next one.
+        body = http(sw_url + "/metrics")[0].decode()
+        last = metric(body, "slotwatch_last_poll_timestamp_seconds")
+        n = metric(body, "slotwatch_polls_total")
+        time.sleep(max(0.0, last + interval + 0.5 - time.time()))
+        # Baseline: the measurement queries alone.
+        u0, b0 = cluster.totals()
+        u1, b1 = cluster.totals()
+        # The peer: one scrape of each node, as Prometheus would do through /scrape?target=.
+        c0 = cpu_seconds(peer.pid)
+        for t in targets:
+            http(f"{peer_url}/scrape?target={t}")
+        c1 = cpu_seconds(peer.pid)
+        u2, b2 = cluster.totals()
+        if time.time() > last + 2 * interval - 0.1:
+            continue  # the peer's window ran into slotwatch's next poll: discard the cycle
+        # slotwatch: one poll and one /metrics scrape, nothing else in the window.
+        s0 = cpu_seconds(sw.pid)
+        u3, b3 = cluster.totals()
+        time.sleep(max(0.0, last + 2 * interval + 0.5 - time.time()))
+        body = http(sw_url + "/metrics")[0].decode()
+        s1 = cpu_seconds(sw.pid)
+        u4, b4 = cluster.totals()
+        if metric(body, "slotwatch_polls_total") != n + 2:
+            continue
+        base_u, base_b = u1 - u0, b1 - b0
+        baseline_usec.append(base_u)
+        baseline_bytes.append(base_b)
+        rows["peer"]["cpu"].append(c1 - c0)
+        rows["peer"]["redis_usec"].append(max(0, (u2 - u1) - base_u))
+        rows["peer"]["bytes"].append(max(0, (b2 - b1) - base_b))
+        rows["slotwatch"]["cpu"].append(s1 - s0)
+        rows["slotwatch"]["redis_usec"].append(max(0, (u4 - u3) - base_u))
+        rows["slotwatch"]["bytes"].append(max(0, (b4 - b3) - base_b))
+        done += 1
+
+    rss = {"slotwatch": status_kib(sw.pid, "VmHWM"), "peer": status_kib(peer.pid, "VmHWM")}
+    wrk = subprocess.run(["wrk", "-t2", "-c50", "-d10s", "--latency", sw_url + "/metrics"],
+                         capture_output=True, text=True).stdout
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", wrk, re.M))
+    rps = re.search(r"Requests/sec:\s+(\S+)", wrk)
+
+    def m(who, k):
+        return median(rows[who][k])
+
+    print(f"\n### slotwatch vs prometheus-redis-exporter, one observation of a 6-node cluster "
+          f"(median of {args.cycles} interleaved cycles)\n")
+    print("| per observation | slotwatch | redis_exporter | ratio | goal |")
+    print("|---|---|---|---|---|")
+    print(f"| exporter CPU | {1000 * m('slotwatch', 'cpu'):.2f} ms | {1000 * m('peer', 'cpu'):.2f} ms | "
+          f"{m('slotwatch', 'cpu') / max(m('peer', 'cpu'), 1e-9):.2f} | ≤ 0.3 |")
+    print(f"| Redis-side CPU (commandstats usec, all nodes) | {m('slotwatch', 'redis_usec'):.0f} µs | "
+          f"{m('peer', 'redis_usec'):.0f} µs | {m('slotwatch', 'redis_usec') / max(m('peer', 'redis_usec'), 1e-9):.2f} | ≤ 0.3 |")
+    print(f"| bytes read from Redis | {m('slotwatch', 'bytes') / 1024:.1f} KiB | {m('peer', 'bytes') / 1024:.1f} KiB | "
+          f"{m('slotwatch', 'bytes') / max(m('peer', 'bytes'), 1e-9):.2f} | |")
+    print(f"| exporter peak RSS (VmHWM) | {rss['slotwatch'] / 1024:.1f} MiB | {rss['peer'] / 1024:.1f} MiB | "
+          f"{rss['slotwatch'] / max(rss['peer'], 1):.2f} | ≤ 0.5 |")
+    print(f"\nExporter CPU from /proc/<pid>/task/*/schedstat (ns resolution). Measurement overhead "
+          f"subtracted from the Redis-side figures: {median(baseline_usec):.0f} µs, "
+          f"{median(baseline_bytes):.0f} B per window.")
+    print(f"\n`/metrics` under 50 concurrent scrapers (wrk -t2 -c50 -d10s): p50 {lat.get('50', '?')}, "
+          f"p99 {lat.get('99', '?')}, {rps.group(1) if rps else '?'} requests/s (goal: p99 < 5 ms).")
+    cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- scale
+
+class Simulator:
+    def __init__(self, nodes, tmp):
+        self.base = free_run_sim(nodes)
+        self.p = subprocess.Popen([SIM, "--nodes", str(nodes), "--base-port", str(self.base)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        PROCS.append(self.p)
+        ready = json.loads(self.p.stdout.readline())
+        assert ready.get("ready"), ready
+
+    def ctl(self, cmd):
+        self.p.stdin.write(cmd + "\n")
+        self.p.stdin.flush()
+        return json.loads(self.p.stdout.readline())
+
+
+def free_run_sim(n):
+    import random
+    for _ in range(200):
+        base = random.randint(30000, 60000 - n)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    sys.exit("no free run of ports found")
+
+
+def scale(args):
+    tmp = tempfile.mkdtemp(prefix="slotwatch-bench-")
+    print(f"\n### slotwatch on the cluster simulator, --poll-interval 5s, {args.window:.0f} s window "
+          f"with one reshard and one failover, full views per poll: {args.full_views or 'default'}\n")
+    print("| nodes | poll wall time | CPU per poll | CPU, % of one core | peak RSS | bytes read per poll | "
+          "`/metrics` size | `/metrics` encode+GET p50 | change detected after |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n in args.nodes:
+        sim = Simulator(n, tmp)
+        extra = ["--poll-interval", "5s"]
+        if args.full_views:
+            extra += ["--full-views-per-poll", str(args.full_views)]
+        sw, url = start_slotwatch(f"redis://127.0.0.1:{sim.base}", tmp, *extra)
+        wait("two polls", lambda: (polls(url) or 0) >= 2, timeout=120)
+        m0 = http(url + "/metrics")[0].decode()
+        c0, t0 = cpu_seconds(sw.pid), time.time()
+        time.sleep(args.window / 4)
+        r = sim.ctl("reshard 0 1 100")
+        time.sleep(args.window / 4)
+        f = sim.ctl(f"failover {n - 1}")
+        time.sleep(max(0, t0 + args.window - time.time()))
+        c1, t1 = cpu_seconds(sw.pid), time.time()
+        m1 = http(url + "/metrics")[0].decode()
+        gets = sorted(http(url + "/metrics")[1] for _ in range(20))
+        events = json.loads(http(url + "/events")[0])
+        lat = []
+        for kind, ch in (("reshard", r), ("failover", f)):
+            e = [e for e in events if e["kind"] == kind and e["timestamp_ms"] >= ch["at_ms"]]
+            lat.append(f"{(e[0]['timestamp_ms'] - ch['at_ms']) / 1000:.1f} s" if e else "missed")
+
+        def d(name):
+            return metric(m1, name) - metric(m0, name)
+
+        k = d("slotwatch_polls_total")
+        print(f"| {n} | {1000 * d('slotwatch_poll_duration_seconds_sum') / d('slotwatch_poll_duration_seconds_count'):.1f} ms "
+              f"| {1000 * (c1 - c0) / k:.1f} ms | {100 * (c1 - c0) / (t1 - t0):.2f}% "
+              f"| {status_kib(sw.pid, 'VmHWM') / 1024:.1f} MiB | {d('slotwatch_redis_read_bytes_total') / k / 1e6:.2f} MB "
+              f"| {len(m1) / 1024:.0f} KiB | {1000 * gets[10]:.2f} ms | {', '.join(lat)} |", flush=True)
+        sw.kill()
+        sim.p.kill()
+    cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- latency
+
+def event_seen(url, kind, after_ms, pred=lambda e: True):
+    def check():
+        for e in json.loads(http(url + "/events")[0]):
+            if e["kind"] == kind and e["timestamp_ms"] >= after_ms and pred(e):
+                return time.time()
+        return None
+    return wait(f"a {kind} event", check, timeout=60, step=0.01)
+
+
+def latency(args):
+    tmp = tempfile.mkdtemp(prefix="slotwatch-bench-")
+    results = {}
+    cluster = Cluster(tmp)
+    sw, url = start_slotwatch(f"redis://127.0.0.1:{cluster.ports[0]}", tmp, "--poll-interval", "1s")
+    # Failovers: promote a replica, back and forth.
+    xs = []
+    for _ in range(args.repeat):
+        nodes = cluster.nodes()
+        replica = next(l for l in nodes if "slave" in l[2] and "fail" not in l[2])
+        rport = int(replica[1].split("@")[0].rsplit(":", 1)[1])
+        start_ms = int(time.time() * 1000)
+        redis(rport, "CLUSTER", "FAILOVER")
+        wait("promotion", lambda: "role:master" in redis(rport, "INFO", "replication"), step=0.005)
+        done = time.time()
+        seen = event_seen(url, "failover", start_ms, lambda e: e["new_master"]["node"].endswith(f":{rport}"))
+        xs.append(seen - done)
+        time.sleep(1.5)
+    results["failover, real cluster"] = xs
+    # Reshards of 10 slots between the first two masters, back and forth.
+    xs = []
+    for i in range(args.repeat):
+        masters = [l for l in cluster.nodes() if "master" in l[2] and len(l) > 8]
+        a, b = (masters[0], masters[1]) if i % 2 == 0 else (masters[1], masters[0])
+        start_ms = int(time.time() * 1000)
+        subprocess.run(["redis-cli", "--cluster", "reshard", f"127.0.0.1:{cluster.ports[0]}",
+                        "--cluster-from", a[0], "--cluster-to", b[0], "--cluster-slots", "10",
+                        "--cluster-yes"], capture_output=True, check=True)
+        done = time.time()
+        seen = event_seen(url, "reshard", start_ms, lambda e: e["to"]["id"] == b[0])
+        xs.append(max(0.0, seen - done))
+        time.sleep(1.5)
+    results["reshard, real cluster"] = xs
+    sw.kill()
+    # Reshards on the simulator.
+    sim = Simulator(args.sim_nodes, tmp)
+    sw, url = start_slotwatch(f"redis://127.0.0.1:{sim.base}", tmp, "--poll-interval", "1s")
+    xs = []
+    for i in range(args.repeat):
+        ch = sim.ctl(f"reshard {i % 2} {(i + 1) % 2} 10")
+        seen = event_seen(url, "reshard", ch["at_ms"])
+        xs.append(seen - ch["at_ms"] / 1000)
+        time.sleep(0.3)
+    results[f"reshard, simulator ({args.sim_nodes} nodes)"] = xs
+    print(f"\n### Detection latency, --poll-interval 1s --timeout 1s (goal: every one within 2 s)\n")
+    print("| change | runs | min | median | p90 | max |")
+    print("|---|---|---|---|---|---|")
+    for k, xs in results.items():
+        print(f"| {k} | {len(xs)} | {min(xs):.2f} s | {median(xs):.2f} s | {pct(xs, 0.9):.2f} s | {max(xs):.2f} s |")
+    cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("compare")
+    c.add_argument("--cycles", type=int, default=30)
+    s = sub.add_parser("scale")
+    s.add_argument("--nodes", type=int, nargs="+", default=[100, 500, 1000])
+    s.add_argument("--window", type=float, default=60)
+    s.add_argument("--full-views", type=int, default=0, help="--full-views-per-poll (0: default)")
+    l = sub.add_parser("latency")
+    l.add_argument("--repeat", type=int, default=10)
+    l.add_argument("--sim-nodes", type=int, default=100)
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(1)))
+    try:
+        {"compare": compare, "scale": scale, "latency": latency}[args.cmd](args)
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -211,7 +211,22 @@ fn moved_and_ask_redirects_migrations_and_strict_openmetrics() {
     );
 
     // Strict OpenMetrics while every family has data, including a migration in flight.
-    let names = strict_openmetrics(&exporter.metrics());
+    let body = exporter.metrics();
+    let names = strict_openmetrics(&body);
+    // And the other way round: everything dashboards and rules may use is really exported
+    // (a family with no sample yet, like poll errors, still has its TYPE line).
+    let families: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for listed in exported_metrics::EXPORTED_METRICS {
+        let family = listed.strip_suffix("_total").unwrap_or(listed);
+        assert!(
+            families.contains(listed) || families.contains(&family),
+            "{listed} is listed in tests/support/exported_metrics.rs but not exported"
+        );
+    }
     for name in &names {
         let family = name
             .trim_end_matches("_bucket")

@@ -614,6 +614,8 @@ fn unreachable_seed_and_bad_config_give_clear_errors() {
         &format!("redis://127.0.0.1:{port}"),
         "--poll-interval",
         "1s",
+        "--log-format",
+        "json",
     ]);
     exporter.wait_metric(
         "a connect error",
@@ -640,6 +642,15 @@ fn unreachable_seed_and_bad_config_give_clear_errors() {
         "{log}"
     );
     assert!(!log.contains("panicked"));
+    // --log-format json: one JSON object per line, with the fields structured.
+    let warn = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .find(|v| v["message"] == "cannot poll node")
+        .expect("the warning as JSON");
+    assert_eq!(warn["level"], "WARN");
+    assert_eq!(warn["node"], format!("127.0.0.1:{port}"));
+    assert_eq!(warn["reason"], "connect");
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yml");
@@ -707,6 +718,31 @@ fn endpoints_answer_and_validate_queries() {
         assert_eq!(m["replicas"].as_array().unwrap().len(), 1);
     }
     assert_eq!(exporter.get("/healthz").trim(), "ok");
+
+    // Connections persist between polls: three polls later the node has accepted exactly one
+    // more connection, the one this check opens to read the counter.
+    let accepted = |n: &RedisNode| -> u64 {
+        let stats = n.cmd(&["INFO", "stats"]);
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("total_connections_received")
+    };
+    let polls = metric(&exporter, "slotwatch_polls_total", &[]).unwrap();
+    let before = accepted(&cluster.nodes[1]);
+    exporter.wait_metric(
+        "three more polls",
+        "slotwatch_polls_total",
+        &[],
+        WAIT,
+        |v| v >= polls + 3.0,
+    );
+    assert_eq!(
+        accepted(&cluster.nodes[1]) - before,
+        1,
+        "slotwatch reconnected between polls"
+    );
     let landing = exporter.get("/");
     assert!(
         landing.contains("href=\"metrics\"") && landing.contains(">ok<"),

@@ -159,19 +159,16 @@ impl std::str::FromStr for Seed {
         } else {
             return Err("a seed must look like redis://host:port or rediss://host:port".into());
         };
-        let rest = rest.split(['/', '?']).next().unwrap_or("");
-        let hostport = match rest.rsplit_once('@') {
-            Some((userinfo, _)) if userinfo.contains(':') => {
-                return Err(
-                    "a seed URL must not contain a password; use password_file or password_env"
-                        .into(),
-                );
-            }
-            Some(_) => {
-                return Err("a seed URL must not contain a user name; use username".into());
-            }
-            None => rest,
-        };
+        // Refuse credentials anywhere in the URL, before any other check can echo it: a
+        // password may itself contain '/', '?' or ':'.
+        if rest.contains('@') {
+            return Err(
+                "a seed URL must not contain credentials; use username and password_file or \
+                 password_env"
+                    .into(),
+            );
+        }
+        let hostport = rest.split(['/', '?']).next().unwrap_or("");
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
             let (h, p) = v6
                 .split_once("]:")
@@ -486,6 +483,13 @@ pub fn validate_cluster(c: &ClusterConfig, context: &str) -> Result<(), ConfigEr
             format!("must not exceed poll_interval ({:?})", c.poll_interval),
         ));
     }
+    // TLS settings with redis:// seeds would silently send AUTH in clear text.
+    if c.tls.is_some() && !c.seeds.iter().all(|s| s.tls) {
+        return Err(invalid(
+            ctx("tls"),
+            "TLS settings need rediss:// seeds; with redis:// slotwatch would connect in clear text",
+        ));
+    }
     if let Some(tls) = &c.tls
         && tls.cert_file.is_some() != tls.key_file.is_some()
     {
@@ -546,10 +550,24 @@ mod tests {
 
     #[test]
     fn bad_values_are_rejected_without_echoing_secrets() {
-        let err =
-            parse("clusters:\n  - name: a\n    seeds: ['redis://:hunter2@x:1']\n").unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        assert!(err.to_string().contains("must not contain a password"));
+        for url in [
+            "redis://:hunter2@x:1",
+            "redis://:Ab/hunter2+ef==@10.0.0.1:6379",
+            "redis://u:hunter2?@x:1",
+        ] {
+            let err =
+                parse(&format!("clusters:\n  - name: a\n    seeds: ['{url}']\n")).unwrap_err();
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+            assert!(
+                err.to_string().contains("must not contain credentials"),
+                "{err}"
+            );
+        }
+        let err = parse(
+            "clusters:\n  - name: a\n    seeds: [redis://x:1]\n    tls:\n      ca_file: /ca.pem\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("rediss://"), "{err}");
         let err =
             parse("clusters:\n  - name: a\n    seeds: [redis://x:1]\n    password: hunter2\n")
                 .unwrap_err();

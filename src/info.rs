@@ -15,16 +15,25 @@ pub struct NodeCounters {
     pub commands_processed: Option<u64>,
     /// True if the reply had an `# Errorstats` section, so a missing MOVED line means zero.
     pub has_errorstats: bool,
+    /// Redis stopped tracking error stats (`errorstat_ERRORSTATS_DISABLED`, after 128 distinct
+    /// error prefixes, until `CONFIG RESETSTAT`): the redirect counts are unknown, not zero.
+    pub errorstats_disabled: bool,
 }
 
 impl NodeCounters {
     /// MOVED count, treating an absent line in a present `errorstats` section as zero.
     pub fn moved_total(&self) -> Option<u64> {
+        if self.errorstats_disabled {
+            return None;
+        }
         self.moved.or(self.has_errorstats.then_some(0))
     }
 
     /// ASK count, treating an absent line in a present `errorstats` section as zero.
     pub fn ask_total(&self) -> Option<u64> {
+        if self.errorstats_disabled {
+            return None;
+        }
         self.ask.or(self.has_errorstats.then_some(0))
     }
 }
@@ -47,6 +56,7 @@ pub fn parse_info(text: &str, into: &mut NodeCounters) {
             "total_commands_processed" => into.commands_processed = value.trim().parse().ok(),
             "errorstat_MOVED" => into.moved = errorstat_count(value),
             "errorstat_ASK" => into.ask = errorstat_count(value),
+            "errorstat_ERRORSTATS_DISABLED" => into.errorstats_disabled = true,
             _ => {}
         }
     }
@@ -84,6 +94,16 @@ mod tests {
         let mut old = NodeCounters::default();
         parse_info("", &mut old);
         assert_eq!(old.moved_total(), None);
+    }
+
+    #[test]
+    fn disabled_errorstats_make_redirects_unknown() {
+        let mut c = NodeCounters::default();
+        parse_info(
+            "# Errorstats\r\nerrorstat_ERRORSTATS_DISABLED:count=1\r\n",
+            &mut c,
+        );
+        assert_eq!((c.moved_total(), c.ask_total()), (None, None));
     }
 
     #[test]

@@ -85,9 +85,9 @@ struct ClusterArgs {
     /// to pick the cluster).
     #[arg(long, value_name = "NAME", env = "SLOTWATCH_CLUSTER_NAME")]
     cluster_name: Option<String>,
-    /// Per-node timeout for connecting and for each poll's round trip.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
-    timeout: config::HumanDuration,
+    /// Per-node timeout for connecting and for each poll's round trip [default: 1s].
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<config::HumanDuration>,
     /// YAML file describing one or more clusters (see deploy/slotwatch.example.yml). Replaces
     /// the per-cluster flags.
     #[arg(long, value_name = "FILE", env = "SLOTWATCH_CONFIG", conflicts_with_all = ["seeds", "username", "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify"])]
@@ -122,13 +122,14 @@ struct ClusterArgs {
 struct ServeArgs {
     #[command(flatten)]
     cluster: ClusterArgs,
-    /// Time between polls, e.g. 5s or 500ms.
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    poll_interval: config::HumanDuration,
+    /// Time between polls, e.g. 5s or 500ms [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    poll_interval: Option<config::HumanDuration>,
     /// Nodes whose full CLUSTER NODES each poll reads (plus nodes in a recent change); every
-    /// node still answers INFO every poll. Clusters up to this size are read in full.
-    #[arg(long, default_value_t = config::DEFAULT_FULL_VIEWS_PER_POLL, value_name = "N")]
-    full_views_per_poll: usize,
+    /// node still answers INFO every poll. Clusters up to this size are read in full
+    /// [default: 16].
+    #[arg(long, value_name = "N")]
+    full_views_per_poll: Option<usize>,
     /// Address to serve HTTP on [default: 0.0.0.0:19121].
     #[arg(long, value_name = "ADDR", env = "SLOTWATCH_LISTEN")]
     listen: Option<String>,
@@ -224,7 +225,7 @@ fn clusters(
             .unwrap_or_else(|| config::DEFAULT_CLUSTER_NAME.to_owned()),
         seeds,
         poll_interval,
-        timeout: args.timeout.0,
+        timeout: args.timeout.map_or(config::DEFAULT_TIMEOUT, |t| t.0),
         full_views_per_poll,
         auth: config::Auth {
             username: args.username.clone(),
@@ -250,10 +251,26 @@ fn clusters(
 
 /// Builds the validated configuration from a file or from the single-cluster flags.
 fn serve_config(args: &ServeArgs) -> Result<Config, String> {
+    if args.cluster.config.is_some() {
+        // These are per cluster in the file; silently ignoring them would mislead.
+        let per_cluster = [
+            ("--poll-interval", args.poll_interval.is_some()),
+            ("--timeout", args.cluster.timeout.is_some()),
+            ("--full-views-per-poll", args.full_views_per_poll.is_some()),
+            ("--cluster-name", args.cluster.cluster_name.is_some()),
+        ];
+        if let Some((flag, _)) = per_cluster.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{flag} is set per cluster in the config file; it cannot be combined with --config"
+            ));
+        }
+    }
     let mut config = clusters(
         &args.cluster,
-        args.poll_interval.0,
-        args.full_views_per_poll,
+        args.poll_interval
+            .map_or(config::DEFAULT_POLL_INTERVAL, |d| d.0),
+        args.full_views_per_poll
+            .unwrap_or(config::DEFAULT_FULL_VIEWS_PER_POLL),
     )?
     .ok_or("serve needs --seed redis://HOST:PORT (or --config FILE)")?;
     // Flags given explicitly override the file.
@@ -279,7 +296,10 @@ fn check(args: CheckArgs) -> Result<ExitCode, String> {
         }
         None => None,
     };
-    let timeout = args.cluster.timeout.0;
+    let timeout = args
+        .cluster
+        .timeout
+        .map_or(config::DEFAULT_TIMEOUT, |t| t.0);
     // A one-shot check reads every node's view: it has no earlier polls to rotate through.
     let config = clusters(
         &args.cluster,
@@ -305,6 +325,10 @@ fn check(args: CheckArgs) -> Result<ExitCode, String> {
             .ok_or("no cluster configured")?,
     };
     cluster.full_views_per_poll = usize::MAX;
+    // An explicit --timeout applies to a cluster from the config file too.
+    if let Some(t) = args.cluster.timeout {
+        cluster.timeout = t.0;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

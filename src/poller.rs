@@ -375,7 +375,9 @@ impl Poller {
         let now_ms = clock::now_ms();
         let bootstrapping = !self.last_poll_reached_any;
         let targets = self.target_endpoints();
-        let full = self.plan_full_views(&targets, bootstrapping);
+        // Only the very first poll reads every view regardless of size: after a poll that
+        // reached nobody, the bound still holds (the topology is known, the rotation goes on).
+        let full = self.plan_full_views(&targets, self.prev.is_none());
         let mut results = self.fetch_all(targets, &full).await;
 
         // On (re)discovery, read the nodes the seeds told us about in the same poll, so that the
@@ -571,6 +573,7 @@ impl Poller {
     }
 
     fn record(&mut self, events: Vec<Event>) {
+        let mut changed = false;
         for e in events {
             let kind = e.kind.name();
             tracing::info!(
@@ -596,6 +599,10 @@ impl Poller {
                 self.ring.pop_front();
             }
             self.ring.push_back(e);
+            changed = true;
+        }
+        // Rebuilt once per poll, not per event: a mass failure can bring a thousand events.
+        if changed {
             self.events = Arc::new(self.ring.iter().cloned().collect());
         }
     }
@@ -620,31 +627,41 @@ impl Poller {
         failed: HashMap<String, String>,
         now_ms: u64,
     ) {
-        let mut nodes: Vec<NodeStatus> = match &topology {
-            Some(t) => t
-                .nodes
-                .iter()
-                .map(|n| NodeStatus {
-                    endpoint: n.endpoint.clone(),
-                    id: Some(n.id),
-                    up: answered.contains(&n.id),
-                    counters: self.counters.get(&n.id).copied().unwrap_or_default(),
-                    errors: self.errors.get(&n.endpoint).cloned().unwrap_or_default(),
-                    last_error: failed.get(&n.endpoint).cloned(),
-                })
-                .collect(),
-            None => failed
-                .iter()
-                .map(|(endpoint, error)| NodeStatus {
-                    endpoint: endpoint.clone(),
-                    id: None,
-                    up: false,
-                    counters: NodeCounters::default(),
-                    errors: self.errors.get(endpoint).cloned().unwrap_or_default(),
-                    last_error: Some(error.clone()),
-                })
-                .collect(),
-        };
+        // Without a topology this poll, the last one still says which nodes exist: report
+        // those that answered INFO as up rather than drop them.
+        let basis = topology.as_ref().or(self.prev.as_ref());
+        let mut nodes: Vec<NodeStatus> = basis
+            .map(|t| {
+                t.nodes
+                    .iter()
+                    .map(|n| NodeStatus {
+                        endpoint: n.endpoint.clone(),
+                        id: Some(n.id),
+                        up: answered.contains(&n.id),
+                        counters: self.counters.get(&n.id).copied().unwrap_or_default(),
+                        errors: self.errors.get(&n.endpoint).cloned().unwrap_or_default(),
+                        last_error: failed.get(&n.endpoint).cloned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Targets outside the topology (seeds by host name, before discovery) that failed.
+        if topology.is_none() {
+            let known: HashSet<String> = nodes.iter().map(|n| n.endpoint.clone()).collect();
+            nodes.extend(
+                failed
+                    .iter()
+                    .filter(|(endpoint, _)| !known.contains(*endpoint))
+                    .map(|(endpoint, error)| NodeStatus {
+                        endpoint: endpoint.clone(),
+                        id: None,
+                        up: false,
+                        counters: NodeCounters::default(),
+                        errors: self.errors.get(endpoint).cloned().unwrap_or_default(),
+                        last_error: Some(error.clone()),
+                    }),
+            );
+        }
         nodes.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
         self.generation += 1;
         let snapshot = Snapshot {

@@ -100,10 +100,9 @@ async fn guard(State(web): State<Arc<WebConfigSource>>, request: Request, next: 
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let users = config.users.clone();
-        let checker = web.clone();
+        let checker = config.clone();
         // bcrypt is slow on purpose; keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || checker.authorized(&users, header.as_deref()))
+        let ok = tokio::task::spawn_blocking(move || checker.authorized(header.as_deref()))
             .await
             .unwrap_or(false);
         if !ok {

@@ -102,6 +102,11 @@ pub struct WebConfig {
     pub users: Arc<BTreeMap<String, String>>,
     /// Extra response headers (`http_server_config.headers`).
     pub headers: Arc<Vec<(String, String)>>,
+    /// Authorization headers that passed bcrypt against exactly these users: bcrypt is slow
+    /// on purpose and Prometheus sends the same header every scrape. It belongs to the loaded
+    /// config, so a reload that removes a user can never be undone by a check that started
+    /// against the old file.
+    verified: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -190,6 +195,7 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
                 .map(|h| h.headers.into_iter().collect())
                 .unwrap_or_default(),
         ),
+        verified: Arc::new(Mutex::new(Vec::new())),
     })
 }
 
@@ -361,9 +367,19 @@ impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
 pub struct WebConfigSource {
     path: PathBuf,
     state: Mutex<(Option<(SystemTime, u64)>, WebConfig)>,
-    /// Authorization headers that passed bcrypt, per loaded config: bcrypt is deliberately
-    /// slow, and Prometheus sends the same header every scrape. Cleared on reload.
-    verified: Mutex<Vec<String>>,
+}
+
+/// One bcrypt check at a time, as exporter-toolkit does: a flood of bogus credentials then costs
+/// one core, not all of them.
+static BCRYPT: Mutex<()> = Mutex::new(());
+
+/// A hash to check unknown users against, so that a wrong user name takes as long as a wrong
+/// password and user names cannot be probed by timing.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        bcrypt::hash("slotwatch: no such user", bcrypt::DEFAULT_COST).unwrap_or_default()
+    })
 }
 
 impl WebConfigSource {
@@ -374,7 +390,6 @@ impl WebConfigSource {
         Ok(Arc::new(WebConfigSource {
             path: path.to_owned(),
             state: Mutex::new((stamp, config)),
-            verified: Mutex::new(Vec::new()),
         }))
     }
 
@@ -387,10 +402,6 @@ impl WebConfigSource {
                 Ok(config) => {
                     tracing::info!(path = %self.path.display(), "web config reloaded");
                     *state = (now, config);
-                    self.verified
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clear();
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "web config reload failed; keeping the previous one");
@@ -400,10 +411,12 @@ impl WebConfigSource {
         }
         state.1.clone()
     }
+}
 
-    /// Checks an `Authorization` header against `users`; `true` if it names a user whose bcrypt
-    /// hash matches. Runs bcrypt at most once per distinct header per loaded config.
-    pub fn authorized(&self, users: &BTreeMap<String, String>, header: Option<&str>) -> bool {
+impl WebConfig {
+    /// Checks an `Authorization` header against this config's users; `true` if it names a
+    /// user whose bcrypt hash matches. Runs bcrypt at most once per distinct good header.
+    pub fn authorized(&self, header: Option<&str>) -> bool {
         use base64::Engine;
         let Some(header) = header else { return false };
         if self
@@ -427,9 +440,15 @@ impl WebConfigSource {
         let Some((user, password)) = text.split_once(':') else {
             return false;
         };
-        let ok = users
-            .get(user)
-            .is_some_and(|hash| bcrypt::verify(password, hash).unwrap_or(false));
+        let (hash, known) = match self.users.get(user) {
+            Some(h) => (h.as_str(), true),
+            None => (dummy_hash(), false),
+        };
+        let matches = {
+            let _one_at_a_time = BCRYPT.lock().unwrap_or_else(|e| e.into_inner());
+            bcrypt::verify(password, hash).unwrap_or(false)
+        };
+        let ok = known && matches;
         if ok {
             let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
             if verified.len() >= 64 {
@@ -498,7 +517,7 @@ mod tests {
             &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
         );
         let source = WebConfigSource::open(&p).unwrap();
-        let users = source.current().users;
+        let config = source.current();
         use base64::Engine;
         let header = |u: &str, pw: &str| {
             format!(
@@ -506,11 +525,15 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{pw}"))
             )
         };
-        assert!(source.authorized(&users, Some(&header("prometheus", "s3cret"))));
-        assert!(source.authorized(&users, Some(&header("prometheus", "s3cret"))));
-        assert!(!source.authorized(&users, Some(&header("prometheus", "wrong"))));
-        assert!(!source.authorized(&users, Some(&header("other", "s3cret"))));
-        assert!(!source.authorized(&users, Some("Bearer x")));
-        assert!(!source.authorized(&users, None));
+        assert!(config.authorized(Some(&header("prometheus", "s3cret"))));
+        assert!(config.authorized(Some(&header("prometheus", "s3cret"))));
+        assert!(!config.authorized(Some(&header("prometheus", "wrong"))));
+        assert!(!config.authorized(Some(&header("other", "s3cret"))));
+        assert!(!config.authorized(Some("Bearer x")));
+        assert!(!config.authorized(None));
+        // A reload that removes the user: the new config does not inherit the old cache.
+        std::fs::write(&p, "basic_auth_users: {}\n").unwrap();
+        let reloaded = load(&p).unwrap();
+        assert!(!reloaded.authorized(Some(&header("prometheus", "s3cret"))));
     }
 }

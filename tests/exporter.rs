@@ -671,6 +671,16 @@ fn unreachable_seed_and_bad_config_give_clear_errors() {
     );
     assert!(!err.contains("panicked"));
 
+    // Per-cluster flags next to --config would be silently ignored: refused instead.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/slotwatch.example.yml");
+    let out = Command::new(slotwatch_bin())
+        .args(["serve", "--config", example, "--poll-interval", "2s"])
+        .env("SESSIONS_REDIS_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--poll-interval is set per cluster"));
+
     let out = Command::new(slotwatch_bin())
         .args(["serve", "--seed", "http://x:1"])
         .output()

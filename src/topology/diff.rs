@@ -383,8 +383,12 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<EventKind> {
         });
     }
     for n in &new.nodes {
+        // Losing or regaining an address (noaddr) is not a move: clients cannot be routed to
+        // a node without one either way.
         if let Some(o) = old.node(&n.id)
             && o.endpoint != n.endpoint
+            && !o.noaddr
+            && !n.noaddr
         {
             out.push(EventKind::AddressChanged {
                 node: NodeRef::of(n),
@@ -493,6 +497,7 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<EventKind> {
     for n in new.nodes.iter().filter(|n| n.role == Role::Master) {
         let Some(o) = old.node(&n.id) else { continue };
         if let (Role::Replica, Some(old_master)) = (o.role, o.master)
+            && o.slot_count == 0
             && !failovers.iter().any(|(_, b)| *b == n.id)
         {
             failovers.push((old_master, n.id));
@@ -804,6 +809,17 @@ mod tests {
         let events = diff(&before, &topo(&removed_text));
         assert_eq!(names(&events), vec!["node_removed"]);
         assert!(!events[0].is_topology_change() || events[0].name() == "node_removed");
+    }
+
+    #[test]
+    fn losing_an_address_is_not_a_move() {
+        let before = topo(&healthy());
+        let ghost = healthy().replace(
+            &format!("127.0.0.1:30006@31006 slave {C}"),
+            &format!(":0@0 slave,fail,noaddr {C}"),
+        );
+        let events = diff(&before, &topo(&ghost));
+        assert_eq!(names(&events), vec!["node_failed"], "{events:?}");
     }
 
     #[test]

@@ -111,12 +111,26 @@ fn merge_members(views: &[&View], observed_at_ms: u64) -> Topology {
             let rep = b.own.unwrap_or_else(|| majority_line(&b.lines));
             let seen_by = b.lines.len() as u32;
             let ranges = ranges_of(slots.iter().copied());
+            // Ownership follows the highest epoch, so a freshly promoted replica can own slots
+            // while lagging views still outvote it as a replica; whoever owns slots is a master.
+            let role = if slots.is_empty() {
+                rep.role()
+            } else {
+                Role::Master
+            };
+            // A node with no address gets a label of its own: several can exist at once (each
+            // replaced pod leaves one behind), and ":0" for all would collide.
+            let endpoint = if rep.addr.ip.is_empty() || rep.addr.port == 0 {
+                format!("noaddr:{}", id.short())
+            } else {
+                rep.addr.endpoint()
+            };
             Node {
                 id: *id,
-                endpoint: rep.addr.endpoint(),
+                endpoint,
                 addr: rep.addr.clone(),
-                role: rep.role(),
-                master: if rep.role() == Role::Replica {
+                role,
+                master: if role == Role::Replica {
                     rep.master
                 } else {
                     None
@@ -400,6 +414,43 @@ mod tests {
         assert_eq!((t.views, t.ignored_views), (2, 1));
         // Alone, a view is taken as it is.
         assert_eq!(merge(&views[2..], 0).nodes.len(), 1);
+    }
+
+    #[test]
+    fn slot_owners_are_masters_and_noaddr_nodes_get_their_own_label() {
+        // Two lagging views still call A1 a replica; the fresh one gives it A's slots with a
+        // higher epoch. The owner must be reported as a master.
+        let fresh = seen_by(&healthy(), B)
+            .replace(" 1 connected 0-5460", " 1 connected")
+            .replace(
+                &format!("30004@31004 slave {A} 0 1426238317239 1 connected"),
+                "30004@31004 master - 0 1426238317239 9 connected 0-5460",
+            );
+        let t = merge(
+            &[
+                parse_view(&healthy()).unwrap(),
+                parse_view(&seen_by(&healthy(), C)).unwrap(),
+                parse_view(&fresh).unwrap(),
+            ],
+            0,
+        );
+        let a1 = t.node(&id(A1)).unwrap();
+        assert_eq!(
+            (a1.role, a1.master, a1.slot_count),
+            (Role::Master, None, 5461)
+        );
+
+        let ghosts = healthy()
+            + "1111111111111111111111111111111111111111 :0@0 master,fail,noaddr - 0 0 0 disconnected\n"
+            + "2222222222222222222222222222222222222222 :0@0 slave,fail,noaddr - 0 0 0 disconnected\n";
+        let t = merge(&[parse_view(&ghosts).unwrap()], 0);
+        let labels: Vec<&str> = t
+            .nodes
+            .iter()
+            .filter(|n| n.noaddr)
+            .map(|n| n.endpoint.as_str())
+            .collect();
+        assert_eq!(labels, vec!["noaddr:11111111", "noaddr:22222222"]);
     }
 
     #[test]

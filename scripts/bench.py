@@ -56,14 +56,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def free_run(n):
-    """n consecutive free ports whose +10000 bus ports are free too."""
+def free_run(n, low=20000, high=29000, bus=True):
+    """n consecutive free loopback ports, starting in [low, high]; with bus, their +10000
+    cluster bus ports are free too."""
     import random
     for _ in range(200):
-        base = random.randint(20000, 29000)
+        base = random.randint(low, high)
+        wanted = list(range(base, base + n))
+        if bus:
+            wanted += [p + 10000 for p in wanted]
         socks = []
         try:
-            for p in list(range(base, base + n)) + list(range(base + 10000, base + 10000 + n)):
+            for p in wanted:
                 s = socket.socket()
                 s.bind(("127.0.0.1", p))
                 socks.append(s)
@@ -280,7 +284,7 @@ def compare(args):
 
 class Simulator:
     def __init__(self, nodes, tmp):
-        self.base = free_run_sim(nodes)
+        self.base = free_run(nodes, 30000, 60000 - nodes, bus=False)
         self.p = subprocess.Popen([SIM, "--nodes", str(nodes), "--base-port", str(self.base)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         PROCS.append(self.p)
@@ -291,25 +295,6 @@ class Simulator:
         self.p.stdin.write(cmd + "\n")
         self.p.stdin.flush()
         return json.loads(self.p.stdout.readline())
-
-
-def free_run_sim(n):
-    import random
-    for _ in range(200):
-        base = random.randint(30000, 60000 - n)
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                s.bind(("127.0.0.1", p))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    sys.exit("no free run of ports found")
 
 
 def scale(args):

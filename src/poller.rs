@@ -493,10 +493,16 @@ impl Poller {
             tracing::warn!(
                 cluster = %self.cfg.name,
                 tried = failed.len(),
-                "no node answered; falling back to the seeds"
+                "no node's view could be read; trying the seeds too"
             );
-            let tried: HashSet<String> = failed.keys().cloned().collect();
-            self.errors.retain(|e, _| tried.contains(e));
+            // Keep the error counters of known nodes (dropping them would read as a reset).
+            let known: HashSet<&str> = self
+                .prev
+                .iter()
+                .flat_map(|t| t.nodes.iter().map(|n| n.endpoint.as_str()))
+                .collect();
+            self.errors
+                .retain(|e, _| failed.contains_key(e) || known.contains(e.as_str()));
         }
 
         let elapsed = started.elapsed().as_secs_f64();

@@ -302,7 +302,7 @@ def scale(args):
     print(f"\n### slotwatch on the cluster simulator, --poll-interval 5s, {args.window:.0f} s window "
           f"with one reshard and one failover, full views per poll: {args.full_views or 'default'}\n")
     print("| nodes | poll wall time | CPU per poll | CPU, % of one core | peak RSS | bytes read per poll | "
-          "`/metrics` size | `/metrics` encode+GET p50 | change detected after |")
+          "`/metrics` size | `/metrics` GET p50 | change detected after |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in args.nodes:
         sim = Simulator(n, tmp)

@@ -613,9 +613,18 @@ pub async fn run(
             .collect();
         return Err(CheckError::Unreachable(causes.join("; ")));
     };
-    // Which node is behind each seed (a seed may be a host name the topology never shows).
+    // Which node is behind each seed: the topology knows seeds given by address; only a seed
+    // given by host name needs asking.
     let mut seed_ids = Vec::new();
     for seed in &seeds {
+        if let Some(n) = topology
+            .nodes
+            .iter()
+            .find(|n| n.endpoint == seed.endpoint())
+        {
+            seed_ids.push((seed.to_string(), Some(n.id)));
+            continue;
+        }
         let id = tokio::time::timeout(connector.timeout(), async {
             let mut conn = connector.connect(&seed.host, seed.port).await?;
             redis::cmd("CLUSTER")

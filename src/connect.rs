@@ -226,7 +226,10 @@ fn tls_connector(t: &TlsConfig) -> Result<TlsConnector, String> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-fn read_certs(path: &std::path::Path) -> Result<Vec<pki_types::CertificateDer<'static>>, String> {
+/// Reads every PEM certificate in `path`; an error names the file and never succeeds empty.
+pub(crate) fn read_certs(
+    path: &std::path::Path,
+) -> Result<Vec<pki_types::CertificateDer<'static>>, String> {
     use pki_types::pem::PemObject;
     let certs = pki_types::CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -304,12 +307,16 @@ pub fn probe_http(url: &str, timeout: Duration) -> Result<u16, String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-            h.trim_start_matches('[').trim_end_matches(']'),
+    let split = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:"),
+        None => hostport.rsplit_once(':'),
+    };
+    let (host, port) = match split {
+        Some((h, p)) => (
+            h,
             p.parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
         ),
-        _ => (hostport, if tls { 443 } else { 80 }),
+        None => (hostport, if tls { 443 } else { 80 }),
     };
     let addr = (host, port)
         .to_socket_addrs()

@@ -238,6 +238,12 @@ fn cluster_out<'a>(s: &'a Snapshot, t: &'a Topology) -> ClusterOut<'a> {
             replicas: t.replicas_of(&m.id).map(|r| r.endpoint.as_str()).collect(),
         })
         .collect();
+    let up: std::collections::HashSet<NodeId> = s
+        .nodes
+        .iter()
+        .filter(|st| st.up)
+        .filter_map(|st| st.id)
+        .collect();
     let nodes = t
         .nodes
         .iter()
@@ -255,7 +261,7 @@ fn cluster_out<'a>(s: &'a Snapshot, t: &'a Topology) -> ClusterOut<'a> {
             }
             NodeOut {
                 node: n,
-                up: s.up && s.nodes.iter().any(|st| st.id == Some(n.id) && st.up),
+                up: s.up && up.contains(&n.id),
                 flags,
             }
         })
@@ -271,9 +277,7 @@ fn cluster_out<'a>(s: &'a Snapshot, t: &'a Topology) -> ClusterOut<'a> {
             target_id: m.target,
             migrating_seen: m.migrating_seen,
             importing_seen: m.importing_seen,
-            age_seconds: s.migrations_since.get(&m.key()).map_or(0.0, |since| {
-                s.polled_at_ms.saturating_sub(*since) as f64 / 1000.0
-            }),
+            age_seconds: s.migration_age_s(&m.key()).unwrap_or(0.0),
         })
         .collect();
     let unassigned = t.unassigned_slots();

@@ -195,9 +195,9 @@ fn clusters(
     args: &ClusterArgs,
     poll_interval: Duration,
     full_views_per_poll: usize,
-) -> Result<Option<Config>, String> {
+) -> Result<Config, String> {
     if let Some(path) = &args.config {
-        return config::load_file(path).map(Some).map_err(|e| e.to_string());
+        return config::load_file(path).map_err(|e| e.to_string());
     }
     if args.seeds.is_empty() {
         return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());
@@ -240,13 +240,13 @@ fn clusters(
         }),
     };
     config::validate_cluster(&cluster, "--").map_err(|e| e.to_string())?;
-    Ok(Some(Config {
+    Ok(Config {
         listen: config::parse_listen(config::DEFAULT_LISTEN, "--listen")
             .map_err(|e| e.to_string())?,
         log_format: LogFormat::Text,
         events_capacity: config::DEFAULT_EVENTS_CAPACITY,
         clusters: vec![cluster],
-    }))
+    })
 }
 
 /// Builds the validated configuration from a file or from the single-cluster flags.
@@ -271,8 +271,7 @@ fn serve_config(args: &ServeArgs) -> Result<Config, String> {
             .map_or(config::DEFAULT_POLL_INTERVAL, |d| d.0),
         args.full_views_per_poll
             .unwrap_or(config::DEFAULT_FULL_VIEWS_PER_POLL),
-    )?
-    .ok_or("serve needs --seed redis://HOST:PORT (or --config FILE)")?;
+    )?;
     // Flags given explicitly override the file.
     if let Some(listen) = &args.listen {
         config.listen = config::parse_listen(listen, "--listen").map_err(|e| e.to_string())?;
@@ -305,8 +304,7 @@ fn check(args: CheckArgs) -> Result<ExitCode, String> {
         &args.cluster,
         timeout.max(config::DEFAULT_POLL_INTERVAL),
         usize::MAX,
-    )?
-    .ok_or("check needs --seed redis://HOST:PORT (or --config FILE)")?;
+    )?;
     let mut cluster = match (&args.cluster.config, &args.cluster.cluster_name) {
         (Some(_), Some(name)) => config
             .clusters

@@ -261,7 +261,7 @@ impl Collector for SnapshotCollector {
                 "Seconds since slotwatch first saw the oldest open slot migration; 0 if none is open. {POLLED}"
             ),
             Some(Unit::Seconds),
-            per_cluster(&|s, _| s.stats.oldest_migration_age_s),
+            per_cluster(&|s, _| s.oldest_migration_age_s()),
         )?;
         gauge(
             &mut enc,

@@ -105,8 +105,6 @@ pub struct ClusterStats {
     pub bytes_read_total: u64,
     /// Poll durations.
     pub poll_duration: DurationHistogram,
-    /// Age in seconds of the oldest open migration at the last poll; 0 if none.
-    pub oldest_migration_age_s: f64,
 }
 
 impl Default for ClusterStats {
@@ -123,7 +121,6 @@ impl Default for ClusterStats {
             polls_total: 0,
             bytes_read_total: 0,
             poll_duration: DurationHistogram::new(),
-            oldest_migration_age_s: 0.0,
         }
     }
 }
@@ -154,6 +151,20 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Seconds, as of the last poll, since slotwatch first saw the migration open.
+    pub fn migration_age_s(&self, key: &(u16, NodeId, NodeId)) -> Option<f64> {
+        let since = self.migrations_since.get(key)?;
+        Some(self.polled_at_ms.saturating_sub(*since) as f64 / 1000.0)
+    }
+
+    /// Age of the oldest open migration as of the last poll; 0 if none is open.
+    pub fn oldest_migration_age_s(&self) -> f64 {
+        self.migrations_since
+            .keys()
+            .filter_map(|k| self.migration_age_s(k))
+            .fold(0.0, f64::max)
+    }
+
     /// The snapshot before the first poll completes.
     pub fn empty(cluster: &str) -> Snapshot {
         Snapshot {
@@ -619,11 +630,6 @@ impl Poller {
         for k in open {
             self.migrations_since.entry(k).or_insert(now_ms);
         }
-        self.stats.oldest_migration_age_s = self
-            .migrations_since
-            .values()
-            .min()
-            .map_or(0.0, |since| now_ms.saturating_sub(*since) as f64 / 1000.0);
     }
 
     fn publish(

@@ -25,6 +25,8 @@ use std::time::SystemTime;
 use serde::Deserialize;
 use tokio_rustls::rustls::{self, RootCertStore, ServerConfig, pki_types};
 
+use crate::connect::read_certs;
+
 /// Why a web config file was rejected; messages name the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
@@ -232,16 +234,7 @@ fn server_config(
     if versions.is_empty() {
         return Err(("min_version", "min_version is above max_version".into()));
     }
-    let chain: Vec<pki_types::CertificateDer<'static>> =
-        pki_types::CertificateDer::pem_file_iter(cert)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| ("cert_file", format!("{}: {e}", cert.display())))?;
-    if chain.is_empty() {
-        return Err((
-            "cert_file",
-            format!("{}: no PEM certificate", cert.display()),
-        ));
-    }
+    let chain = read_certs(cert).map_err(|m| ("cert_file", m))?;
     let key_der = pki_types::PrivateKeyDer::from_pem_file(key)
         .map_err(|e| ("key_file", format!("{}: {e}", key.display())))?;
 
@@ -253,10 +246,7 @@ fn server_config(
             ));
         };
         let mut store = RootCertStore::empty();
-        let certs = pki_types::CertificateDer::pem_file_iter(ca)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| ("client_ca_file", format!("{}: {e}", ca.display())))?;
-        for c in certs {
+        for c in read_certs(ca).map_err(|m| ("client_ca_file", m))? {
             store
                 .add(c)
                 .map_err(|e| ("client_ca_file", format!("{}: {e}", ca.display())))?;

@@ -808,7 +808,10 @@ mod tests {
             .collect();
         let events = diff(&before, &topo(&removed_text));
         assert_eq!(names(&events), vec!["node_removed"]);
-        assert!(!events[0].is_topology_change() || events[0].name() == "node_removed");
+        assert!(
+            events[0].is_topology_change(),
+            "membership changes reset the grace window"
+        );
     }
 
     #[test]

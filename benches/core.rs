@@ -6,7 +6,8 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-use slotwatch::topology::{diff, merge, parse, synth};
+use slotwatch::topology::{diff, merge, parse};
+use slotwatch_sim::synth;
 
 fn core(c: &mut Criterion) {
     for n in [6usize, 100, 1000] {

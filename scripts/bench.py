@@ -26,7 +26,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLOTWATCH = os.environ.get("SLOTWATCH_BIN", os.path.join(ROOT, "target/release/slotwatch"))
-SIM = os.environ.get("CLUSTER_SIM_BIN", os.path.join(ROOT, "target/release/examples/cluster_sim"))
+SIM = os.environ.get("CLUSTER_SIM_BIN", os.path.join(ROOT, "target/release/cluster_sim"))
 TCK = os.sysconf("SC_CLK_TCK")
 PROCS = []
 

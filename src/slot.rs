@@ -176,13 +176,6 @@ impl SlotSet {
         }
     }
 
-    /// Removes one slot.
-    pub fn remove(&mut self, slot: u16) {
-        if slot < SLOT_COUNT {
-            self.bits[usize::from(slot / 64)] &= !(1 << (slot % 64));
-        }
-    }
-
     /// Adds every slot of `range`.
     pub fn insert_range(&mut self, range: SlotRange) {
         for slot in range.slots() {
@@ -203,15 +196,6 @@ impl SlotSet {
     /// True if the set holds no slot.
     pub fn is_empty(&self) -> bool {
         self.bits.iter().all(|&w| w == 0)
-    }
-
-    /// Slots in `self` but not in `other`.
-    pub fn difference(&self, other: &SlotSet) -> SlotSet {
-        let mut out = self.clone();
-        for (a, b) in out.bits.iter_mut().zip(other.bits.iter()) {
-            *a &= !b;
-        }
-        out
     }
 
     /// Iterates over the slots in ascending order.

@@ -480,7 +480,7 @@ fn frozen_node_does_not_stall_metrics_and_comes_back() {
     let nodes = roles(&cluster.nodes[0]);
     let replica = nodes.iter().find(|n| n.2 == "replica").unwrap().clone();
     let frozen = cluster.node_at(&replica.1);
-    frozen.signal("STOP");
+    frozen.signal(libc::SIGSTOP);
 
     exporter.wait_metric(
         "the frozen node to be down",
@@ -526,7 +526,7 @@ fn frozen_node_does_not_stall_metrics_and_comes_back() {
     let polls = metric(&exporter, "slotwatch_poll_duration_seconds_count", &[]).unwrap();
     assert!(poll / polls < 1.5, "mean poll {}s", poll / polls);
 
-    frozen.signal("CONT");
+    frozen.signal(libc::SIGCONT);
     exporter.wait_metric(
         "the node to come back",
         "redis_cluster_node_up",
@@ -755,7 +755,7 @@ fn endpoints_answer_and_validate_queries() {
     );
     let landing = exporter.get("/");
     assert!(
-        landing.contains("href=\"metrics\"") && landing.contains(">ok<"),
+        landing.contains("href=\"metrics\"") && landing.contains("<b>healthy</b>"),
         "{landing}"
     );
     assert_eq!(exporter.try_get("/events?since=yesterday").unwrap().0, 400);
@@ -764,7 +764,7 @@ fn endpoints_answer_and_validate_queries() {
     assert_eq!(future.trim(), "[]");
 
     // SIGTERM shuts down gracefully.
-    exporter.process.signal("TERM");
+    exporter.process.signal(libc::SIGTERM);
     let mut exporter = exporter;
     let status = wait_for("slotwatch to exit", WAIT, || {
         exporter.process.child.try_wait().ok().flatten()

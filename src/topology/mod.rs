@@ -5,9 +5,9 @@
 //! benches and fuzz targets share one implementation.
 
 pub mod diff;
+pub mod event;
 pub mod merge;
 pub mod parse;
-pub mod synth;
 
 use std::fmt;
 
@@ -391,6 +391,15 @@ impl Migration {
     }
 }
 
+/// A master and its replicas.
+#[derive(Debug, Clone)]
+pub struct Shard<'a> {
+    /// The master.
+    pub master: &'a Node,
+    /// Its replicas, in ID order.
+    pub replicas: Vec<&'a Node>,
+}
+
 /// Marker in [`Topology`]'s owner table for a slot with no owner.
 const NO_OWNER: u32 = u32::MAX;
 
@@ -498,6 +507,27 @@ impl Topology {
             .iter()
             .filter(|m| m.importing_seen && m.target == *node)
             .count() as u32
+    }
+
+    /// The masters with their replicas, ordered by the masters' `ip:port`: how people read a
+    /// cluster, and how `check`, `/topology` and the cluster page list it.
+    pub fn shards(&self) -> Vec<Shard<'_>> {
+        let mut shards: Vec<Shard<'_>> = self
+            .masters()
+            .map(|master| Shard {
+                master,
+                replicas: self.replicas_of(&master.id).collect(),
+            })
+            .collect();
+        shards.sort_by(|a, b| a.master.endpoint.cmp(&b.master.endpoint));
+        shards
+    }
+
+    /// Every node, ordered by `ip:port`, as `/metrics` lists them.
+    pub fn by_endpoint(&self) -> Vec<&Node> {
+        let mut nodes: Vec<&Node> = self.nodes.iter().collect();
+        nodes.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        nodes
     }
 
     /// The node's `ip:port`, or the abbreviated ID for a node this topology does not know.

@@ -75,24 +75,30 @@ impl ProcessGuard {
         self.child.id()
     }
 
-    /// Sends a signal by name (e.g. "STOP", "CONT", "TERM").
-    pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{sig} {} failed", self.name);
+    /// Sends `signal` (e.g. `libc::SIGSTOP`) to the process, from Rust rather than through a
+    /// `kill` command that a minimal machine may lack.
+    pub fn signal(&self, signal: libc::c_int) {
+        send_signal(self.pid(), signal)
+            .unwrap_or_else(|e| panic!("signal {signal} to {}: {e}", self.name));
     }
 
     pub fn kill(&mut self) {
         // A SIGSTOPped process still dies from SIGKILL; CONT first keeps redis logs tidy.
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.pid().to_string()])
-            .stderr(Stdio::null())
-            .status();
+        let _ = send_signal(self.pid(), libc::SIGCONT);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal to a child process this test started.
+pub fn send_signal(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; the pid is a child
+    // this process spawned and has not yet reaped, so it cannot name an unrelated process.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -225,8 +231,8 @@ impl RedisNode {
         }
     }
 
-    pub fn signal(&self, sig: &str) {
-        self.process.as_ref().expect("node running").signal(sig);
+    pub fn signal(&self, signal: libc::c_int) {
+        self.process.as_ref().expect("node running").signal(signal);
     }
 }
 

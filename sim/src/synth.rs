@@ -1,14 +1,14 @@
-//! Synthetic clusters of any size, for benches, fuzz seeds and the cluster simulator, where a
-//! real cluster of that size cannot run.
+//! Synthetic clusters of any size, for benches and the cluster simulator, where a real cluster
+//! of that size cannot run.
 
-use super::{Addr, Flags, LinkState, NodeId, NodeLine, View};
-use crate::slot::{SLOT_COUNT, SlotRange};
+use slotwatch::slot::{SLOT_COUNT, SlotRange};
+use slotwatch::topology::{Addr, Flags, LinkState, NodeId, NodeLine, View};
 
-/// A deterministic node ID: the index in hex, left-padded to 40 digits.
+/// A deterministic node ID: a multiple of the index in hex, left-padded to 40 digits.
 pub fn node_id(index: usize) -> NodeId {
     let text = format!("{:040x}", index as u128 * 0x9e37_79b9_7f4a_7c15 + 1);
-    // A u128 never needs more than 32 hex digits, so this always parses.
-    NodeId::parse(&text).unwrap_or(NodeId([b'0'; 40]))
+    // A u128 never needs more than 32 hex digits, so 40 hex digits always parse.
+    NodeId::parse(&text).expect("40 hex digits form a node ID")
 }
 
 /// A cluster of `nodes` nodes on 127.0.0.1 from `base_port`: the first half (rounded up) are
@@ -142,9 +142,10 @@ pub fn failover(lines: &mut [NodeLine], replica: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::diff::{EventKind, diff};
-    use crate::topology::merge::merge;
-    use crate::topology::parse::parse_view;
+    use slotwatch::topology::diff::diff;
+    use slotwatch::topology::event::EventKind;
+    use slotwatch::topology::merge::merge;
+    use slotwatch::topology::parse::parse_view;
 
     #[test]
     fn synthetic_clusters_cover_every_slot_and_parse() {

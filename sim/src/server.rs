@@ -1,33 +1,30 @@
 //! A Redis Cluster simulator for tests and benchmarks: N fake cluster nodes on N consecutive
 //! loopback ports, all served by one tokio runtime, answering for one shared synthetic topology
-//! (`slotwatch::topology::synth`). It speaks RESP2 through the `redis-protocol` codec and
+//! ([`crate::synth`]). It speaks RESP2 through the `redis-protocol` codec and
 //! answers what slotwatch sends: `AUTH`, `CLIENT SETNAME`/`SETINFO`, `PING`, `CLUSTER NODES`
 //! (plus `MYID` and `INFO`) and `INFO` (`stats`, `errorstats`, `cluster`). It can be told to
 //! reshard or fail over, and it counts what it served.
 //!
-//! Used in-process by `tests/sim_smoke.rs` and as a standalone process by
-//! `examples/cluster_sim.rs`.
-
-// The smoke test and the example each use a different subset of this module.
-#![allow(dead_code)]
+//! Used in-process by `tests/sim_smoke.rs` and as a standalone process by the `cluster_sim`
+//! binary (`scripts/bench scale`).
 
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::TcpListener as StdListener;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use redis_protocol::codec::Resp2;
 use redis_protocol::resp2::types::BytesFrame;
-use slotwatch::topology::{Flags, NodeLine, synth};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use slotwatch::redis::{ByteCounter, CountingStream};
+use slotwatch::topology::{Flags, NodeLine};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
+
+use crate::synth;
 
 /// How to start a [`Simulator`].
 #[derive(Debug, Clone, Default)]
@@ -309,6 +306,14 @@ impl Simulator {
         }
     }
 
+    /// `CLUSTER NODES` replies node `index` has sent: which nodes' full views were read.
+    pub fn views_served(&self, index: usize) -> u64 {
+        self.shared
+            .nodes
+            .get(index)
+            .map_or(0, |n| n.get(|c| &c.cluster_nodes))
+    }
+
     /// Stops every listener and connection, waiting up to a second for the runtime to wind
     /// down.
     pub fn shutdown(mut self) {
@@ -531,11 +536,13 @@ async fn serve_connection(stream: TcpStream, me: usize, shared: Arc<Shared>) {
         shared: shared.clone(),
         me,
     };
-    let stream = CountingStream {
-        inner: stream,
-        shared: shared.clone(),
-        me,
-    };
+    let stream = CountingStream::new(
+        stream,
+        NodeBytes {
+            shared: shared.clone(),
+            me,
+        },
+    );
     let mut framed = Framed::new(stream, Resp2::default());
     let mut session = Session {
         authed: shared.password.is_none(),
@@ -784,14 +791,13 @@ fn stats_section(node: &Counters) -> String {
     )
 }
 
-/// A TCP stream that adds what it reads and writes to the node's and the total counters.
-struct CountingStream {
-    inner: TcpStream,
+/// Adds what one node's connection reads and writes to the node's and the total counters.
+struct NodeBytes {
     shared: Arc<Shared>,
     me: usize,
 }
 
-impl CountingStream {
+impl NodeBytes {
     fn count(&self, field: fn(&Counters) -> &AtomicU64, n: usize) {
         for c in [&self.shared.totals, &self.shared.nodes[self.me]] {
             field(c).fetch_add(n as u64, Ordering::Relaxed);
@@ -799,40 +805,12 @@ impl CountingStream {
     }
 }
 
-impl AsyncRead for CountingStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        if read > 0 {
-            self.count(|c| &c.bytes_read, read);
-        }
-        result
-    }
-}
-
-impl AsyncWrite for CountingStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = result {
-            self.count(|c| &c.bytes_written, n);
-        }
-        result
+impl ByteCounter for NodeBytes {
+    fn read(&self, n: usize) {
+        self.count(|c| &c.bytes_read, n);
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn written(&self, n: usize) {
+        self.count(|c| &c.bytes_written, n);
     }
 }

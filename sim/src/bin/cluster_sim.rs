@@ -2,7 +2,7 @@
 //! slotwatch at sizes a real cluster cannot reach on one machine.
 //!
 //! ```sh
-//! cargo run --release --example cluster_sim -- --nodes 1000 --base-port 30000 [--password X]
+//! cargo run --release -p slotwatch-sim --bin cluster_sim -- --nodes 1000 --base-port 30000 [--password X]
 //! ```
 //!
 //! It prints `{"ready":true,"ports":[first,last]}` once every port accepts, then reads one
@@ -17,9 +17,6 @@
 //! Node indices follow the synthetic layout: nodes `0..ceil(N/2)` are masters, the rest are
 //! replicas; node i listens on base port + i. 1000 nodes need more than 1000 open files
 //! (listeners plus connections): raise the limit first if needed, e.g. `ulimit -n 4096`.
-
-#[path = "../tests/support/sim.rs"]
-mod sim;
 
 use std::io::{BufRead, Write};
 
@@ -45,7 +42,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let simulator = match sim::Simulator::start_with(sim::SimConfig {
+    let simulator = match slotwatch_sim::Simulator::start_with(slotwatch_sim::SimConfig {
         nodes: args.nodes,
         base_port: args.base_port,
         password: args.password,

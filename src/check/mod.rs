@@ -1,0 +1,83 @@
+//! `slotwatch check`: the diagnostic workflow of a MOVED incident as one command.
+//!
+//! It polls the cluster once with the same connection and poll code as `serve`
+//! ([`crate::poll::poll_once`]), then reports coverage, failing masters, agreement of the views,
+//! masters and replicas, and open migrations, judged by [`crate::health`]. `--key` adds where a
+//! key lives and what a plain client connected to each seed would get; `--moved` explains a
+//! pasted `MOVED`/`ASK` error against the live topology.
+//!
+//! - [`report`]: the report, built by a pure function from one snapshot;
+//! - [`redirect`]: parsing and explaining a pasted redirect (pure);
+//! - [`text`]: the report as text.
+
+pub mod redirect;
+pub mod report;
+pub mod text;
+
+pub use redirect::{Redirect, RedirectError, parse_redirect};
+pub use report::{Report, build};
+
+use crate::config::Reach;
+use crate::redis::{Connector, FetchError};
+use crate::tls::TlsError;
+use crate::topology::NodeId;
+
+/// Why a check could not run at all (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// No seed or node answered.
+    #[error("cannot reach the cluster: {0}")]
+    Unreachable(String),
+    /// The TLS settings are unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// Polls the cluster once and builds the report.
+pub async fn run(
+    name: &str,
+    reach: &Reach,
+    keys: &[String],
+    redirect: Option<&Redirect>,
+) -> Result<Report, CheckError> {
+    let snapshot = crate::poll::poll_once(name, reach).await?;
+    let Some(topology) = snapshot.topology.clone() else {
+        let causes: Vec<String> = snapshot
+            .nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}: {}",
+                    n.endpoint,
+                    n.last_error.as_deref().unwrap_or("no answer")
+                )
+            })
+            .collect();
+        return Err(CheckError::Unreachable(causes.join("; ")));
+    };
+    // Which node is behind each seed: the topology knows seeds given by address; only a seed
+    // given by host name needs asking.
+    let connector = Connector::new(reach)?;
+    let mut seed_ids = Vec::new();
+    for seed in &reach.seeds {
+        let endpoint = seed.endpoint();
+        if let Some(n) = topology.nodes.iter().find(|n| n.endpoint == endpoint) {
+            seed_ids.push((seed.to_string(), Some(n.id)));
+            continue;
+        }
+        let id = tokio::time::timeout(connector.timeout(), async {
+            let mut conn = connector.connect(&seed.host, seed.port).await?;
+            ::redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(|e| FetchError::from_redis(&e))
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|id| NodeId::parse(id.trim()));
+        seed_ids.push((seed.to_string(), id));
+    }
+    Ok(build(&snapshot, &topology, &seed_ids, keys, redirect))
+}

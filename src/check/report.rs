@@ -1,0 +1,326 @@
+//! The check report, built from one snapshot by a pure function so that every verdict is
+//! testable without a cluster.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::redirect::{Redirect, RedirectReport, explain};
+use crate::health::{self, Problem};
+use crate::slot::{SLOT_COUNT, SlotRange, key_slot};
+use crate::snapshot::Snapshot;
+use crate::topology::{NodeId, Role, Topology};
+
+/// One master in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct MasterReport {
+    /// `ip:port`.
+    pub node: String,
+    /// Node ID.
+    pub id: NodeId,
+    /// Slots owned.
+    pub slots: u32,
+    /// The slots as ranges.
+    pub ranges: Vec<SlotRange>,
+    /// Replicas' `ip:port`.
+    pub replicas: Vec<String>,
+    /// `fail`, `fail?` or empty.
+    pub flags: Vec<&'static str>,
+    /// The node answered this check.
+    pub answered: bool,
+}
+
+/// One open migration in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationReport {
+    /// The slot.
+    pub slot: u16,
+    /// Source `ip:port`.
+    pub from: String,
+    /// Target `ip:port`.
+    pub to: String,
+    /// The source shows MIGRATING.
+    pub migrating_seen: bool,
+    /// The target shows IMPORTING.
+    pub importing_seen: bool,
+    /// How long it has been open; unknown to a one-shot check (`slotwatch serve` tracks it in
+    /// `redis_cluster_migration_age_seconds`).
+    pub age_seconds: Option<f64>,
+}
+
+/// What a plain (not cluster-aware) client connected to one seed gets for a key.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedAnswer {
+    /// The seed URL.
+    pub seed: String,
+    /// The node behind the seed, if it answered.
+    pub node: Option<String>,
+    /// The reply it would give, e.g. `MOVED 10778 127.0.0.1:7003` or `served`.
+    pub answer: String,
+}
+
+/// Where a key lives.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    /// The key.
+    pub key: String,
+    /// Its slot.
+    pub slot: u16,
+    /// The owning master, if any.
+    pub owner: Option<String>,
+    /// The owner's replicas.
+    pub replicas: Vec<String>,
+    /// The slot is migrating: `from -> to`.
+    pub migrating: Option<String>,
+    /// Per seed, what a plain client would get.
+    pub seeds: Vec<SeedAnswer>,
+}
+
+/// The whole report, as printed and as `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Cluster name.
+    pub cluster: String,
+    /// No problem found.
+    pub healthy: bool,
+    /// Each problem, one sentence each (the shared health judgement).
+    pub problems: Vec<String>,
+    /// Known nodes.
+    pub nodes: usize,
+    /// Nodes that answered.
+    pub answered: usize,
+    /// Nodes that did not answer, with the cause.
+    pub unreachable: Vec<String>,
+    /// Slots with an owner.
+    pub slots_covered: u32,
+    /// Slots with no owner, as ranges.
+    pub uncovered: Vec<SlotRange>,
+    /// Slots on which the views disagree.
+    pub disagreement_slots: u32,
+    /// Those slots as ranges.
+    pub disagreement_ranges: Vec<SlotRange>,
+    /// Masters with their slots and replicas.
+    pub masters: Vec<MasterReport>,
+    /// Open migrations.
+    pub migrations: Vec<MigrationReport>,
+    /// One entry per `--key`.
+    pub keys: Vec<KeyReport>,
+    /// The `--moved` explanation.
+    pub redirect: Option<RedirectReport>,
+}
+
+/// Builds the report from one poll's snapshot and topology. `seeds` pairs each seed URL with
+/// the ID of the node behind it (None if it did not answer).
+pub fn build(
+    s: &Snapshot,
+    t: &Topology,
+    seeds: &[(String, Option<NodeId>)],
+    keys: &[String],
+    redirect: Option<&Redirect>,
+) -> Report {
+    let problems = health::problems(s);
+    let up: HashSet<NodeId> = s
+        .nodes
+        .iter()
+        .filter(|n| n.up)
+        .filter_map(|n| n.id)
+        .collect();
+    let unreachable = problems
+        .iter()
+        .find_map(|p| match p {
+            Problem::NodesNotAnswering { nodes } => Some(nodes.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let masters = t
+        .shards()
+        .into_iter()
+        .map(|shard| {
+            let m = shard.master;
+            MasterReport {
+                node: m.endpoint.clone(),
+                id: m.id,
+                slots: m.slot_count,
+                ranges: m.slots.clone(),
+                replicas: shard.replicas.iter().map(|r| r.endpoint.clone()).collect(),
+                flags: health::failure_flags(m.fail, m.pfail),
+                answered: up.contains(&m.id),
+            }
+        })
+        .collect();
+    let migrations = t
+        .migrations
+        .iter()
+        .map(|m| MigrationReport {
+            slot: m.slot,
+            from: t.endpoint_of(&m.source),
+            to: t.endpoint_of(&m.target),
+            migrating_seen: m.migrating_seen,
+            importing_seen: m.importing_seen,
+            age_seconds: None,
+        })
+        .collect();
+    let unassigned = t.unassigned_slots();
+    Report {
+        cluster: s.cluster.clone(),
+        healthy: problems.is_empty(),
+        problems: problems.iter().map(ToString::to_string).collect(),
+        nodes: t.nodes.len(),
+        answered: t.nodes.iter().filter(|n| up.contains(&n.id)).count(),
+        unreachable,
+        slots_covered: u32::from(SLOT_COUNT) - unassigned,
+        uncovered: t.unassigned_ranges(),
+        disagreement_slots: t.disagreement.len(),
+        disagreement_ranges: t.disagreement.ranges(),
+        masters,
+        migrations,
+        keys: keys.iter().map(|k| key_report(t, seeds, k)).collect(),
+        redirect: redirect.map(|r| explain(t, r)),
+    }
+}
+
+fn key_report(t: &Topology, seeds: &[(String, Option<NodeId>)], key: &str) -> KeyReport {
+    let slot = key_slot(key.as_bytes());
+    let owner = t.owner(slot);
+    let migration = t.migrations.iter().find(|m| m.slot == slot);
+    let seeds = seeds
+        .iter()
+        .map(|(seed, id)| {
+            let node = id.as_ref().and_then(|id| t.node(id));
+            let answer = match (node, owner) {
+                (None, _) => "unknown: the seed did not answer".to_owned(),
+                (Some(_), None) => "CLUSTERDOWN Hash slot not served".to_owned(),
+                (Some(n), Some(o)) if n.id == o.id => match migration {
+                    Some(m) => format!(
+                        "served here, or ASK {slot} {} for keys already moved (slot migrating)",
+                        t.endpoint_of(&m.target)
+                    ),
+                    None => "served here, no redirect".to_owned(),
+                },
+                (Some(n), Some(o)) if n.role == Role::Replica && n.master == Some(o.id) => format!(
+                    "MOVED {slot} {} (a replica redirects unless the client sent READONLY; with READONLY it serves reads)",
+                    o.endpoint
+                ),
+                (Some(_), Some(o)) => format!("MOVED {slot} {}", o.endpoint),
+            };
+            SeedAnswer {
+                seed: seed.clone(),
+                node: node.map(|n| n.endpoint.clone()),
+                answer,
+            }
+        })
+        .collect();
+    KeyReport {
+        key: key.to_owned(),
+        slot,
+        owner: owner.map(|o| o.endpoint.clone()),
+        replicas: owner
+            .map(|o| t.replicas_of(&o.id).map(|r| r.endpoint.clone()).collect())
+            .unwrap_or_default(),
+        migrating: migration.map(|m| {
+            format!(
+                "{} -> {}",
+                t.endpoint_of(&m.source),
+                t.endpoint_of(&m.target)
+            )
+        }),
+        seeds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::check::redirect::parse_redirect;
+    use crate::snapshot::NodeStatus;
+    use crate::topology::merge::merge;
+    use crate::topology::parse::parse_view;
+    use crate::topology::testdata::*;
+
+    fn report(text: &str, keys: &[&str], redirect: Option<&str>) -> Report {
+        let t = merge(&[parse_view(text).unwrap()], 0);
+        let nodes = t
+            .nodes
+            .iter()
+            .map(|n| NodeStatus {
+                endpoint: n.endpoint.clone(),
+                id: Some(n.id),
+                up: true,
+                counters: Default::default(),
+                errors: Default::default(),
+                last_error: None,
+            })
+            .collect();
+        let t = Arc::new(t);
+        let snapshot = Snapshot {
+            polled_at_ms: 1,
+            up: true,
+            topology: Some(t.clone()),
+            nodes,
+            ..Snapshot::empty("test")
+        };
+        let seeds = vec![
+            ("redis://127.0.0.1:30001".to_owned(), NodeId::parse(A)),
+            ("redis://127.0.0.1:30005".to_owned(), NodeId::parse(B1)),
+        ];
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let r = redirect.map(|r| parse_redirect(r).unwrap());
+        build(&snapshot, &t, &seeds, &keys, r.as_ref())
+    }
+
+    #[test]
+    fn healthy_cluster() {
+        let r = report(&healthy(), &[], None);
+        assert!(r.healthy, "{:?}", r.problems);
+        assert_eq!(r.slots_covered, 16384);
+        assert_eq!(r.masters.len(), 3);
+        assert_eq!(r.masters[0].replicas.len(), 1);
+        let text = r.to_text();
+        assert!(text.contains("slots covered: 16384/16384"), "{text}");
+        assert!(text.ends_with("verdict: healthy\n"), "{text}");
+    }
+
+    #[test]
+    fn problems_are_listed() {
+        let broken = healthy()
+            .replace("10923-16383", "10923-16000")
+            .replace("30002@31002 master", "30002@31002 master,fail")
+            .replace("0-5460", &format!("0-5460 [7->-{B}]"));
+        let r = report(&broken, &[], None);
+        assert!(!r.healthy);
+        assert_eq!(r.problems.len(), 3, "{:?}", r.problems);
+        assert_eq!(r.uncovered[0].to_string(), "16001-16383");
+        let text = r.to_text();
+        assert!(
+            text.contains("[FAIL] slots covered: 16001/16384 (uncovered: 16001-16383)"),
+            "{text}"
+        );
+        assert!(text.contains("127.0.0.1:30002 (fail)"), "{text}");
+        assert!(
+            text.contains("slot 7 127.0.0.1:30001 -> 127.0.0.1:30002"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn key_answers_per_seed() {
+        // user:1 hashes to 10778, owned by B (5461-10922); seed 1 is A, seed 2 is B's replica.
+        let r = report(&healthy(), &["user:1"], None);
+        let k = &r.keys[0];
+        assert_eq!(
+            (k.slot, k.owner.as_deref()),
+            (10778, Some("127.0.0.1:30002"))
+        );
+        assert_eq!(k.replicas, vec!["127.0.0.1:30005"]);
+        assert_eq!(k.seeds[0].answer, "MOVED 10778 127.0.0.1:30002");
+        assert!(
+            k.seeds[1]
+                .answer
+                .starts_with("MOVED 10778 127.0.0.1:30002 (a replica"),
+            "{}",
+            k.seeds[1].answer
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! The command line: clap definitions, and flags to configuration through the library's one
+//! builder ([`ClusterSettings`]), so that defaults live in `config.rs` alone.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use slotwatch::config::{
+    self, ClusterSettings, Config, HumanDuration, LogFormat, Origin, Reach, Seed, TlsConfig,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "slotwatch",
+    version,
+    about = "Prometheus exporter and diagnostics for Redis Cluster and Valkey cluster mode",
+    long_about = "slotwatch watches a whole Redis Cluster from a few seeds, diffs successive \
+                  topologies into events (reshards, failovers, migrations, node changes) and \
+                  exports metrics that explain MOVED and ASK redirect bursts."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Poll a cluster (or every cluster in --config) and serve /metrics, /topology and /events.
+    ///
+    /// slotwatch polls on its own timer (--poll-interval) rather than per scrape: topology
+    /// diffs need successive samples, and a scrape must never wait on a hung node.
+    Serve(Box<ServeArgs>),
+    /// One-shot health verdict of a live cluster; exit 0 healthy, 1 problems, 2 usage or
+    /// connection error.
+    ///
+    /// Reports slot coverage, failing masters, whether the nodes agree on slot ownership,
+    /// masters with their replicas, and open migrations. --key shows where a key lives and
+    /// what a plain client on each seed would get; --moved explains a pasted MOVED/ASK error.
+    Check(Box<CheckArgs>),
+    /// Print the hash slot of each KEY, one per line, exactly as CLUSTER KEYSLOT does.
+    Keyslot {
+        /// Keys to hash. Bytes are taken as given, so non-UTF-8 keys work too.
+        #[arg(required = true, value_parser = clap::builder::OsStringValueParser::new())]
+        keys: Vec<OsString>,
+    },
+    /// Print the events between two CLUSTER NODES dumps.
+    ///
+    /// Each file holds one or more nodes' CLUSTER NODES replies separated by blank lines;
+    /// `-` reads standard input. Exit code 0 whether or not anything changed, 2 on bad input.
+    Diff {
+        /// The earlier dump.
+        before: PathBuf,
+        /// The later dump.
+        after: PathBuf,
+        /// Print the events as a JSON array instead of one line each.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exit 0 if slotwatch's /healthz answers 200 (for container HEALTHCHECKs without curl).
+    Healthcheck {
+        /// The URL to probe; https skips certificate verification (it is meant for loopback).
+        #[arg(long, default_value = "http://127.0.0.1:19121/healthz")]
+        url: String,
+    },
+}
+
+/// How to reach one cluster: shared by `serve` and `check`, so both use the same connection,
+/// auth and TLS code.
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    /// A node to discover the cluster from: redis://HOST:PORT, or rediss://HOST:PORT for TLS.
+    /// Repeat for more seeds.
+    #[arg(
+        long = "seed",
+        value_name = "URL",
+        env = "SLOTWATCH_SEEDS",
+        value_delimiter = ','
+    )]
+    seeds: Vec<String>,
+    /// Name of the cluster: the value of the `cluster` label (with --config, `check` uses it
+    /// to pick the cluster).
+    #[arg(long, value_name = "NAME", env = "SLOTWATCH_CLUSTER_NAME",
+          default_value = config::DEFAULT_CLUSTER_NAME)]
+    cluster_name: String,
+    /// Per-node timeout for connecting and for each poll's round trip.
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(config::DEFAULT_TIMEOUT))]
+    timeout: HumanDuration,
+    /// YAML file describing one or more clusters (see deploy/slotwatch.example.yml). Replaces
+    /// the per-cluster flags.
+    #[arg(long, value_name = "FILE", env = "SLOTWATCH_CONFIG", conflicts_with_all = ["seeds", "username", "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify"])]
+    config: Option<PathBuf>,
+    /// ACL user name for AUTH (Redis 6+).
+    #[arg(long, env = "SLOTWATCH_REDIS_USERNAME")]
+    username: Option<String>,
+    /// File holding the Redis password; re-read on every reconnect.
+    #[arg(long, value_name = "FILE", env = "SLOTWATCH_REDIS_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    /// Name of an environment variable holding the Redis password.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    password_env: Option<String>,
+    /// PEM file of CA certificates that sign the Redis servers' certificates.
+    #[arg(long, value_name = "FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate, for servers with tls-auth-clients.
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key for --tls-cert-file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// Name to verify in server certificates (nodes are reached by IP).
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
+    /// Accept any server certificate. Only for testing.
+    #[arg(long)]
+    tls_insecure_skip_verify: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Time between polls, e.g. 5s or 500ms.
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(config::DEFAULT_POLL_INTERVAL))]
+    poll_interval: HumanDuration,
+    /// Nodes whose full CLUSTER NODES each poll reads (plus nodes in a recent change); every
+    /// node still answers INFO every poll. Clusters up to this size are read in full.
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_FULL_VIEWS_PER_POLL)]
+    full_views_per_poll: usize,
+    /// Address to serve HTTP on.
+    #[arg(long, value_name = "ADDR", env = "SLOTWATCH_LISTEN",
+          default_value = config::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, env = "SLOTWATCH_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Events kept per cluster for /events.
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_EVENTS_CAPACITY,
+          value_parser = at_least_one)]
+    events_capacity: usize,
+    /// Prometheus exporter-toolkit web config (TLS, client certificates, basic auth) for the
+    /// HTTP endpoints; re-read whenever it changes.
+    #[arg(
+        long = "web.config.file",
+        value_name = "FILE",
+        env = "SLOTWATCH_WEB_CONFIG_FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
+    /// Validate the configuration (and web config) and exit without serving.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Show the slot, owner and replicas of KEY, and what a plain client on each seed would
+    /// get for it. Repeatable.
+    #[arg(long = "key", value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Explain a MOVED or ASK error against the live topology, e.g. "MOVED 8404 10.0.0.32:6379".
+    #[arg(long, value_name = "ERROR")]
+    pub moved: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The parsed command line, with which flags were given rather than defaulted.
+pub struct Parsed {
+    /// The command and its arguments.
+    pub command: Command,
+    matches: ArgMatches,
+}
+
+impl Parsed {
+    /// Parses `std::env::args`, exiting with clap's message on a usage error.
+    pub fn from_env() -> Parsed {
+        let matches = Cli::command().get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        Parsed {
+            command: cli.command,
+            matches,
+        }
+    }
+
+    /// True if the subcommand's flag `id` was given on the command line or in the environment.
+    fn given(&self, id: &str) -> bool {
+        self.matches
+            .subcommand()
+            .and_then(|(_, m)| m.value_source(id))
+            .is_some_and(|s| matches!(s, ValueSource::CommandLine | ValueSource::EnvVariable))
+    }
+}
+
+impl ClusterArgs {
+    /// The per-cluster flags as settings for the library's builder.
+    fn settings(
+        &self,
+        poll_interval: Option<HumanDuration>,
+        views: Option<usize>,
+    ) -> Result<ClusterSettings, String> {
+        let seeds = self
+            .seeds
+            .iter()
+            .map(|s| s.parse::<Seed>().map_err(|e| format!("--seed: {e}")))
+            .collect::<Result<Vec<_>, String>>()?;
+        let tls = self.tls_ca_file.is_some()
+            || self.tls_cert_file.is_some()
+            || self.tls_server_name.is_some()
+            || self.tls_insecure_skip_verify;
+        Ok(ClusterSettings {
+            name: Some(self.cluster_name.clone()),
+            seeds,
+            poll_interval,
+            timeout: Some(self.timeout),
+            full_views_per_poll: views,
+            username: self.username.clone(),
+            password_file: self.password_file.clone(),
+            password_env: self.password_env.clone(),
+            password: None,
+            tls: tls.then(|| TlsConfig {
+                ca_file: self.tls_ca_file.clone(),
+                cert_file: self.tls_cert_file.clone(),
+                key_file: self.tls_key_file.clone(),
+                server_name: self.tls_server_name.clone(),
+                insecure_skip_verify: self.tls_insecure_skip_verify,
+            }),
+        })
+    }
+}
+
+/// `serve`'s configuration: the file, or the flags for one cluster; explicit flags override
+/// the file's process-wide settings, and per-cluster flags cannot be combined with a file.
+pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String> {
+    let c = &args.cluster;
+    let mut config = match &c.config {
+        Some(path) => {
+            // These are per cluster in the file; silently ignoring them would mislead.
+            for (id, flag) in [
+                ("poll_interval", "--poll-interval"),
+                ("timeout", "--timeout"),
+                ("full_views_per_poll", "--full-views-per-poll"),
+                ("cluster_name", "--cluster-name"),
+            ] {
+                if parsed.given(id) {
+                    return Err(format!(
+                        "{flag} is set per cluster in the config file; it cannot be combined with --config"
+                    ));
+                }
+            }
+            config::load_file(path).map_err(|e| e.to_string())?
+        }
+        None => {
+            if c.seeds.is_empty() {
+                return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());
+            }
+            let settings = c.settings(Some(args.poll_interval), Some(args.full_views_per_poll))?;
+            Config {
+                listen: args.listen,
+                log_format: args.log_format,
+                events_capacity: args.events_capacity,
+                clusters: vec![settings.build(&Origin::Flags).map_err(|e| e.to_string())?],
+            }
+        }
+    };
+    if parsed.given("listen") {
+        config.listen = args.listen;
+    }
+    if parsed.given("log_format") {
+        config.log_format = args.log_format;
+    }
+    if parsed.given("events_capacity") {
+        config.events_capacity = args.events_capacity;
+    }
+    Ok(config)
+}
+
+/// `check`'s cluster: its name and how to reach it, from the flags or one cluster of the file.
+pub fn check_cluster(args: &CheckArgs, parsed: &Parsed) -> Result<(String, Reach), String> {
+    let c = &args.cluster;
+    let Some(path) = &c.config else {
+        if c.seeds.is_empty() {
+            return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());
+        }
+        let reach = c
+            .settings(None, None)?
+            .reach(&Origin::Flags)
+            .map_err(|e| e.to_string())?;
+        return Ok((c.cluster_name.clone(), reach));
+    };
+    let file = config::load_file(path).map_err(|e| e.to_string())?;
+    let mut cluster = if parsed.given("cluster_name") {
+        file.clusters
+            .into_iter()
+            .find(|cl| cl.name == c.cluster_name)
+            .ok_or_else(|| {
+                format!(
+                    "--cluster-name {:?} is not in the config file",
+                    c.cluster_name
+                )
+            })?
+    } else if file.clusters.len() > 1 {
+        return Err("the config file lists several clusters; pick one with --cluster-name".into());
+    } else {
+        file.clusters
+            .into_iter()
+            .next()
+            .ok_or("the config file lists no cluster")?
+    };
+    // An explicit --timeout applies to a cluster from the config file too.
+    if parsed.given("timeout") {
+        cluster.reach.timeout = c.timeout.0;
+    }
+    Ok((cluster.name, cluster.reach))
+}
+
+/// Parses a count that must be at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least 1, found {text:?}"
+        )),
+    }
+}

@@ -1,0 +1,316 @@
+//! The one table of metric families, grouped by subject: per node, per cluster, events, and
+//! slotwatch itself. Each row says what the family is and how to read it from a snapshot.
+
+use super::{BaseUnit, Family, Source, Type};
+use crate::topology::Role;
+use crate::topology::event::KINDS;
+
+/// Every family `/metrics` exports, in exposition order.
+pub const FAMILIES: &[Family] = &[
+    // --- Per node: counters read from Redis, and the node's place in the topology.
+    Family {
+        name: "redis_cluster_redirects",
+        kind: Type::Counter,
+        unit: None,
+        labels: &["node", "type"],
+        help: "MOVED and ASK redirect replies the node sent, from its INFO errorstats (Redis 6.2+). The node's own counter: it resets when the node restarts.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            for n in &s.nodes {
+                for (ty, v) in [
+                    ("moved", n.counters.moved_total()),
+                    ("ask", n.counters.ask_total()),
+                ] {
+                    if let Some(v) = v {
+                        out.push(&[&n.endpoint, ty], v);
+                    }
+                }
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_commands_processed",
+        kind: Type::Counter,
+        unit: None,
+        labels: &["node"],
+        help: "Commands the node processed (total_commands_processed in INFO stats); commands rejected with MOVED or ASK are not included.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            for n in &s.nodes {
+                if let Some(v) = n.counters.commands_processed {
+                    out.push(&[&n.endpoint], v);
+                }
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_node_up",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node"],
+        help: "1 if the node answered slotwatch's last poll within the timeout, else 0.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            for n in &s.nodes {
+                out.push(&[&n.endpoint], n.up);
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_node_info",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node", "node_id", "role", "master_node"],
+        help: "Always 1; labels give each node's ID, role (master, replica or unknown) and, for replicas, the master's ip:port.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            let Some(t) = &s.topology else { return };
+            for n in t.by_endpoint() {
+                let master = n.master.map(|m| t.endpoint_of(&m)).unwrap_or_default();
+                out.push(&[&n.endpoint, n.id.as_str(), n.role.as_str(), &master], 1.0);
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_node_failing",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node", "flag"],
+        help: "1 if a majority of the nodes' views flag the node: pfail (fail?, unreachable from them) or fail (the cluster agreed it failed).",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            let Some(t) = &s.topology else { return };
+            for n in t.by_endpoint() {
+                out.push(&[&n.endpoint, "pfail"], n.pfail);
+                out.push(&[&n.endpoint, "fail"], n.fail);
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_node_slots",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node"],
+        help: "Hash slots each master owns in the merged topology (highest config epoch wins).",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            let Some(t) = &s.topology else { return };
+            for n in t
+                .by_endpoint()
+                .into_iter()
+                .filter(|n| n.role == Role::Master)
+            {
+                out.push(&[&n.endpoint], n.slot_count);
+            }
+        }),
+    },
+    // --- Per cluster: coverage, migrations, agreement.
+    Family {
+        name: "redis_cluster_slots_unassigned",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &[],
+        help: "Hash slots no master owns; keys in them cannot be served.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            if let Some(t) = &s.topology {
+                out.push(&[], t.unassigned_slots());
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_slots_migrating",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node"],
+        help: "Slots the master has marked MIGRATING (moving away; clients get ASK for missing keys).",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            let Some(t) = &s.topology else { return };
+            for n in t
+                .by_endpoint()
+                .into_iter()
+                .filter(|n| n.role == Role::Master)
+            {
+                out.push(&[&n.endpoint], t.migrating_count(&n.id));
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_slots_importing",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node"],
+        help: "Slots the master has marked IMPORTING (moving in).",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            let Some(t) = &s.topology else { return };
+            for n in t
+                .by_endpoint()
+                .into_iter()
+                .filter(|n| n.role == Role::Master)
+            {
+                out.push(&[&n.endpoint], t.importing_count(&n.id));
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_migration_age",
+        kind: Type::Gauge,
+        unit: Some(BaseUnit::Seconds),
+        labels: &[],
+        help: "Seconds since slotwatch first saw the oldest open slot migration; 0 if none is open.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            if s.topology.is_some() {
+                out.push(&[], s.oldest_migration_age_s());
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_view_disagreement_slots",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &[],
+        help: "Slots on which the reachable nodes' CLUSTER NODES views name different owners; brief during a reshard, persistent means split views.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            if let Some(t) = &s.topology {
+                out.push(&[], t.disagreement.len());
+            }
+        }),
+    },
+    // --- Events: what changed, counted and timestamped.
+    Family {
+        name: "redis_cluster_events",
+        kind: Type::Counter,
+        unit: None,
+        labels: &["kind"],
+        help: "Topology events slotwatch detected by diffing successive polls, by kind (reshard, failover, migration_started, node_failed, ...). See /events for details.",
+        polled: false,
+        source: Source::Cluster(|s, out| {
+            for k in &KINDS {
+                out.push(
+                    &[k.name],
+                    s.stats.events_total.get(&k.kind).copied().unwrap_or(0),
+                );
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_slot_moves",
+        kind: Type::Counter,
+        unit: None,
+        labels: &["reason"],
+        help: "Hash slots that changed owner between successive polls, by reason (reshard, failover, assigned, unassigned).",
+        polled: false,
+        source: Source::Cluster(|s, out| {
+            for (reason, v) in &s.stats.slot_moves_total {
+                out.push(&[reason.name()], *v);
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_last_topology_change_timestamp",
+        kind: Type::Gauge,
+        unit: Some(BaseUnit::Seconds),
+        labels: &[],
+        help: "Unix time of the last slot owner, role, address or membership change slotwatch saw; 0 if none since it started. Redirect alerts use it as a grace window.",
+        polled: false,
+        source: Source::Cluster(|s, out| out.push(&[], seconds(s.stats.last_topology_change_ms))),
+    },
+    Family {
+        name: "redis_cluster_last_reshard_timestamp",
+        kind: Type::Gauge,
+        unit: Some(BaseUnit::Seconds),
+        labels: &[],
+        help: "Unix time of the last reshard (slots moved between masters) slotwatch saw; 0 if none.",
+        polled: false,
+        source: Source::Cluster(|s, out| out.push(&[], seconds(s.stats.last_reshard_ms))),
+    },
+    Family {
+        name: "redis_cluster_last_failover_timestamp",
+        kind: Type::Gauge,
+        unit: Some(BaseUnit::Seconds),
+        labels: &[],
+        help: "Unix time of the last failover (a replica took over its master) slotwatch saw; 0 if none.",
+        polled: false,
+        source: Source::Cluster(|s, out| out.push(&[], seconds(s.stats.last_failover_ms))),
+    },
+    // --- slotwatch itself.
+    Family {
+        name: "slotwatch_up",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &[],
+        help: "1 if slotwatch's last poll reached at least one node and produced a topology, else 0.",
+        polled: false,
+        source: Source::Cluster(|s, out| out.push(&[], s.up)),
+    },
+    Family {
+        name: "slotwatch_poll_duration",
+        kind: Type::Histogram,
+        unit: Some(BaseUnit::Seconds),
+        labels: &[],
+        help: "Wall time of each poll of the whole cluster (all nodes concurrently, each bounded by the per-node timeout).",
+        polled: false,
+        source: Source::Cluster(|s, out| {
+            out.push(&[], super::Value::Histogram(&s.stats.poll_duration))
+        }),
+    },
+    Family {
+        name: "slotwatch_poll_errors",
+        kind: Type::Counter,
+        unit: None,
+        labels: &["node", "reason"],
+        help: "Failed node fetches, by reason: timeout, connect, tls, auth, not_cluster or protocol.",
+        polled: false,
+        source: Source::Cluster(|s, out| {
+            for n in &s.nodes {
+                for (reason, v) in &n.errors {
+                    out.push(&[&n.endpoint, reason], *v);
+                }
+            }
+        }),
+    },
+    Family {
+        name: "slotwatch_last_poll_timestamp",
+        kind: Type::Gauge,
+        unit: Some(BaseUnit::Seconds),
+        labels: &[],
+        help: "Unix time when the last poll started; 0 before the first.",
+        polled: false,
+        source: Source::Cluster(|s, out| out.push(&[], seconds(s.polled_at_ms))),
+    },
+    Family {
+        name: "slotwatch_polls",
+        kind: Type::Counter,
+        unit: None,
+        labels: &[],
+        help: "Polls of the cluster slotwatch completed.",
+        polled: false,
+        source: Source::Cluster(|s, out| out.push(&[], s.stats.polls_total)),
+    },
+    Family {
+        name: "slotwatch_redis_read",
+        kind: Type::Counter,
+        unit: Some(BaseUnit::Bytes),
+        labels: &[],
+        help: "Bytes slotwatch read from the cluster's nodes (replies and handshakes), to show what polling costs.",
+        polled: false,
+        source: Source::Cluster(|s, out| out.push(&[], s.stats.bytes_read_total)),
+    },
+    Family {
+        name: "slotwatch_build_info",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["version"],
+        help: "Always 1; the version label says which slotwatch build is running.",
+        polled: false,
+        source: Source::Process(|out| out.push(&[env!("CARGO_PKG_VERSION")], 1.0)),
+    },
+];
+
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}

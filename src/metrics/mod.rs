@@ -1,0 +1,306 @@
+//! Snapshots to OpenMetrics text, through prometheus-client.
+//!
+//! Every family is declared once, in [`families::FAMILIES`]: name, type, unit, labels, HELP
+//! and how to read its samples from a snapshot. Adding a metric is adding one row there.
+//!
+//! Metrics are rendered from the latest [`Snapshot`]s at scrape time by a collector, rather than
+//! kept in long-lived metric objects, for two reasons: counters read from Redis (redirects,
+//! commands) pass through the node's own value so that `rate()` sees its resets, and a node that
+//! leaves the cluster simply stops appearing instead of lingering as a stale series.
+
+pub mod families;
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::snapshot::{DurationHistogram, Snapshot};
+pub use families::FAMILIES;
+
+/// Content type of `/metrics`: OpenMetrics 1.0, as prometheus-client writes it.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Appended to the help of every metric read from Redis, so that whoever reads the HELP knows
+/// the value is as of the last poll, not of the scrape.
+const POLLED: &str =
+    "As of slotwatch's last poll; slotwatch polls on its own timer, not per scrape.";
+
+/// A family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    /// A value that goes up and down.
+    Gauge,
+    /// A monotonic count; exposed with `_total`.
+    Counter,
+    /// Bucketed observations.
+    Histogram,
+}
+
+/// A family's base unit, which OpenMetrics appends to the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseUnit {
+    /// `_seconds`.
+    Seconds,
+    /// `_bytes`.
+    Bytes,
+}
+
+/// Where a family's samples come from.
+#[derive(Clone, Copy)]
+pub enum Source {
+    /// Samples of each cluster's snapshot, labelled `cluster` first.
+    Cluster(for<'a> fn(&'a Snapshot, &mut Samples<'a>)),
+    /// One set of samples for the whole process, without `cluster`.
+    Process(fn(&mut Samples<'static>)),
+}
+
+/// One metric family: everything about it but its values.
+#[derive(Clone, Copy)]
+pub struct Family {
+    /// Name without the unit and `_total` suffixes, e.g. `redis_cluster_redirects`.
+    pub name: &'static str,
+    /// Type.
+    pub kind: Type,
+    /// Base unit, if any.
+    pub unit: Option<BaseUnit>,
+    /// Label names after `cluster`, in the order samples give their values.
+    pub labels: &'static [&'static str],
+    /// HELP text.
+    pub help: &'static str,
+    /// The value was read from Redis at the last poll: the HELP says so.
+    pub polled: bool,
+    /// Where the samples come from.
+    pub source: Source,
+}
+
+impl Family {
+    /// The name as `/metrics` shows it: with the unit, and `_total` for counters.
+    pub fn exposed_name(&self) -> String {
+        let mut name = self.name.to_owned();
+        match self.unit {
+            Some(BaseUnit::Seconds) => name.push_str("_seconds"),
+            Some(BaseUnit::Bytes) => name.push_str("_bytes"),
+            None => {}
+        }
+        if self.kind == Type::Counter {
+            name.push_str("_total");
+        }
+        name
+    }
+}
+
+/// A sample's value.
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    /// A gauge value.
+    Number(f64),
+    /// A counter value, kept whole.
+    Count(u64),
+    /// A histogram.
+    Histogram(&'a DurationHistogram),
+}
+
+impl From<f64> for Value<'_> {
+    fn from(v: f64) -> Self {
+        Value::Number(v)
+    }
+}
+
+impl From<u64> for Value<'_> {
+    fn from(v: u64) -> Self {
+        Value::Count(v)
+    }
+}
+
+impl From<u32> for Value<'_> {
+    fn from(v: u32) -> Self {
+        Value::Number(f64::from(v))
+    }
+}
+
+impl From<bool> for Value<'_> {
+    fn from(v: bool) -> Self {
+        Value::Number(if v { 1.0 } else { 0.0 })
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The samples of one family, collected for encoding.
+pub struct Samples<'a> {
+    names: &'static [&'static str],
+    cluster: Option<String>,
+    rows: Vec<(Labels, Value<'a>)>,
+}
+
+impl<'a> Samples<'a> {
+    /// Adds a sample; `values` pair up with the family's label names, in order.
+    pub fn push(&mut self, values: &[&str], value: impl Into<Value<'a>>) {
+        debug_assert_eq!(values.len(), self.names.len(), "labels of {:?}", self.names);
+        let mut labels: Labels = Vec::with_capacity(values.len() + 1);
+        if let Some(c) = &self.cluster {
+            labels.push(("cluster", c.clone()));
+        }
+        labels.extend(
+            self.names
+                .iter()
+                .zip(values)
+                .map(|(n, v)| (*n, (*v).to_owned())),
+        );
+        self.rows.push((labels, value.into()));
+    }
+}
+
+/// Renders all clusters' snapshots as one OpenMetrics exposition.
+pub fn encode(snapshots: &[Arc<Snapshot>]) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector {
+        snapshots: snapshots.to_vec(),
+    }));
+    let mut out = String::with_capacity(16 * 1024);
+    // Writing into a String cannot fail; an error here would be a bug in the encoder.
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "encoding metrics failed");
+    }
+    out
+}
+
+#[derive(Debug)]
+struct SnapshotCollector {
+    snapshots: Vec<Arc<Snapshot>>,
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for family in FAMILIES {
+            let help = if family.polled {
+                format!("{} {POLLED}", family.help)
+            } else {
+                family.help.to_owned()
+            };
+            let unit = family.unit.map(|u| match u {
+                BaseUnit::Seconds => Unit::Seconds,
+                BaseUnit::Bytes => Unit::Bytes,
+            });
+            let kind = match family.kind {
+                Type::Gauge => MetricType::Gauge,
+                Type::Counter => MetricType::Counter,
+                Type::Histogram => MetricType::Histogram,
+            };
+            let mut rows = Vec::new();
+            match family.source {
+                Source::Cluster(read) => {
+                    for s in &self.snapshots {
+                        let mut samples = Samples {
+                            names: family.labels,
+                            cluster: Some(s.cluster.clone()),
+                            rows: Vec::new(),
+                        };
+                        read(s, &mut samples);
+                        rows.append(&mut samples.rows);
+                    }
+                }
+                Source::Process(read) => {
+                    let mut samples = Samples {
+                        names: family.labels,
+                        cluster: None,
+                        rows: Vec::new(),
+                    };
+                    read(&mut samples);
+                    rows = samples.rows;
+                }
+            }
+            let mut m = enc.encode_descriptor(family.name, &help, unit.as_ref(), kind)?;
+            for (labels, value) in &rows {
+                let mut sample = m.encode_family(labels)?;
+                match (family.kind, value) {
+                    (Type::Counter, Value::Count(v)) => {
+                        sample.encode_counter::<Labels, _, f64>(v, None)?
+                    }
+                    (Type::Counter, Value::Number(v)) => {
+                        sample.encode_counter::<Labels, _, f64>(v, None)?
+                    }
+                    (Type::Histogram, Value::Histogram(h)) => {
+                        sample.encode_histogram::<Labels>(h.sum, h.count, &h.buckets, None)?
+                    }
+                    (_, Value::Number(v)) => sample.encode_gauge(v)?,
+                    (_, Value::Count(v)) => sample.encode_gauge(&(*v as f64))?,
+                    // A histogram value for another type is a bug in the table, which a test
+                    // renders in full; skip it rather than corrupt the output.
+                    (_, Value::Histogram(_)) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::NodeStatus;
+    use crate::topology::merge::merge;
+    use crate::topology::parse::parse_view;
+    use crate::topology::testdata::*;
+
+    fn snapshot() -> Snapshot {
+        let t = merge(&[parse_view(&healthy()).unwrap()], 1_000);
+        let mut counters = crate::info::NodeCounters::default();
+        crate::info::parse_info(
+            "# Errorstats\r\nerrorstat_MOVED:count=3\r\n# Stats\r\ntotal_commands_processed:10\r\n",
+            &mut counters,
+        );
+        let nodes = t
+            .nodes
+            .iter()
+            .map(|n| NodeStatus {
+                endpoint: n.endpoint.clone(),
+                id: Some(n.id),
+                up: true,
+                counters,
+                errors: [("timeout", 2)].into_iter().collect(),
+                last_error: None,
+            })
+            .collect();
+        Snapshot {
+            polled_at_ms: 2_000,
+            up: true,
+            topology: Some(Arc::new(t)),
+            nodes,
+            ..Snapshot::empty("c1")
+        }
+    }
+
+    #[test]
+    fn every_family_in_the_table_is_rendered_with_help_and_samples() {
+        let text = encode(&[Arc::new(snapshot())]);
+        let mut seen = std::collections::HashSet::new();
+        for f in FAMILIES {
+            let name = f.exposed_name();
+            assert!(seen.insert(name.clone()), "{name} is declared twice");
+            let family = name.trim_end_matches("_total");
+            assert!(
+                text.contains(&format!("# HELP {family} ")),
+                "no HELP for {family}:\n{text}"
+            );
+            let sample = match f.kind {
+                Type::Histogram => format!("{name}_count{{"),
+                _ => format!("{name}{{"),
+            };
+            assert!(text.contains(&sample), "no sample of {name}:\n{text}");
+        }
+        assert!(text.contains(
+            "redis_cluster_redirects_total{cluster=\"c1\",node=\"127.0.0.1:30001\",type=\"moved\"} 3"
+        ));
+        assert!(text.contains("slotwatch_build_info{version=\""));
+        assert!(text.contains("# HELP redis_cluster_node_up 1 if the node answered"));
+        assert!(
+            text.contains("As of slotwatch's last poll"),
+            "polled families say so"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

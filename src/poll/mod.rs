@@ -1,0 +1,151 @@
+//! Polls one cluster on its own timer and publishes immutable snapshots for the HTTP side.
+//!
+//! Unlike most exporters, slotwatch does not query Redis when scraped: a topology diff needs
+//! successive samples taken at a steady pace, and a scrape must never hang on a frozen node. Each
+//! poll reads every known node concurrently, in one pipelined round trip per node
+//! (`CLUSTER NODES`, `INFO errorstats`, `INFO stats`), each bounded by the per-node timeout;
+//! then [`state::ClusterState`] merges, diffs and records, and the snapshot goes out through a
+//! watch channel.
+//!
+//! - [`plan`]: which nodes, which full views (pure);
+//! - [`state`]: the state machine from answers to snapshot and events (pure);
+//! - [`history`]: the events ring and cumulative statistics (pure);
+//! - [`fetch`]: connections and the pipelined round trip.
+
+pub mod fetch;
+pub mod history;
+pub mod plan;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::clock;
+use crate::config::{ClusterConfig, Reach};
+use crate::redis::Connector;
+use crate::snapshot::Snapshot;
+use crate::tls::TlsError;
+use fetch::Fetcher;
+use plan::Sampling;
+use state::{ClusterState, Note, Outcome, PollEnd};
+
+/// Polls one cluster; owns its connections and its state.
+pub struct Poller {
+    name: String,
+    interval: std::time::Duration,
+    state: ClusterState,
+    fetcher: Fetcher,
+    tx: watch::Sender<Arc<Snapshot>>,
+}
+
+impl Poller {
+    /// Creates a poller and the receiver the HTTP side reads snapshots from; fails only on
+    /// unusable TLS files.
+    pub fn new(
+        cluster: &ClusterConfig,
+        events_capacity: usize,
+    ) -> Result<(Poller, watch::Receiver<Arc<Snapshot>>), TlsError> {
+        let state = ClusterState::new(
+            &cluster.name,
+            &cluster.reach.seeds,
+            Sampling::Rotate(cluster.schedule.full_views_per_poll),
+            events_capacity,
+        );
+        let (tx, rx) = watch::channel(Arc::new(state.empty_snapshot()));
+        let poller = Poller {
+            name: cluster.name.clone(),
+            interval: cluster.schedule.poll_interval,
+            state,
+            fetcher: Fetcher::new(Connector::new(&cluster.reach)?),
+            tx,
+        };
+        Ok((poller, rx))
+    }
+
+    /// Polls on the configured interval until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(self.interval);
+        // A poll that overran should not be followed by a burst of catch-up polls.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    let outcome = poll(&mut self.state, &mut self.fetcher).await;
+                    log(&self.name, &outcome);
+                    // Nobody listening only happens during shutdown.
+                    let _ = self.tx.send(outcome.snapshot);
+                }
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        tracing::debug!(cluster = %self.name, "poller stopped");
+    }
+}
+
+/// One poll that reads every node's full view, with the same code as `serve`: what
+/// `slotwatch check` runs. It has no schedule and keeps no history.
+pub async fn poll_once(name: &str, reach: &Reach) -> Result<Arc<Snapshot>, TlsError> {
+    let mut state = ClusterState::new(name, &reach.seeds, Sampling::All, 1);
+    let mut fetcher = Fetcher::new(Connector::new(reach)?);
+    Ok(poll(&mut state, &mut fetcher).await.snapshot)
+}
+
+/// Plans, fetches (with a second wave on discovery) and applies one poll.
+async fn poll(state: &mut ClusterState, fetcher: &mut Fetcher) -> Outcome {
+    let started = Instant::now();
+    let started_ms = clock::now_ms();
+    let plan = state.plan(started);
+    fetcher.keep_only(&plan);
+    let mut fetched = fetcher.fetch(&plan).await;
+    let more = state.discovered(&fetched, Instant::now());
+    if !more.is_empty() {
+        fetched.extend(fetcher.fetch(&more).await);
+    }
+    state.apply(
+        fetched,
+        PollEnd {
+            started_ms,
+            now: Instant::now(),
+            elapsed: started.elapsed(),
+            bytes_read_total: fetcher.bytes_read(),
+        },
+    )
+}
+
+/// Logs a poll's events at INFO with their structured fields, and its notes.
+fn log(cluster: &str, outcome: &Outcome) {
+    for note in &outcome.notes {
+        match note {
+            Note::Baseline { nodes, masters } => {
+                tracing::info!(cluster, nodes, masters, "baseline topology")
+            }
+            Note::NodeFailing {
+                node,
+                reason,
+                error,
+            } => tracing::warn!(cluster, node, reason, error, "cannot poll node"),
+            Note::NodeAnswering { node } => tracing::info!(cluster, node, "node answering again"),
+            Note::NoView { tried } => tracing::warn!(
+                cluster,
+                tried,
+                "no node's view could be read; trying the seeds too"
+            ),
+        }
+    }
+    for e in &outcome.events {
+        tracing::info!(
+            cluster,
+            kind = e.kind.name(),
+            details = %serde_json::to_string(&e.kind).unwrap_or_default(),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -1,0 +1,536 @@
+//! One cluster's poll state: which nodes exist, what each last said, and what to read next.
+//! Pure: it is fed the answers of a poll and the time, and returns the snapshot to publish, the
+//! events and what is worth logging, so the whole state machine is tested without a network.
+//!
+//! A poll is: [`ClusterState::plan`] (which nodes, which full views), the fetch (I/O, in
+//! `fetch.rs`), on (re)discovery [`ClusterState::discovered`] and a second fetch, then
+//! [`ClusterState::apply`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::history::History;
+use super::plan::{Rotation, Sampling, Visit};
+use crate::config::Seed;
+use crate::info::NodeCounters;
+use crate::redis::FetchError;
+use crate::snapshot::{NodeStatus, Snapshot};
+use crate::topology::event::{Event, stamp};
+use crate::topology::merge::merge;
+use crate::topology::{NodeId, Topology, View};
+
+/// Longest wait before reconnecting to a failing node.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Polls during which a node involved in a change (or a migration, or new ASK traffic) has its
+/// full view read every poll: long enough for gossip to settle, so that a sample of lagging
+/// views cannot make the change look undone.
+const HOT_POLLS: u32 = 3;
+
+/// One node's answer to a poll: its counters, and its `CLUSTER NODES` view if asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The parsed view, when the poll asked for it.
+    pub view: Option<View>,
+    /// Counters from INFO.
+    pub counters: NodeCounters,
+}
+
+/// What one visit brought back.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The visited endpoint.
+    pub endpoint: String,
+    /// Its sample, or why there is none.
+    pub result: Result<Sample, FetchError>,
+}
+
+/// The nodes one poll (or its discovery wave) reads, and those it skips.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Nodes to read.
+    pub visits: Vec<Visit>,
+    /// Nodes in reconnect backoff: not read, already answered with the reason.
+    pub skipped: Vec<Fetched>,
+}
+
+impl Plan {
+    /// True if there is nothing to read.
+    pub fn is_empty(&self) -> bool {
+        self.visits.is_empty() && self.skipped.is_empty()
+    }
+}
+
+/// When a poll ran and what it cost, measured by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct PollEnd {
+    /// Unix ms when the poll started; stamped on its topology and events.
+    pub started_ms: u64,
+    /// Now, for reconnect backoff.
+    pub now: Instant,
+    /// How long the poll took.
+    pub elapsed: Duration,
+    /// Bytes read from the cluster since start.
+    pub bytes_read_total: u64,
+}
+
+/// Conditions worth a log line, reported once when they start and once when they end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// The first topology after (re)discovery.
+    Baseline {
+        /// Nodes in it.
+        nodes: usize,
+        /// Masters in it.
+        masters: usize,
+    },
+    /// A node could not be read (or now fails for another reason).
+    NodeFailing {
+        /// The node.
+        node: String,
+        /// `slotwatch_poll_errors_total`'s reason.
+        reason: &'static str,
+        /// The cause.
+        error: String,
+    },
+    /// A node that was failing answered again.
+    NodeAnswering {
+        /// The node.
+        node: String,
+    },
+    /// No view could be read, so the poll produced no topology.
+    NoView {
+        /// How many nodes failed.
+        tried: usize,
+    },
+}
+
+/// What one poll produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The snapshot to publish.
+    pub snapshot: Arc<Snapshot>,
+    /// The events this poll found.
+    pub events: Vec<Event>,
+    /// What to log.
+    pub notes: Vec<Note>,
+}
+
+/// Everything slotwatch keeps about one node, keyed by its endpoint.
+#[derive(Debug, Clone, Default)]
+struct NodeState {
+    host: String,
+    port: u16,
+    /// The node's ID, once a view names it.
+    id: Option<NodeId>,
+    /// Its counters as last read; kept through polls that could not read them.
+    counters: Option<NodeCounters>,
+    /// Failed fetches by reason.
+    errors: BTreeMap<&'static str, u64>,
+    /// Consecutive failed fetches.
+    failures: u32,
+    /// No reconnect before this instant.
+    retry_at: Option<Instant>,
+    /// Why the latest fetch failed, while failures > 0.
+    failing: Option<&'static str>,
+    /// The failure reason last reported in a note, so a dead node is reported once.
+    reported: Option<&'static str>,
+    /// Polls left during which its full view is read every poll.
+    hot: u32,
+}
+
+impl NodeState {
+    fn visit(&self, endpoint: &str) -> Visit {
+        Visit {
+            endpoint: endpoint.to_owned(),
+            host: self.host.clone(),
+            port: self.port,
+            full_view: false,
+            close_after: false,
+        }
+    }
+
+    /// Records the outcome of a fetch for reconnect backoff: retry at the next poll after the
+    /// first failure, then back off exponentially.
+    fn fetched(&mut self, result: &Result<Sample, FetchError>, now: Instant) {
+        match result {
+            Ok(_) => {
+                self.failures = 0;
+                self.retry_at = None;
+                self.failing = None;
+            }
+            Err(FetchError::Backoff(_)) => {}
+            Err(e) => {
+                *self.errors.entry(e.reason()).or_insert(0) += 1;
+                self.failures += 1;
+                self.failing = Some(e.reason());
+                let backoff = Duration::from_millis(500)
+                    .saturating_mul(1 << self.failures.min(8))
+                    .min(MAX_BACKOFF);
+                self.retry_at = (self.failures > 1).then(|| now + backoff);
+            }
+        }
+    }
+}
+
+/// The state of one watched cluster between polls.
+#[derive(Debug)]
+pub struct ClusterState {
+    name: String,
+    sampling: Sampling,
+    seeds: Vec<(String, String, u16)>,
+    nodes: BTreeMap<String, NodeState>,
+    /// The last topology a poll produced.
+    topology: Option<Arc<Topology>>,
+    /// The last poll produced a topology; otherwise the next one also tries the seeds.
+    reached: bool,
+    /// The poll being planned started without a topology: read what the seeds name at once.
+    bootstrapping: bool,
+    rotation: Rotation,
+    history: History,
+    generation: u64,
+}
+
+impl ClusterState {
+    /// A cluster known only by its seeds.
+    pub fn new(name: &str, seeds: &[Seed], sampling: Sampling, events_capacity: usize) -> Self {
+        ClusterState {
+            name: name.to_owned(),
+            sampling,
+            seeds: seeds
+                .iter()
+                .map(|s| (s.endpoint(), s.host.clone(), s.port))
+                .collect(),
+            nodes: BTreeMap::new(),
+            topology: None,
+            reached: false,
+            bootstrapping: false,
+            rotation: Rotation::default(),
+            history: History::new(events_capacity),
+            generation: 0,
+        }
+    }
+
+    /// The snapshot before the first poll.
+    pub fn empty_snapshot(&self) -> Snapshot {
+        Snapshot::empty(&self.name)
+    }
+
+    /// The nodes to read this poll: every known node, or the seeds (plus known nodes) when the
+    /// last poll reached nobody; nodes in reconnect backoff are skipped.
+    pub fn plan(&mut self, now: Instant) -> Plan {
+        self.bootstrapping = !self.reached;
+        let mut targets: Vec<(String, String, u16)> = Vec::new();
+        if let Some(t) = &self.topology {
+            for n in &t.nodes {
+                if !n.noaddr && !n.addr.ip.is_empty() && n.addr.port != 0 {
+                    targets.push((n.endpoint.clone(), n.addr.ip.clone(), n.addr.port));
+                }
+            }
+        }
+        if !self.reached || targets.is_empty() {
+            targets.extend(self.seeds.iter().cloned());
+        }
+        let mut seen = HashSet::new();
+        targets.retain(|(e, _, _)| seen.insert(e.clone()));
+        // Only the very first poll reads every view regardless of size: after a poll that
+        // reached nobody, the bound still holds (the topology is known, the rotation goes on).
+        let everything = self.topology.is_none();
+        self.plan_targets(targets, everything, now)
+    }
+
+    /// On (re)discovery, the nodes the first wave's views named that it did not read, so that
+    /// the baseline has every node's status (and in small clusters every view), not only the
+    /// seeds'. Empty otherwise.
+    pub fn discovered(&mut self, first: &[Fetched], now: Instant) -> Plan {
+        if !self.bootstrapping {
+            return Plan::default();
+        }
+        let fetched: HashSet<&str> = first.iter().map(|f| f.endpoint.as_str()).collect();
+        let mut found: Vec<(String, String, u16)> = Vec::new();
+        for view in first
+            .iter()
+            .filter_map(|f| f.result.as_ref().ok()?.view.as_ref())
+        {
+            for line in &view.lines {
+                let e = line.addr.endpoint();
+                if !line.addr.ip.is_empty()
+                    && line.addr.port != 0
+                    && !fetched.contains(e.as_str())
+                    && !found.iter().any(|(d, _, _)| *d == e)
+                {
+                    found.push((e, line.addr.ip.clone(), line.addr.port));
+                }
+            }
+        }
+        let everything = match self.sampling {
+            Sampling::All => true,
+            Sampling::Rotate(k) => fetched.len() + found.len() <= k,
+        };
+        self.plan_targets(found, everything, now)
+    }
+
+    fn plan_targets(
+        &mut self,
+        targets: Vec<(String, String, u16)>,
+        everything: bool,
+        now: Instant,
+    ) -> Plan {
+        let mut visits = Vec::with_capacity(targets.len());
+        for (endpoint, host, port) in targets {
+            let state = self.nodes.entry(endpoint.clone()).or_default();
+            state.host = host;
+            state.port = port;
+            visits.push(state.visit(&endpoint));
+        }
+        let nodes = &self.nodes;
+        self.rotation
+            .choose(&mut visits, self.sampling, everything, |e| {
+                nodes.get(e).is_some_and(|n| n.hot > 0)
+            });
+        let mut plan = Plan::default();
+        for visit in visits {
+            match self.nodes.get(&visit.endpoint).and_then(|n| n.retry_at) {
+                Some(at) if now < at => plan.skipped.push(Fetched {
+                    endpoint: visit.endpoint,
+                    result: Err(FetchError::Backoff(at - now)),
+                }),
+                _ => plan.visits.push(visit),
+            }
+        }
+        plan
+    }
+
+    /// Folds a poll's answers in: merges the views, diffs against the last topology, records
+    /// the events and returns the snapshot to publish.
+    pub fn apply(&mut self, fetched: Vec<Fetched>, end: PollEnd) -> Outcome {
+        let mut views = Vec::new();
+        let mut answered: HashSet<NodeId> = HashSet::new();
+        let mut viewed: HashSet<NodeId> = HashSet::new();
+        let mut failed: HashMap<String, String> = HashMap::new();
+        let mut asked: Vec<String> = Vec::new();
+        let view_ids: HashMap<String, NodeId> = fetched
+            .iter()
+            .filter_map(|f| f.result.as_ref().ok()?.view.as_ref())
+            .flat_map(|v| v.lines.iter().map(|l| (l.addr.endpoint(), l.id)))
+            .collect();
+        for Fetched { endpoint, result } in fetched {
+            let state = self.nodes.entry(endpoint.clone()).or_default();
+            state.fetched(&result, end.now);
+            match result {
+                Ok(sample) => {
+                    let own = sample.view.as_ref().and_then(|v| v.myself()).map(|m| m.id);
+                    let id = own
+                        .or_else(|| view_ids.get(&endpoint).copied())
+                        .or(state.id);
+                    if let Some(id) = id {
+                        state.id = Some(id);
+                        answered.insert(id);
+                    }
+                    // New ASK replies mean a migration is moving keys: watch it closely.
+                    let before = state.counters.and_then(|c| c.ask_total());
+                    if before.is_some_and(|b| sample.counters.ask_total().is_some_and(|a| a > b)) {
+                        asked.push(endpoint.clone());
+                    }
+                    state.counters = Some(sample.counters);
+                    if let Some(view) = sample.view {
+                        viewed.extend(own);
+                        views.push(view);
+                    }
+                }
+                Err(e) => {
+                    failed.insert(endpoint, e.to_string());
+                }
+            }
+        }
+        let mut notes = self.failure_notes(&failed);
+
+        let topology = (!views.is_empty()).then(|| {
+            let mut t = merge(&views, end.started_ms);
+            self.carry_unseen_migrations(&mut t, &viewed);
+            Arc::new(t)
+        });
+        self.reached = topology.is_some();
+        let mut events = Vec::new();
+        match &topology {
+            Some(new) => {
+                match &self.topology {
+                    Some(old) => events = stamp(crate::topology::diff::diff(old, new), new),
+                    None => notes.push(Note::Baseline {
+                        nodes: new.nodes.len(),
+                        masters: new.masters().count(),
+                    }),
+                }
+                self.follow_membership(new);
+                self.mark_hot(new, &events, &asked);
+                self.history.record(&events);
+                self.history.track_migrations(new, end.started_ms);
+                self.topology = Some(new.clone());
+            }
+            None => {
+                notes.push(Note::NoView {
+                    tried: failed.len(),
+                });
+                // Keep known nodes (dropping their error counters would read as a reset) and
+                // the failed targets; forget seeds that answered without a view.
+                let known: HashSet<&str> = self
+                    .topology
+                    .iter()
+                    .flat_map(|t| t.nodes.iter().map(|n| n.endpoint.as_str()))
+                    .collect();
+                self.nodes
+                    .retain(|e, _| failed.contains_key(e) || known.contains(e.as_str()));
+            }
+        }
+        let stats = &mut self.history.stats;
+        stats.polls_total += 1;
+        stats.poll_duration.observe(end.elapsed.as_secs_f64());
+        stats.bytes_read_total = end.bytes_read_total;
+        let snapshot = Arc::new(self.snapshot(topology, &answered, &failed, end.started_ms));
+        Outcome {
+            snapshot,
+            events,
+            notes,
+        }
+    }
+
+    /// Nodes that started failing, fail for another reason, or answer again.
+    fn failure_notes(&mut self, failed: &HashMap<String, String>) -> Vec<Note> {
+        let mut notes = Vec::new();
+        for (endpoint, n) in &mut self.nodes {
+            if n.failing == n.reported {
+                continue;
+            }
+            notes.push(match n.failing {
+                Some(reason) => Note::NodeFailing {
+                    node: endpoint.clone(),
+                    reason,
+                    error: failed.get(endpoint).cloned().unwrap_or_default(),
+                },
+                None => Note::NodeAnswering {
+                    node: endpoint.clone(),
+                },
+            });
+            n.reported = n.failing;
+        }
+        notes
+    }
+
+    /// Keeps state only for the new topology's nodes, carrying a node's counters to its new
+    /// address when it moved.
+    fn follow_membership(&mut self, t: &Topology) {
+        let keep: HashSet<&str> = t.nodes.iter().map(|n| n.endpoint.as_str()).collect();
+        let mut departed: HashMap<NodeId, NodeState> = HashMap::new();
+        self.nodes.retain(|e, n| {
+            let stays = keep.contains(e.as_str());
+            if let (false, Some(id)) = (stays, n.id) {
+                departed.insert(id, n.clone());
+            }
+            stays
+        });
+        for n in &t.nodes {
+            let state = self.nodes.entry(n.endpoint.clone()).or_default();
+            state.id = Some(n.id);
+            if state.counters.is_none() {
+                state.counters = departed.get(&n.id).and_then(|d| d.counters);
+            }
+        }
+    }
+
+    /// Migrations are printed only on their source's and target's own lines. When none of the
+    /// views that showed a migration was read this poll (not sampled, or the node did not
+    /// answer), its state is unknown, not closed: keep it rather than report it finished and
+    /// started again.
+    fn carry_unseen_migrations(&self, t: &mut Topology, viewed: &HashSet<NodeId>) {
+        let Some(prev) = &self.topology else { return };
+        let mut carried = false;
+        for m in &prev.migrations {
+            let reread = (m.migrating_seen && viewed.contains(&m.source))
+                || (m.importing_seen && viewed.contains(&m.target));
+            let unseen = !reread;
+            let still_members = t.node(&m.source).is_some() && t.node(&m.target).is_some();
+            if unseen && still_members && !t.migrations.iter().any(|n| n.key() == m.key()) {
+                t.migrations.push(m.clone());
+                carried = true;
+            }
+        }
+        if carried {
+            t.migrations.sort();
+        }
+    }
+
+    /// Marks the nodes of this poll's events, open migrations and new ASK traffic so that their
+    /// full views are read for the next few polls; ages out the others.
+    fn mark_hot(&mut self, t: &Topology, events: &[Event], asked: &[String]) {
+        for n in self.nodes.values_mut() {
+            n.hot = n.hot.saturating_sub(1);
+        }
+        let endpoints = events
+            .iter()
+            .flat_map(|e| e.kind.nodes().into_iter().map(|n| n.node.clone()))
+            .chain(
+                t.migrations
+                    .iter()
+                    .flat_map(|m| [t.endpoint_of(&m.source), t.endpoint_of(&m.target)]),
+            )
+            .chain(asked.iter().cloned());
+        for e in endpoints {
+            if let Some(n) = self.nodes.get_mut(&e) {
+                n.hot = HOT_POLLS;
+            }
+        }
+    }
+
+    fn snapshot(
+        &mut self,
+        topology: Option<Arc<Topology>>,
+        answered: &HashSet<NodeId>,
+        failed: &HashMap<String, String>,
+        now_ms: u64,
+    ) -> Snapshot {
+        // Without a topology this poll, the last one still says which nodes exist: report
+        // those that answered INFO as up rather than drop them.
+        let basis = topology.as_ref().or(self.topology.as_ref());
+        let status = |endpoint: &str, id: Option<NodeId>, state: Option<&NodeState>| NodeStatus {
+            endpoint: endpoint.to_owned(),
+            id,
+            up: id.is_some_and(|id| answered.contains(&id)),
+            counters: state.and_then(|s| s.counters).unwrap_or_default(),
+            errors: state.map(|s| s.errors.clone()).unwrap_or_default(),
+            last_error: failed.get(endpoint).cloned(),
+        };
+        let mut nodes: Vec<NodeStatus> = basis
+            .map(|t| {
+                t.nodes
+                    .iter()
+                    .map(|n| status(&n.endpoint, Some(n.id), self.nodes.get(&n.endpoint)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Targets outside the topology (seeds by host name, before discovery) that failed.
+        if topology.is_none() {
+            let known: HashSet<String> = nodes.iter().map(|n| n.endpoint.clone()).collect();
+            let mut extra: Vec<NodeStatus> = failed
+                .keys()
+                .filter(|e| !known.contains(*e))
+                .map(|e| status(e, None, self.nodes.get(e)))
+                .collect();
+            nodes.append(&mut extra);
+        }
+        nodes.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        self.generation += 1;
+        Snapshot {
+            cluster: self.name.clone(),
+            generation: self.generation,
+            polled_at_ms: now_ms,
+            up: topology.is_some(),
+            last_topology: topology.clone().or_else(|| self.topology.clone()),
+            topology,
+            nodes,
+            events: self.history.events(),
+            stats: self.history.stats.clone(),
+            migrations_since: self.history.migrations_since(),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! What one poll published: plain data that `/metrics`, the JSON endpoints, the landing page
+//! and `check` read, and that nothing mutates once published.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::info::NodeCounters;
+use crate::topology::event::{Event, KINDS, Kind, MoveReason};
+use crate::topology::{NodeId, Topology};
+
+/// Upper bounds (seconds) of the poll duration histogram: from a healthy LAN poll (~1 ms) to a
+/// poll that hit a 1 s timeout, and beyond for slow links.
+pub const POLL_DURATION_BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// A fixed-bucket histogram that can be copied into each snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationHistogram {
+    /// Per-bucket (not cumulative) counts; the last entry is `+Inf`.
+    pub buckets: Vec<(f64, u64)>,
+    /// Sum of observations, in seconds.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl Default for DurationHistogram {
+    fn default() -> Self {
+        let mut buckets: Vec<(f64, u64)> = POLL_DURATION_BUCKETS.iter().map(|b| (*b, 0)).collect();
+        buckets.push((f64::INFINITY, 0));
+        DurationHistogram {
+            buckets,
+            sum: 0.0,
+            count: 0,
+        }
+    }
+}
+
+impl DurationHistogram {
+    /// Adds one observation, in seconds.
+    pub fn observe(&mut self, secs: f64) {
+        if let Some(b) = self.buckets.iter_mut().find(|(le, _)| secs <= *le) {
+            b.1 += 1;
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+}
+
+/// What one node looked like in the latest poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeStatus {
+    /// `ip:port` as MOVED names it (or the seed's `host:port` before discovery).
+    pub endpoint: String,
+    /// The node's ID, if known.
+    pub id: Option<NodeId>,
+    /// True if this poll got a parseable answer from the node.
+    pub up: bool,
+    /// The node's own counters, as last read; `None` fields were never reported.
+    pub counters: NodeCounters,
+    /// Failed fetches by reason since slotwatch started.
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Why the latest fetch failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// Cumulative per-cluster counters and timestamps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterStats {
+    /// Events by kind (every kind present, zero until seen).
+    pub events_total: BTreeMap<Kind, u64>,
+    /// Slots that changed owner, by reason (every reason present).
+    pub slot_moves_total: BTreeMap<MoveReason, u64>,
+    /// Unix ms of the last owner/role/address/membership change; 0 if none seen.
+    pub last_topology_change_ms: u64,
+    /// Unix ms of the last reshard; 0 if none seen.
+    pub last_reshard_ms: u64,
+    /// Unix ms of the last failover; 0 if none seen.
+    pub last_failover_ms: u64,
+    /// Polls completed.
+    pub polls_total: u64,
+    /// Bytes read from the cluster's nodes.
+    pub bytes_read_total: u64,
+    /// Poll durations.
+    pub poll_duration: DurationHistogram,
+}
+
+impl Default for ClusterStats {
+    fn default() -> Self {
+        ClusterStats {
+            events_total: KINDS.iter().map(|k| (k.kind, 0)).collect(),
+            slot_moves_total: MoveReason::ALL.iter().map(|r| (*r, 0)).collect(),
+            last_topology_change_ms: 0,
+            last_reshard_ms: 0,
+            last_failover_ms: 0,
+            polls_total: 0,
+            bytes_read_total: 0,
+            poll_duration: DurationHistogram::default(),
+        }
+    }
+}
+
+/// A migration's identity: (slot, source, target).
+pub type MigrationKey = (u16, NodeId, NodeId);
+
+/// An immutable picture of one cluster after a poll; the HTTP side only ever reads these.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The configured cluster name.
+    pub cluster: String,
+    /// Increments with every published snapshot; lets `/metrics` cache its encoding.
+    pub generation: u64,
+    /// Unix ms when the latest poll started; 0 before the first poll.
+    pub polled_at_ms: u64,
+    /// True if the latest poll produced a topology.
+    pub up: bool,
+    /// The latest topology; `None` if the latest poll reached no node.
+    pub topology: Option<Arc<Topology>>,
+    /// The last topology ever seen, kept for `/topology` while the cluster is unreachable.
+    pub last_topology: Option<Arc<Topology>>,
+    /// Per-node status, sorted by endpoint.
+    pub nodes: Vec<NodeStatus>,
+    /// Recent events, oldest first, at most the configured capacity.
+    pub events: Arc<Vec<Event>>,
+    /// Cumulative counters.
+    pub stats: ClusterStats,
+    /// Open migrations' first-seen times (Unix ms).
+    pub migrations_since: Arc<HashMap<MigrationKey, u64>>,
+}
+
+impl Snapshot {
+    /// The snapshot before the first poll completes.
+    pub fn empty(cluster: &str) -> Snapshot {
+        Snapshot {
+            cluster: cluster.to_owned(),
+            generation: 0,
+            polled_at_ms: 0,
+            up: false,
+            topology: None,
+            last_topology: None,
+            nodes: Vec::new(),
+            events: Arc::new(Vec::new()),
+            stats: ClusterStats::default(),
+            migrations_since: Arc::new(HashMap::new()),
+        }
+    }
+
+    /// Seconds, as of the last poll, since slotwatch first saw the migration open.
+    pub fn migration_age_s(&self, key: &MigrationKey) -> Option<f64> {
+        let since = self.migrations_since.get(key)?;
+        Some(self.polled_at_ms.saturating_sub(*since) as f64 / 1000.0)
+    }
+
+    /// Age of the oldest open migration as of the last poll; 0 if none is open.
+    pub fn oldest_migration_age_s(&self) -> f64 {
+        self.migrations_since
+            .keys()
+            .filter_map(|k| self.migration_age_s(k))
+            .fold(0.0, f64::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_per_bucket_and_end_in_inf() {
+        let mut h = DurationHistogram::default();
+        for s in [0.0005, 0.001, 0.3, 99.0] {
+            h.observe(s);
+        }
+        assert_eq!(h.count, 4);
+        assert_eq!(h.buckets[0], (0.001, 2), "<= is inclusive");
+        assert_eq!(h.buckets.iter().find(|b| b.0 == 0.5), Some(&(0.5, 1)));
+        assert_eq!(h.buckets.last(), Some(&(f64::INFINITY, 1)));
+        assert!((h.sum - 99.3015).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,607 @@
+//! Events: what changed between two topologies, in a form people and machines read.
+//!
+//! [`KINDS`] is the one table of event kinds: each kind's label value, whether it reroutes
+//! clients (and so restarts the redirect alert's grace window), and which slot-move reason it
+//! counts. Metrics, the poller and the docs all read it; adding a kind means adding a variant
+//! here, its row, and its arms in this file.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{Node, NodeId, Role, Topology};
+use crate::slot::{SlotRange, format_ranges};
+
+/// A node as events name it: the stable ID and the `ip:port` operators grep for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRef {
+    /// The node's ID.
+    pub id: NodeId,
+    /// The node's `ip:port` (its address in the newer topology when it still exists).
+    pub node: String,
+}
+
+impl NodeRef {
+    /// Names a node of a topology.
+    pub fn of(node: &Node) -> NodeRef {
+        NodeRef {
+            id: node.id,
+            node: node.endpoint.clone(),
+        }
+    }
+
+    /// Names `id` by its address in `new`, falling back to `old`, then to the short ID.
+    pub fn lookup(id: &NodeId, new: &Topology, old: &Topology) -> NodeRef {
+        let node = new
+            .node(id)
+            .or_else(|| old.node(id))
+            .map(|n| n.endpoint.clone())
+            .unwrap_or_else(|| id.short().to_owned());
+        NodeRef { id: *id, node }
+    }
+}
+
+impl fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.node)
+    }
+}
+
+/// What changed between two topologies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// Slots moved between two masters.
+    Reshard {
+        /// The master that gave the slots away.
+        from: NodeRef,
+        /// The master that received them.
+        to: NodeRef,
+        /// Number of slots moved.
+        slots: u32,
+        /// The slots, as ranges.
+        ranges: Vec<SlotRange>,
+    },
+    /// A replica took over its master's slots (or was promoted in place of its master).
+    Failover {
+        /// The master before the failover.
+        old_master: NodeRef,
+        /// The promoted replica.
+        new_master: NodeRef,
+        /// Number of slots that changed hands.
+        slots: u32,
+    },
+    /// Slots that had no owner got one.
+    SlotsAssigned {
+        /// The new owner.
+        to: NodeRef,
+        /// Number of slots.
+        slots: u32,
+        /// The slots, as ranges.
+        ranges: Vec<SlotRange>,
+    },
+    /// Slots lost their owner.
+    SlotsUnassigned {
+        /// The previous owner.
+        from: NodeRef,
+        /// Number of slots.
+        slots: u32,
+        /// The slots, as ranges.
+        ranges: Vec<SlotRange>,
+    },
+    /// A slot was marked MIGRATING on its source and/or IMPORTING on its target.
+    MigrationStarted {
+        /// The slot.
+        slot: u16,
+        /// Where the slot moves from.
+        from: NodeRef,
+        /// Where the slot moves to.
+        to: NodeRef,
+    },
+    /// An open migration closed with the target owning the slot.
+    MigrationFinished {
+        /// The slot.
+        slot: u16,
+        /// Where the slot moved from.
+        from: NodeRef,
+        /// Where the slot moved to.
+        to: NodeRef,
+    },
+    /// An open migration closed without the target owning the slot.
+    MigrationAborted {
+        /// The slot.
+        slot: u16,
+        /// Where the slot was moving from.
+        from: NodeRef,
+        /// Where the slot was moving to.
+        to: NodeRef,
+    },
+    /// A node ID appeared.
+    NodeAdded {
+        /// The node.
+        node: NodeRef,
+        /// Its role.
+        role: Role,
+    },
+    /// A node ID disappeared.
+    NodeRemoved {
+        /// The node.
+        node: NodeRef,
+        /// Its last role.
+        role: Role,
+    },
+    /// The cluster flagged a node `fail`.
+    NodeFailed {
+        /// The node.
+        node: NodeRef,
+        /// Its role.
+        role: Role,
+    },
+    /// A node's `fail` flag cleared.
+    NodeRecovered {
+        /// The node.
+        node: NodeRef,
+        /// Its role.
+        role: Role,
+    },
+    /// The same node ID now announces another address.
+    AddressChanged {
+        /// The node, with its new address.
+        node: NodeRef,
+        /// The address it had before.
+        old_address: String,
+    },
+    /// A node started replicating another master.
+    ReplicaMoved {
+        /// The replica.
+        node: NodeRef,
+        /// Its previous master; absent if it was a master itself.
+        old_master: Option<NodeRef>,
+        /// Its new master.
+        new_master: NodeRef,
+    },
+}
+
+/// Every kind of event, in the order of [`KINDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// See [`EventKind::Reshard`].
+    Reshard,
+    /// See [`EventKind::Failover`].
+    Failover,
+    /// See [`EventKind::SlotsAssigned`].
+    SlotsAssigned,
+    /// See [`EventKind::SlotsUnassigned`].
+    SlotsUnassigned,
+    /// See [`EventKind::MigrationStarted`].
+    MigrationStarted,
+    /// See [`EventKind::MigrationFinished`].
+    MigrationFinished,
+    /// See [`EventKind::MigrationAborted`].
+    MigrationAborted,
+    /// See [`EventKind::NodeAdded`].
+    NodeAdded,
+    /// See [`EventKind::NodeRemoved`].
+    NodeRemoved,
+    /// See [`EventKind::NodeFailed`].
+    NodeFailed,
+    /// See [`EventKind::NodeRecovered`].
+    NodeRecovered,
+    /// See [`EventKind::AddressChanged`].
+    AddressChanged,
+    /// See [`EventKind::ReplicaMoved`].
+    ReplicaMoved,
+}
+
+/// Why slots changed owner: the `reason` label of `redis_cluster_slot_moves_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MoveReason {
+    /// Between two masters.
+    Reshard,
+    /// From a master to its promoted replica.
+    Failover,
+    /// From no owner to a master.
+    Assigned,
+    /// From a master to no owner.
+    Unassigned,
+}
+
+impl MoveReason {
+    /// Every reason, so that metrics export zeroes before the first move.
+    pub const ALL: [MoveReason; 4] = [
+        MoveReason::Reshard,
+        MoveReason::Failover,
+        MoveReason::Assigned,
+        MoveReason::Unassigned,
+    ];
+
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            MoveReason::Reshard => "reshard",
+            MoveReason::Failover => "failover",
+            MoveReason::Assigned => "assigned",
+            MoveReason::Unassigned => "unassigned",
+        }
+    }
+}
+
+/// What slotwatch knows about one kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    /// The kind.
+    pub kind: Kind,
+    /// The `kind` label and JSON tag, e.g. `reshard`.
+    pub name: &'static str,
+    /// Owner, role, address or membership changes reroute clients, so they restart the
+    /// redirect alert's grace window; migrations and failure flags alone do not.
+    pub reroutes: bool,
+    /// The slot-move reason its slots count under, if it moves slots.
+    pub moves: Option<MoveReason>,
+}
+
+const fn row(
+    kind: Kind,
+    name: &'static str,
+    reroutes: bool,
+    moves: Option<MoveReason>,
+) -> KindInfo {
+    KindInfo {
+        kind,
+        name,
+        reroutes,
+        moves,
+    }
+}
+
+/// The one table of event kinds, indexed by [`Kind`].
+pub const KINDS: [KindInfo; 13] = [
+    row(Kind::Reshard, "reshard", true, Some(MoveReason::Reshard)),
+    row(Kind::Failover, "failover", true, Some(MoveReason::Failover)),
+    row(
+        Kind::SlotsAssigned,
+        "slots_assigned",
+        true,
+        Some(MoveReason::Assigned),
+    ),
+    row(
+        Kind::SlotsUnassigned,
+        "slots_unassigned",
+        true,
+        Some(MoveReason::Unassigned),
+    ),
+    row(Kind::MigrationStarted, "migration_started", false, None),
+    row(Kind::MigrationFinished, "migration_finished", false, None),
+    row(Kind::MigrationAborted, "migration_aborted", false, None),
+    row(Kind::NodeAdded, "node_added", true, None),
+    row(Kind::NodeRemoved, "node_removed", true, None),
+    row(Kind::NodeFailed, "node_failed", false, None),
+    row(Kind::NodeRecovered, "node_recovered", false, None),
+    row(Kind::AddressChanged, "address_changed", true, None),
+    row(Kind::ReplicaMoved, "replica_moved", true, None),
+];
+
+impl Kind {
+    /// The kind's row of [`KINDS`].
+    pub fn info(self) -> &'static KindInfo {
+        &KINDS[self as usize]
+    }
+
+    /// The `kind` label value.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+}
+
+impl EventKind {
+    /// The kind without its fields.
+    pub fn kind(&self) -> Kind {
+        match self {
+            EventKind::Reshard { .. } => Kind::Reshard,
+            EventKind::Failover { .. } => Kind::Failover,
+            EventKind::SlotsAssigned { .. } => Kind::SlotsAssigned,
+            EventKind::SlotsUnassigned { .. } => Kind::SlotsUnassigned,
+            EventKind::MigrationStarted { .. } => Kind::MigrationStarted,
+            EventKind::MigrationFinished { .. } => Kind::MigrationFinished,
+            EventKind::MigrationAborted { .. } => Kind::MigrationAborted,
+            EventKind::NodeAdded { .. } => Kind::NodeAdded,
+            EventKind::NodeRemoved { .. } => Kind::NodeRemoved,
+            EventKind::NodeFailed { .. } => Kind::NodeFailed,
+            EventKind::NodeRecovered { .. } => Kind::NodeRecovered,
+            EventKind::AddressChanged { .. } => Kind::AddressChanged,
+            EventKind::ReplicaMoved { .. } => Kind::ReplicaMoved,
+        }
+    }
+
+    /// The `kind` label value, e.g. `"reshard"`.
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// True if the change reroutes clients (see [`KindInfo::reroutes`]).
+    pub fn is_topology_change(&self) -> bool {
+        self.kind().info().reroutes
+    }
+
+    /// Every node the event names, so that the poller can watch them closely for a while.
+    pub fn nodes(&self) -> Vec<&NodeRef> {
+        match self {
+            EventKind::Reshard { from, to, .. }
+            | EventKind::MigrationStarted { from, to, .. }
+            | EventKind::MigrationFinished { from, to, .. }
+            | EventKind::MigrationAborted { from, to, .. } => vec![from, to],
+            EventKind::Failover {
+                old_master,
+                new_master,
+                ..
+            } => vec![old_master, new_master],
+            EventKind::SlotsAssigned { to: n, .. } | EventKind::SlotsUnassigned { from: n, .. } => {
+                vec![n]
+            }
+            EventKind::NodeAdded { node, .. }
+            | EventKind::NodeRemoved { node, .. }
+            | EventKind::NodeFailed { node, .. }
+            | EventKind::NodeRecovered { node, .. }
+            | EventKind::AddressChanged { node, .. } => vec![node],
+            EventKind::ReplicaMoved {
+                node,
+                old_master,
+                new_master,
+            } => {
+                let mut v = vec![node, new_master];
+                v.extend(old_master.iter());
+                v
+            }
+        }
+    }
+
+    /// Slots that changed owner and why, for `redis_cluster_slot_moves_total{reason}`.
+    pub fn slot_moves(&self) -> Option<(MoveReason, u32)> {
+        let reason = self.kind().info().moves?;
+        let slots = match self {
+            EventKind::Reshard { slots, .. }
+            | EventKind::Failover { slots, .. }
+            | EventKind::SlotsAssigned { slots, .. }
+            | EventKind::SlotsUnassigned { slots, .. } => *slots,
+            _ => 0,
+        };
+        Some((reason, slots))
+    }
+}
+
+impl fmt::Display for EventKind {
+    /// One plain-English line, e.g. `reshard: 1365 slots 5461-6825 moved 127.0.0.1:7001 -> 127.0.0.1:7006`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.name();
+        match self {
+            EventKind::Reshard {
+                from,
+                to,
+                slots,
+                ranges,
+            } => write!(
+                f,
+                "{name}: {slots} {} {} moved {from} -> {to}",
+                plural(*slots),
+                format_ranges(ranges)
+            ),
+            EventKind::Failover {
+                old_master,
+                new_master,
+                slots,
+            } => write!(
+                f,
+                "{name}: {new_master} replaced master {old_master}, taking over {slots} {}",
+                plural(*slots)
+            ),
+            EventKind::SlotsAssigned { to, slots, ranges } => write!(
+                f,
+                "{name}: {slots} {} {} assigned to {to}",
+                plural(*slots),
+                format_ranges(ranges)
+            ),
+            EventKind::SlotsUnassigned {
+                from,
+                slots,
+                ranges,
+            } => write!(
+                f,
+                "{name}: {slots} {} {} lost their owner {from}",
+                plural(*slots),
+                format_ranges(ranges)
+            ),
+            EventKind::MigrationStarted { slot, from, to } => {
+                write!(f, "{name}: slot {slot} migrating {from} -> {to}")
+            }
+            EventKind::MigrationFinished { slot, from, to } => {
+                write!(f, "{name}: slot {slot} now served by {to} (was {from})")
+            }
+            EventKind::MigrationAborted { slot, from, to } => write!(
+                f,
+                "{name}: slot {slot} migration {from} -> {to} closed without moving"
+            ),
+            EventKind::NodeAdded { node, role } => {
+                write!(f, "{name}: {node} joined as {role} ({})", node.id.short())
+            }
+            EventKind::NodeRemoved { node, role } => {
+                write!(
+                    f,
+                    "{name}: {node} ({role}, {}) left the cluster",
+                    node.id.short()
+                )
+            }
+            EventKind::NodeFailed { node, role } => {
+                write!(f, "{name}: {role} {node} flagged fail by the cluster")
+            }
+            EventKind::NodeRecovered { node, role } => {
+                write!(f, "{name}: {role} {node} no longer flagged fail")
+            }
+            EventKind::AddressChanged { node, old_address } => write!(
+                f,
+                "{name}: node {} moved from {old_address} to {node}",
+                node.id.short()
+            ),
+            EventKind::ReplicaMoved {
+                node,
+                old_master,
+                new_master,
+            } => match old_master {
+                Some(old) => write!(f, "{name}: {node} now replicates {new_master} (was {old})"),
+                None => write!(f, "{name}: master {node} became a replica of {new_master}"),
+            },
+        }
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "slot" } else { "slots" }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Unix milliseconds of the poll that observed the change.
+    pub timestamp_ms: u64,
+    /// The same instant in RFC 3339, for people reading `/events`.
+    pub time: String,
+    /// What changed.
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// The change as one plain-English line (the `Display` form of `kind`).
+    pub message: String,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+/// Stamps events with the time `new` was observed.
+pub fn stamp(kinds: Vec<EventKind>, new: &Topology) -> Vec<Event> {
+    kinds
+        .into_iter()
+        .map(|kind| Event {
+            timestamp_ms: new.observed_at_ms,
+            time: crate::clock::rfc3339(new.observed_at_ms),
+            message: kind.to_string(),
+            kind,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::testdata::A;
+
+    fn node() -> NodeRef {
+        NodeRef {
+            id: NodeId::parse(A).unwrap(),
+            node: "127.0.0.1:1".into(),
+        }
+    }
+
+    /// One event of every kind, in table order.
+    fn one_of_each() -> Vec<EventKind> {
+        let (n, role, slots, ranges) = (node(), Role::Master, 1, Vec::new());
+        vec![
+            EventKind::Reshard {
+                from: n.clone(),
+                to: n.clone(),
+                slots,
+                ranges: ranges.clone(),
+            },
+            EventKind::Failover {
+                old_master: n.clone(),
+                new_master: n.clone(),
+                slots,
+            },
+            EventKind::SlotsAssigned {
+                to: n.clone(),
+                slots,
+                ranges: ranges.clone(),
+            },
+            EventKind::SlotsUnassigned {
+                from: n.clone(),
+                slots,
+                ranges,
+            },
+            EventKind::MigrationStarted {
+                slot: 1,
+                from: n.clone(),
+                to: n.clone(),
+            },
+            EventKind::MigrationFinished {
+                slot: 1,
+                from: n.clone(),
+                to: n.clone(),
+            },
+            EventKind::MigrationAborted {
+                slot: 1,
+                from: n.clone(),
+                to: n.clone(),
+            },
+            EventKind::NodeAdded {
+                node: n.clone(),
+                role,
+            },
+            EventKind::NodeRemoved {
+                node: n.clone(),
+                role,
+            },
+            EventKind::NodeFailed {
+                node: n.clone(),
+                role,
+            },
+            EventKind::NodeRecovered {
+                node: n.clone(),
+                role,
+            },
+            EventKind::AddressChanged {
+                node: n.clone(),
+                old_address: "127.0.0.1:2".into(),
+            },
+            EventKind::ReplicaMoved {
+                node: n.clone(),
+                old_master: None,
+                new_master: n,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_table_agrees_with_the_variants_and_their_json() {
+        let events = one_of_each();
+        assert_eq!(events.len(), KINDS.len());
+        for (i, (e, row)) in events.iter().zip(KINDS.iter()).enumerate() {
+            assert_eq!(e.kind(), row.kind, "row {i}");
+            assert_eq!(row.kind as usize, i, "row {i} is out of order");
+            let json = serde_json::to_value(e).unwrap();
+            assert_eq!(json["kind"], row.name, "the JSON tag of {:?}", row.kind);
+            assert!(e.to_string().starts_with(&format!("{}: ", row.name)), "{e}");
+            assert_eq!(e.slot_moves().map(|(r, _)| r), row.moves, "{e}");
+        }
+    }
+
+    #[test]
+    fn only_rerouting_changes_restart_the_grace_window() {
+        let rerouting: Vec<&str> = one_of_each()
+            .iter()
+            .filter(|e| e.is_topology_change())
+            .map(EventKind::name)
+            .collect();
+        assert_eq!(
+            rerouting,
+            [
+                "reshard",
+                "failover",
+                "slots_assigned",
+                "slots_unassigned",
+                "node_added",
+                "node_removed",
+                "address_changed",
+                "replica_moved"
+            ]
+        );
+    }
+}

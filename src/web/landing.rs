@@ -1,0 +1,67 @@
+//! The landing page: links to the endpoints, and each cluster at a glance with the verdict of
+//! the shared health judgement, the same one `slotwatch check` gives.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::Html;
+
+use super::{AppState, esc};
+use crate::health::{self, Problem};
+
+/// `GET /`.
+pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
+    let mut page = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>slotwatch</title>\
+         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
+         td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
+         .bad{color:#b00}</style>\
+         </head><body><h1>slotwatch</h1><p>Prometheus exporter for Redis Cluster: topology \
+         events, redirect counters and slot ownership. Polls on its own timer; endpoints \
+         serve the latest poll.</p><ul>\
+         <li><a href=\"metrics\">/metrics</a> (OpenMetrics)</li>\
+         <li><a href=\"topology\">/topology</a> (JSON)</li>\
+         <li><a href=\"events\">/events</a> (JSON, <code>?since=&lt;unix seconds&gt;</code>)</li>\
+         <li><a href=\"healthz\">/healthz</a></li></ul>\
+         <table><tr><th>cluster</th><th>verdict</th><th>nodes up</th><th>masters</th>\
+         <th>unassigned slots</th><th>open migrations</th><th>last event</th></tr>",
+    );
+    for s in state.snapshots() {
+        let problems = health::problems(&s);
+        let (verdict, class) = match problems.first() {
+            None => ("healthy".to_owned(), ""),
+            Some(Problem::NotPolledYet) => ("waiting for the first poll".to_owned(), ""),
+            Some(Problem::Unreachable { .. }) => ("unreachable".to_owned(), "bad"),
+            Some(_) => (format!("{} problem(s)", problems.len()), "bad"),
+        };
+        let details: String = problems
+            .iter()
+            .filter(|p| !matches!(p, Problem::NotPolledYet))
+            .map(|p| format!("<br>{}", esc(&p.to_string())))
+            .collect();
+        let up = s.nodes.iter().filter(|n| n.up).count();
+        let (masters, unassigned, migrations) = s.topology.as_ref().map_or((0, 0, 0), |t| {
+            (
+                t.masters().count(),
+                t.unassigned_slots(),
+                t.migrations.len(),
+            )
+        });
+        let last = s
+            .events
+            .last()
+            .map(|e| format!("{} ({})", e.message, e.time))
+            .unwrap_or_else(|| "none".into());
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td class=\"{class}\"><b>{verdict}</b>{details}</td><td>{up}/{}</td>\
+             <td>{masters}</td><td>{unassigned}</td><td>{migrations}</td><td>{}</td></tr>",
+            esc(&s.cluster),
+            s.nodes.len(),
+            esc(&last)
+        );
+    }
+    page.push_str("</table></body></html>\n");
+    Html(page)
+}

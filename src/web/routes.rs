@@ -1,0 +1,130 @@
+//! The routes: `/metrics`, `/topology`, `/events`, `/healthz` and `/`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use super::config::WebConfigSource;
+use super::{AppState, auth, landing, topology};
+use crate::metrics;
+use crate::snapshot::Snapshot;
+use crate::topology::event::Event;
+
+/// The routes, ready to serve; with a web config, every request passes its auth guard.
+pub fn router(state: Arc<AppState>, web: Option<Arc<WebConfigSource>>) -> Router {
+    let router = Router::new()
+        .route("/", get(landing::page))
+        .route("/metrics", get(metrics_handler))
+        .route("/topology", get(topology_handler))
+        .route("/events", get(events))
+        .route("/healthz", get(healthz))
+        .with_state(state);
+    match web {
+        Some(web) => router.layer(axum::middleware::from_fn_with_state(web, auth::guard)),
+        None => router,
+    }
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics_body();
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+#[derive(Deserialize)]
+struct ClusterFilter {
+    cluster: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    cluster: Option<String>,
+    /// Unix seconds (fractions allowed); only events at or after it are returned.
+    since: Option<String>,
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, message + "\n").into_response()
+}
+
+/// The snapshots `?cluster=` selects (all without it), or a 404 response naming the cluster.
+fn selected<'a>(
+    snaps: &'a [Arc<Snapshot>],
+    cluster: Option<&str>,
+) -> Result<Vec<&'a Arc<Snapshot>>, Box<Response>> {
+    match cluster {
+        None => Ok(snaps.iter().collect()),
+        Some(name) => {
+            let found: Vec<_> = snaps.iter().filter(|s| s.cluster == name).collect();
+            if found.is_empty() {
+                Err(Box::new(
+                    (
+                        StatusCode::NOT_FOUND,
+                        format!("no cluster named {name:?}\n"),
+                    )
+                        .into_response(),
+                ))
+            } else {
+                Ok(found)
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EventOut<'a> {
+    cluster: &'a str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+async fn events(State(state): State<Arc<AppState>>, Query(q): Query<EventsQuery>) -> Response {
+    let since_ms = match q.since.as_deref().map(str::parse::<f64>) {
+        None => 0,
+        Some(Ok(s)) if s.is_finite() && s >= 0.0 => (s * 1000.0) as u64,
+        Some(_) => {
+            return bad_request(
+                "since must be a Unix time in seconds, e.g. since=1700000000".into(),
+            );
+        }
+    };
+    let snaps = state.snapshots();
+    let chosen = match selected(&snaps, q.cluster.as_deref()) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let mut out: Vec<EventOut> = chosen
+        .iter()
+        .flat_map(|s| {
+            s.events
+                .iter()
+                .filter(move |e| e.timestamp_ms >= since_ms)
+                .map(move |event| EventOut {
+                    cluster: &s.cluster,
+                    event,
+                })
+        })
+        .collect();
+    // Oldest first, newest last, across clusters.
+    out.sort_by_key(|e| e.event.timestamp_ms);
+    axum::Json(out).into_response()
+}
+
+async fn topology_handler(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<ClusterFilter>,
+) -> Response {
+    let snaps = state.snapshots();
+    match selected(&snaps, q.cluster.as_deref()) {
+        Ok(chosen) => axum::Json(topology::document(&chosen)).into_response(),
+        Err(r) => *r,
+    }
+}

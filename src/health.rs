@@ -174,45 +174,20 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::snapshot::NodeStatus;
+    use crate::snapshot::testdata::snapshot_of;
     use crate::topology::merge::merge;
     use crate::topology::parse::parse_view;
     use crate::topology::testdata::*;
 
-    fn snapshot(text: &str, down: &[&str]) -> Snapshot {
-        let t = merge(&[parse_view(text).unwrap()], 1);
-        let nodes = t
-            .nodes
-            .iter()
-            .map(|n| NodeStatus {
-                endpoint: n.endpoint.clone(),
-                id: Some(n.id),
-                up: !down.contains(&n.endpoint.as_str()),
-                counters: Default::default(),
-                errors: Default::default(),
-                last_error: down
-                    .contains(&n.endpoint.as_str())
-                    .then(|| "connection failed: refused".to_owned()),
-            })
-            .collect();
-        Snapshot {
-            polled_at_ms: 1,
-            up: true,
-            topology: Some(Arc::new(t)),
-            nodes,
-            ..Snapshot::empty("test")
-        }
-    }
-
     #[test]
     fn a_healthy_cluster_has_no_problem() {
-        assert_eq!(problems(&snapshot(&healthy(), &[])), vec![]);
+        assert_eq!(problems(&snapshot_of(&healthy(), &[])), vec![]);
     }
 
     #[test]
     fn before_the_first_poll_and_when_unreachable() {
         assert_eq!(problems(&Snapshot::empty("x")), vec![Problem::NotPolledYet]);
-        let mut s = snapshot(&healthy(), &["127.0.0.1:30001"]);
+        let mut s = snapshot_of(&healthy(), &["127.0.0.1:30001"]);
         s.topology = None;
         let p = problems(&s);
         assert_eq!(p.len(), 1);
@@ -228,7 +203,7 @@ mod tests {
             .replace("10923-16383", "10923-16000")
             .replace("30002@31002 master", "30002@31002 master,fail")
             .replace("0-5460", &format!("0-5460 [7->-{B}]"));
-        let text: Vec<String> = problems(&snapshot(&broken, &["127.0.0.1:30006"]))
+        let text: Vec<String> = problems(&snapshot_of(&broken, &["127.0.0.1:30006"]))
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -256,7 +231,7 @@ mod tests {
                 .replace("30002@31002 master", "30002@31002 myself,master"),
         )
         .unwrap();
-        let mut s = snapshot(&healthy(), &[]);
+        let mut s = snapshot_of(&healthy(), &[]);
         s.topology = Some(Arc::new(merge(&[a, b], 1)));
         let p = problems(&s);
         assert_eq!(

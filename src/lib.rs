@@ -20,6 +20,8 @@
 //! server and its drain), [`check`] (the one-shot diagnosis), [`healthcheck`] (the HTTP probe)
 //! and [`serve`] (wiring and shutdown).
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod clock;
 pub mod config;

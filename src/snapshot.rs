@@ -161,6 +161,44 @@ impl Snapshot {
     }
 }
 
+/// Snapshots for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod testdata {
+    use std::sync::Arc;
+
+    use super::{NodeStatus, Snapshot};
+    use crate::topology::merge::merge;
+    use crate::topology::parse::parse_view;
+
+    /// The snapshot of a poll that read one view, `text`, in which the nodes at `down` did
+    /// not answer.
+    pub(crate) fn snapshot_of(text: &str, down: &[&str]) -> Snapshot {
+        let t = merge(&[parse_view(text).unwrap()], 1_000);
+        let nodes = t
+            .nodes
+            .iter()
+            .map(|n| {
+                let is_down = down.contains(&n.endpoint.as_str());
+                NodeStatus {
+                    endpoint: n.endpoint.clone(),
+                    id: Some(n.id),
+                    up: !is_down,
+                    counters: Default::default(),
+                    errors: Default::default(),
+                    last_error: is_down.then(|| "connection failed: refused".to_owned()),
+                }
+            })
+            .collect();
+        Snapshot {
+            polled_at_ms: 2_000,
+            up: true,
+            topology: Some(Arc::new(t)),
+            nodes,
+            ..Snapshot::empty("test")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -327,3 +327,81 @@ fn healthcheck_command_probes_http_and_https() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Sends a scrape whose credentials take bcrypt about a second to check (a cost-14 hash),
+/// sends SIGTERM while it is in flight, and returns what the scrape got and how slotwatch
+/// exited. Plain HTTP and TLS go through the same server; both must drain.
+fn scrape_during_sigterm(tls: bool) -> (String, Option<i32>) {
+    use base64::Engine;
+    let pki = Pki::new();
+    let hash = bcrypt::hash("slow-pw", 14).unwrap();
+    let tls_config = if tls {
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n"
+    } else {
+        ""
+    };
+    let web = pki.write_config(&format!(
+        "{tls_config}basic_auth_users:\n  prometheus: '{hash}'\n"
+    ));
+    let mut exporter = start(&web);
+    let auth = base64::engine::general_purpose::STANDARD.encode("prometheus:slow-pw");
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    );
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", exporter.port)).unwrap();
+    let mut stream: Box<dyn ReadWrite> = if tls {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in pem_certs(&pki.path("ca.pem")) {
+            roots.add(c).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let name = pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        Box::new(rustls::StreamOwned::new(conn, tcp.try_clone().unwrap()))
+    } else {
+        Box::new(tcp.try_clone().unwrap())
+    };
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    // The request is in flight: nothing has come back yet.
+    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut first = [0u8; 1];
+    let early = stream.read(&mut first);
+    assert!(
+        early.is_err(),
+        "the response came before SIGTERM ({early:?}); the test proves nothing"
+    );
+    exporter.process.signal(libc::SIGTERM);
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let code = wait_for("slotwatch to exit", Duration::from_secs(20), || {
+        exporter.process.child.try_wait().ok().flatten()
+    })
+    .code();
+    (String::from_utf8_lossy(&raw).into_owned(), code)
+}
+
+/// A stream to read and write through, plain or TLS.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+#[test]
+fn shutdown_lets_a_request_in_flight_finish_over_plain_http_and_tls() {
+    for tls in [false, true] {
+        let (response, code) = scrape_during_sigterm(tls);
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "tls={tls}: {response:?}"
+        );
+        assert!(response.contains("slotwatch_up"), "tls={tls}: {response}");
+        assert_eq!(code, Some(0), "tls={tls}: a clean exit");
+    }
+}

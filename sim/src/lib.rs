@@ -3,6 +3,8 @@
 //! `scripts/bench` use them where a real cluster of that size cannot run on one machine. This
 //! crate is never published and is not part of slotwatch's API.
 
+#![warn(missing_docs)]
+
 pub mod server;
 pub mod synth;
 

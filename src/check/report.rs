@@ -230,37 +230,14 @@ fn key_report(t: &Topology, seeds: &[(String, Option<NodeId>)], key: &str) -> Ke
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::check::redirect::parse_redirect;
-    use crate::snapshot::NodeStatus;
-    use crate::topology::merge::merge;
-    use crate::topology::parse::parse_view;
+    use crate::snapshot::testdata::snapshot_of;
     use crate::topology::testdata::*;
 
     fn report(text: &str, keys: &[&str], redirect: Option<&str>) -> Report {
-        let t = merge(&[parse_view(text).unwrap()], 0);
-        let nodes = t
-            .nodes
-            .iter()
-            .map(|n| NodeStatus {
-                endpoint: n.endpoint.clone(),
-                id: Some(n.id),
-                up: true,
-                counters: Default::default(),
-                errors: Default::default(),
-                last_error: None,
-            })
-            .collect();
-        let t = Arc::new(t);
-        let snapshot = Snapshot {
-            polled_at_ms: 1,
-            up: true,
-            topology: Some(t.clone()),
-            nodes,
-            ..Snapshot::empty("test")
-        };
+        let snapshot = snapshot_of(text, &[]);
+        let t = snapshot.topology.clone().unwrap();
         let seeds = vec![
             ("redis://127.0.0.1:30001".to_owned(), NodeId::parse(A)),
             ("redis://127.0.0.1:30005".to_owned(), NodeId::parse(B1)),

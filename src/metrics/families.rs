@@ -1,9 +1,10 @@
 //! The one table of metric families, grouped by subject: per node, per cluster, events, and
 //! slotwatch itself. Each row says what the family is and how to read it from a snapshot.
 
-use super::{BaseUnit, Family, Source, Type};
-use crate::topology::Role;
+use super::{BaseUnit, Family, Samples, Source, Type};
+use crate::snapshot::Snapshot;
 use crate::topology::event::KINDS;
+use crate::topology::{Node, Role, Topology};
 
 /// Every family `/metrics` exports, in exposition order.
 pub const FAMILIES: &[Family] = &[
@@ -93,16 +94,7 @@ pub const FAMILIES: &[Family] = &[
         labels: &["node"],
         help: "Hash slots each master owns in the merged topology (highest config epoch wins).",
         polled: true,
-        source: Source::Cluster(|s, out| {
-            let Some(t) = &s.topology else { return };
-            for n in t
-                .by_endpoint()
-                .into_iter()
-                .filter(|n| n.role == Role::Master)
-            {
-                out.push(&[&n.endpoint], n.slot_count);
-            }
-        }),
+        source: Source::Cluster(|s, out| per_master(s, out, |_, n| n.slot_count)),
     },
     // --- Per cluster: coverage, migrations, agreement.
     Family {
@@ -125,16 +117,7 @@ pub const FAMILIES: &[Family] = &[
         labels: &["node"],
         help: "Slots the master has marked MIGRATING (moving away; clients get ASK for missing keys).",
         polled: true,
-        source: Source::Cluster(|s, out| {
-            let Some(t) = &s.topology else { return };
-            for n in t
-                .by_endpoint()
-                .into_iter()
-                .filter(|n| n.role == Role::Master)
-            {
-                out.push(&[&n.endpoint], t.migrating_count(&n.id));
-            }
-        }),
+        source: Source::Cluster(|s, out| per_master(s, out, |t, n| t.migrating_count(&n.id))),
     },
     Family {
         name: "redis_cluster_slots_importing",
@@ -143,16 +126,7 @@ pub const FAMILIES: &[Family] = &[
         labels: &["node"],
         help: "Slots the master has marked IMPORTING (moving in).",
         polled: true,
-        source: Source::Cluster(|s, out| {
-            let Some(t) = &s.topology else { return };
-            for n in t
-                .by_endpoint()
-                .into_iter()
-                .filter(|n| n.role == Role::Master)
-            {
-                out.push(&[&n.endpoint], t.importing_count(&n.id));
-            }
-        }),
+        source: Source::Cluster(|s, out| per_master(s, out, |t, n| t.importing_count(&n.id))),
     },
     Family {
         name: "redis_cluster_migration_age",
@@ -310,6 +284,18 @@ pub const FAMILIES: &[Family] = &[
         source: Source::Process(|out| out.push(&[env!("CARGO_PKG_VERSION")], 1.0)),
     },
 ];
+
+/// One sample per master, ordered by address, of `value`.
+fn per_master<'a>(s: &'a Snapshot, out: &mut Samples<'a>, value: fn(&Topology, &Node) -> u32) {
+    let Some(t) = &s.topology else { return };
+    for n in t
+        .by_endpoint()
+        .into_iter()
+        .filter(|n| n.role == Role::Master)
+    {
+        out.push(&[&n.endpoint], value(t, n));
+    }
+}
 
 fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0

@@ -241,37 +241,22 @@ impl Collector for SnapshotCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::NodeStatus;
-    use crate::topology::merge::merge;
-    use crate::topology::parse::parse_view;
+    use crate::snapshot::testdata::snapshot_of;
     use crate::topology::testdata::*;
 
     fn snapshot() -> Snapshot {
-        let t = merge(&[parse_view(&healthy()).unwrap()], 1_000);
+        let mut s = snapshot_of(&healthy(), &[]);
+        s.cluster = "c1".into();
         let mut counters = crate::info::NodeCounters::default();
         crate::info::parse_info(
             "# Errorstats\r\nerrorstat_MOVED:count=3\r\n# Stats\r\ntotal_commands_processed:10\r\n",
             &mut counters,
         );
-        let nodes = t
-            .nodes
-            .iter()
-            .map(|n| NodeStatus {
-                endpoint: n.endpoint.clone(),
-                id: Some(n.id),
-                up: true,
-                counters,
-                errors: [("timeout", 2)].into_iter().collect(),
-                last_error: None,
-            })
-            .collect();
-        Snapshot {
-            polled_at_ms: 2_000,
-            up: true,
-            topology: Some(Arc::new(t)),
-            nodes,
-            ..Snapshot::empty("c1")
+        for n in &mut s.nodes {
+            n.counters = counters;
+            n.errors = [("timeout", 2)].into_iter().collect();
         }
+        s
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 pub mod fetch;
 pub mod history;
+mod node;
 pub mod plan;
 pub mod state;
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::history::History;
+use super::node::NodeState;
 use super::plan::{Rotation, Sampling, Visit};
 use crate::config::Seed;
 use crate::info::NodeCounters;
@@ -19,9 +20,6 @@ use crate::snapshot::{NodeStatus, Snapshot};
 use crate::topology::event::{Event, stamp};
 use crate::topology::merge::merge;
 use crate::topology::{NodeId, Topology, View};
-
-/// Longest wait before reconnecting to a failing node.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Polls during which a node involved in a change (or a migration, or new ASK traffic) has its
 /// full view read every poll: long enough for gossip to settle, so that a sample of lagging
@@ -115,63 +113,6 @@ pub struct Outcome {
     pub events: Vec<Event>,
     /// What to log.
     pub notes: Vec<Note>,
-}
-
-/// Everything slotwatch keeps about one node, keyed by its endpoint.
-#[derive(Debug, Clone, Default)]
-struct NodeState {
-    host: String,
-    port: u16,
-    /// The node's ID, once a view names it.
-    id: Option<NodeId>,
-    /// Its counters as last read; kept through polls that could not read them.
-    counters: Option<NodeCounters>,
-    /// Failed fetches by reason.
-    errors: BTreeMap<&'static str, u64>,
-    /// Consecutive failed fetches.
-    failures: u32,
-    /// No reconnect before this instant.
-    retry_at: Option<Instant>,
-    /// Why the latest fetch failed, while failures > 0.
-    failing: Option<&'static str>,
-    /// The failure reason last reported in a note, so a dead node is reported once.
-    reported: Option<&'static str>,
-    /// Polls left during which its full view is read every poll.
-    hot: u32,
-}
-
-impl NodeState {
-    fn visit(&self, endpoint: &str) -> Visit {
-        Visit {
-            endpoint: endpoint.to_owned(),
-            host: self.host.clone(),
-            port: self.port,
-            full_view: false,
-            close_after: false,
-        }
-    }
-
-    /// Records the outcome of a fetch for reconnect backoff: retry at the next poll after the
-    /// first failure, then back off exponentially.
-    fn fetched(&mut self, result: &Result<Sample, FetchError>, now: Instant) {
-        match result {
-            Ok(_) => {
-                self.failures = 0;
-                self.retry_at = None;
-                self.failing = None;
-            }
-            Err(FetchError::Backoff(_)) => {}
-            Err(e) => {
-                *self.errors.entry(e.reason()).or_insert(0) += 1;
-                self.failures += 1;
-                self.failing = Some(e.reason());
-                let backoff = Duration::from_millis(500)
-                    .saturating_mul(1 << self.failures.min(8))
-                    .min(MAX_BACKOFF);
-                self.retry_at = (self.failures > 1).then(|| now + backoff);
-            }
-        }
-    }
 }
 
 /// The state of one watched cluster between polls.

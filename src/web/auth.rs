@@ -112,16 +112,9 @@ pub async fn guard(
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
     use super::super::config::load;
+    use super::super::config::tests::write;
     use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
 
     #[test]
     fn basic_auth_checks_bcrypt_and_caches_successes() {

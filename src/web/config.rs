@@ -25,31 +25,15 @@ use std::time::SystemTime;
 use serde::Deserialize;
 use tokio_rustls::rustls::ServerConfig;
 
+use crate::config::{YamlError, parse_yaml, read_text};
 use crate::tls::{self, ClientAuth, ServerSettings, TlsError};
 
 /// Why a web config file was rejected; messages name the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Malformed YAML, an unknown key, or a bad value.
-    #[error("{path}:{line}:{column}: {message}")]
-    Yaml {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// serde_yaml's description, with the key path.
-        message: String,
-    },
+    /// The file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] YamlError),
     /// A setting that parses but cannot be used.
     #[error("{path}: {key}: {message}")]
     Invalid {
@@ -122,22 +106,11 @@ impl std::fmt::Debug for WebConfig {
 
 /// Loads and validates a web config file, building the TLS configuration it describes.
 pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = read_text(path)?;
     let file: File = if text.trim().is_empty() {
         File::default()
     } else {
-        serde_yaml::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            WebConfigError::Yaml {
-                path: path.to_owned(),
-                line,
-                column,
-                message: e.to_string(),
-            }
-        })?
+        parse_yaml(path, &text)?
     };
     let invalid = |key: &'static str, message: String| WebConfigError::Invalid {
         path: path.to_owned(),
@@ -257,10 +230,11 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    /// Writes a file for a test and returns its path.
+    pub(in crate::web) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p

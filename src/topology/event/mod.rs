@@ -5,12 +5,16 @@
 //! counts. Metrics, the poller and the docs all read it; adding a kind means adding a variant
 //! here, its row, and its arms in this file.
 
+mod kind;
+mod text;
+
 use std::fmt;
 
 use serde::Serialize;
 
 use super::{Node, NodeId, Role, Topology};
-use crate::slot::{SlotRange, format_ranges};
+use crate::slot::SlotRange;
+pub use kind::{KINDS, Kind, KindInfo, MoveReason};
 
 /// A node as events name it: the stable ID and the `ip:port` operators grep for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,137 +166,6 @@ pub enum EventKind {
     },
 }
 
-/// Every kind of event, in the order of [`KINDS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// See [`EventKind::Reshard`].
-    Reshard,
-    /// See [`EventKind::Failover`].
-    Failover,
-    /// See [`EventKind::SlotsAssigned`].
-    SlotsAssigned,
-    /// See [`EventKind::SlotsUnassigned`].
-    SlotsUnassigned,
-    /// See [`EventKind::MigrationStarted`].
-    MigrationStarted,
-    /// See [`EventKind::MigrationFinished`].
-    MigrationFinished,
-    /// See [`EventKind::MigrationAborted`].
-    MigrationAborted,
-    /// See [`EventKind::NodeAdded`].
-    NodeAdded,
-    /// See [`EventKind::NodeRemoved`].
-    NodeRemoved,
-    /// See [`EventKind::NodeFailed`].
-    NodeFailed,
-    /// See [`EventKind::NodeRecovered`].
-    NodeRecovered,
-    /// See [`EventKind::AddressChanged`].
-    AddressChanged,
-    /// See [`EventKind::ReplicaMoved`].
-    ReplicaMoved,
-}
-
-/// Why slots changed owner: the `reason` label of `redis_cluster_slot_moves_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum MoveReason {
-    /// Between two masters.
-    Reshard,
-    /// From a master to its promoted replica.
-    Failover,
-    /// From no owner to a master.
-    Assigned,
-    /// From a master to no owner.
-    Unassigned,
-}
-
-impl MoveReason {
-    /// Every reason, so that metrics export zeroes before the first move.
-    pub const ALL: [MoveReason; 4] = [
-        MoveReason::Reshard,
-        MoveReason::Failover,
-        MoveReason::Assigned,
-        MoveReason::Unassigned,
-    ];
-
-    /// The label value.
-    pub fn name(self) -> &'static str {
-        match self {
-            MoveReason::Reshard => "reshard",
-            MoveReason::Failover => "failover",
-            MoveReason::Assigned => "assigned",
-            MoveReason::Unassigned => "unassigned",
-        }
-    }
-}
-
-/// What slotwatch knows about one kind of event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KindInfo {
-    /// The kind.
-    pub kind: Kind,
-    /// The `kind` label and JSON tag, e.g. `reshard`.
-    pub name: &'static str,
-    /// Owner, role, address or membership changes reroute clients, so they restart the
-    /// redirect alert's grace window; migrations and failure flags alone do not.
-    pub reroutes: bool,
-    /// The slot-move reason its slots count under, if it moves slots.
-    pub moves: Option<MoveReason>,
-}
-
-const fn row(
-    kind: Kind,
-    name: &'static str,
-    reroutes: bool,
-    moves: Option<MoveReason>,
-) -> KindInfo {
-    KindInfo {
-        kind,
-        name,
-        reroutes,
-        moves,
-    }
-}
-
-/// The one table of event kinds, indexed by [`Kind`].
-pub const KINDS: [KindInfo; 13] = [
-    row(Kind::Reshard, "reshard", true, Some(MoveReason::Reshard)),
-    row(Kind::Failover, "failover", true, Some(MoveReason::Failover)),
-    row(
-        Kind::SlotsAssigned,
-        "slots_assigned",
-        true,
-        Some(MoveReason::Assigned),
-    ),
-    row(
-        Kind::SlotsUnassigned,
-        "slots_unassigned",
-        true,
-        Some(MoveReason::Unassigned),
-    ),
-    row(Kind::MigrationStarted, "migration_started", false, None),
-    row(Kind::MigrationFinished, "migration_finished", false, None),
-    row(Kind::MigrationAborted, "migration_aborted", false, None),
-    row(Kind::NodeAdded, "node_added", true, None),
-    row(Kind::NodeRemoved, "node_removed", true, None),
-    row(Kind::NodeFailed, "node_failed", false, None),
-    row(Kind::NodeRecovered, "node_recovered", false, None),
-    row(Kind::AddressChanged, "address_changed", true, None),
-    row(Kind::ReplicaMoved, "replica_moved", true, None),
-];
-
-impl Kind {
-    /// The kind's row of [`KINDS`].
-    pub fn info(self) -> &'static KindInfo {
-        &KINDS[self as usize]
-    }
-
-    /// The `kind` label value.
-    pub fn name(self) -> &'static str {
-        self.info().name
-    }
-}
-
 impl EventKind {
     /// The kind without its fields.
     pub fn kind(&self) -> Kind {
@@ -369,94 +242,7 @@ impl EventKind {
     }
 }
 
-impl fmt::Display for EventKind {
-    /// One plain-English line, e.g. `reshard: 1365 slots 5461-6825 moved 127.0.0.1:7001 -> 127.0.0.1:7006`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.name();
-        match self {
-            EventKind::Reshard {
-                from,
-                to,
-                slots,
-                ranges,
-            } => write!(
-                f,
-                "{name}: {slots} {} {} moved {from} -> {to}",
-                plural(*slots),
-                format_ranges(ranges)
-            ),
-            EventKind::Failover {
-                old_master,
-                new_master,
-                slots,
-            } => write!(
-                f,
-                "{name}: {new_master} replaced master {old_master}, taking over {slots} {}",
-                plural(*slots)
-            ),
-            EventKind::SlotsAssigned { to, slots, ranges } => write!(
-                f,
-                "{name}: {slots} {} {} assigned to {to}",
-                plural(*slots),
-                format_ranges(ranges)
-            ),
-            EventKind::SlotsUnassigned {
-                from,
-                slots,
-                ranges,
-            } => write!(
-                f,
-                "{name}: {slots} {} {} lost their owner {from}",
-                plural(*slots),
-                format_ranges(ranges)
-            ),
-            EventKind::MigrationStarted { slot, from, to } => {
-                write!(f, "{name}: slot {slot} migrating {from} -> {to}")
-            }
-            EventKind::MigrationFinished { slot, from, to } => {
-                write!(f, "{name}: slot {slot} now served by {to} (was {from})")
-            }
-            EventKind::MigrationAborted { slot, from, to } => write!(
-                f,
-                "{name}: slot {slot} migration {from} -> {to} closed without moving"
-            ),
-            EventKind::NodeAdded { node, role } => {
-                write!(f, "{name}: {node} joined as {role} ({})", node.id.short())
-            }
-            EventKind::NodeRemoved { node, role } => {
-                write!(
-                    f,
-                    "{name}: {node} ({role}, {}) left the cluster",
-                    node.id.short()
-                )
-            }
-            EventKind::NodeFailed { node, role } => {
-                write!(f, "{name}: {role} {node} flagged fail by the cluster")
-            }
-            EventKind::NodeRecovered { node, role } => {
-                write!(f, "{name}: {role} {node} no longer flagged fail")
-            }
-            EventKind::AddressChanged { node, old_address } => write!(
-                f,
-                "{name}: node {} moved from {old_address} to {node}",
-                node.id.short()
-            ),
-            EventKind::ReplicaMoved {
-                node,
-                old_master,
-                new_master,
-            } => match old_master {
-                Some(old) => write!(f, "{name}: {node} now replicates {new_master} (was {old})"),
-                None => write!(f, "{name}: master {node} became a replica of {new_master}"),
-            },
-        }
-    }
-}
-
-fn plural(n: u32) -> &'static str {
-    if n == 1 { "slot" } else { "slots" }
-}
-
+/// A change with the time it was observed and a readable sentence describing it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     /// Unix milliseconds of the poll that observed the change.

@@ -1,0 +1,379 @@
+//! Configuration: the YAML file for many clusters, or flags for one, validated into [`Config`].
+//!
+//! Both routes fill the same [`ClusterSettings`] and go through its one builder, which holds
+//! the defaults and the validation, and names the flag or the file key in every error.
+//!
+//! Secrets never live in the config itself: passwords come from a file (re-read on every
+//! reconnect, so rotation needs no restart) or from an environment variable, never from a flag
+//! that `ps` would show.
+
+mod file;
+mod values;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use file::{YamlError, load_file, parse_file, parse_listen, parse_yaml, read_text};
+pub use values::{Auth, HumanDuration, PasswordError, PasswordSource, Secret, Seed, TlsConfig};
+
+/// Default address of the HTTP endpoint; 19121 sits beside the de facto Redis exporter's 9121.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:19121";
+/// Default cluster name, the value of the `cluster` label.
+pub const DEFAULT_CLUSTER_NAME: &str = "default";
+/// Default time between polls.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Default per-node timeout for connecting and for each poll's round trip.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default number of events kept for `/events`.
+pub const DEFAULT_EVENTS_CAPACITY: usize = 1000;
+/// Default number of nodes whose full `CLUSTER NODES` a poll reads, besides nodes involved in a
+/// recent change. Clusters up to this size are read in full every poll.
+pub const DEFAULT_FULL_VIEWS_PER_POLL: usize = 16;
+
+/// Why configuration was rejected. Messages name the file, line and key, or the flag, and
+/// never include a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] YamlError),
+    /// A value is well-formed but not acceptable.
+    #[error("{context}: {message}")]
+    Invalid {
+        /// Where: the file and key, or the flag.
+        context: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A setting, known by its flag and by its key in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// HTTP listen address.
+    Listen,
+    /// Events kept per cluster.
+    EventsCapacity,
+    /// The cluster's name.
+    Name,
+    /// Seed URLs.
+    Seeds,
+    /// Time between polls.
+    PollInterval,
+    /// Per-node timeout.
+    Timeout,
+    /// Full views read per poll.
+    FullViewsPerPoll,
+    /// Password file.
+    PasswordFile,
+    /// Password environment variable.
+    PasswordEnv,
+    /// A plain password (always refused).
+    Password,
+    /// TLS settings as a whole.
+    Tls,
+    /// The client certificate and key pair.
+    TlsCertAndKey,
+}
+
+impl Key {
+    /// (flag, config file key) of each setting.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Key::Listen => ("--listen", "listen"),
+            Key::EventsCapacity => ("--events-capacity", "events_capacity"),
+            Key::Name => ("--cluster-name", "name"),
+            Key::Seeds => ("--seed", "seeds"),
+            Key::PollInterval => ("--poll-interval", "poll_interval"),
+            Key::Timeout => ("--timeout", "timeout"),
+            Key::FullViewsPerPoll => ("--full-views-per-poll", "full_views_per_poll"),
+            Key::PasswordFile => ("--password-file", "password_file"),
+            Key::PasswordEnv => ("--password-env", "password_env"),
+            Key::Password => ("--password-file", "password"),
+            Key::Tls => ("--tls-ca-file/--tls-cert-file/--tls-server-name", "tls"),
+            Key::TlsCertAndKey => ("--tls-cert-file/--tls-key-file", "tls.cert_file"),
+        }
+    }
+}
+
+/// Where settings came from, so that an error names what the user actually wrote.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Command-line flags.
+    Flags,
+    /// A config file; `cluster` is the index in `clusters` for per-cluster keys.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Index of the cluster entry, if the key is per cluster.
+        cluster: Option<usize>,
+    },
+}
+
+impl Origin {
+    /// The flag, or `file: clusters[i].key`, for `key`.
+    pub fn name(&self, key: Key) -> String {
+        let (flag, yaml) = key.names();
+        match self {
+            Origin::Flags => flag.to_owned(),
+            Origin::File {
+                path,
+                cluster: Some(i),
+            } => format!("{}: clusters[{i}].{yaml}", path.display()),
+            Origin::File {
+                path,
+                cluster: None,
+            } => format!("{}: {yaml}", path.display()),
+        }
+    }
+
+    fn invalid(&self, key: Key, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            context: self.name(key),
+            message: message.into(),
+        }
+    }
+}
+
+/// How to reach a cluster: what `serve` and `check` share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    /// Where discovery starts.
+    pub seeds: Vec<Seed>,
+    /// Per-node timeout for connecting and for each poll's round trip.
+    pub timeout: Duration,
+    /// AUTH settings.
+    pub auth: Auth,
+    /// TLS settings; used for `rediss://` seeds (and then for every discovered node).
+    pub tls: Option<TlsConfig>,
+}
+
+/// How `serve` polls a cluster; a one-shot `check` has no schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Time between polls.
+    pub poll_interval: Duration,
+    /// How many nodes' full `CLUSTER NODES` replies a poll reads (plus nodes involved in a
+    /// recent change); every node still answers INFO every poll. Bounds the otherwise
+    /// quadratic cost of big clusters.
+    pub full_views_per_poll: usize,
+}
+
+/// One cluster to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The `cluster` label value.
+    pub name: String,
+    /// How to reach it.
+    pub reach: Reach,
+    /// How often and how much to read.
+    pub schedule: Schedule,
+}
+
+/// One cluster's settings as written, before defaults and validation: filled from the flags or
+/// from one entry of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// `name` / `--cluster-name`.
+    pub name: Option<String>,
+    /// `seeds` / `--seed`.
+    #[serde(default)]
+    pub seeds: Vec<Seed>,
+    /// `poll_interval` / `--poll-interval`.
+    pub poll_interval: Option<HumanDuration>,
+    /// `timeout` / `--timeout`.
+    pub timeout: Option<HumanDuration>,
+    /// `full_views_per_poll` / `--full-views-per-poll`.
+    pub full_views_per_poll: Option<usize>,
+    /// `username` / `--username`.
+    pub username: Option<String>,
+    /// `password_file` / `--password-file`.
+    pub password_file: Option<PathBuf>,
+    /// `password_env` / `--password-env`.
+    pub password_env: Option<String>,
+    /// Accepted only to be refused with a helpful message instead of "unknown field".
+    #[serde(default, skip_serializing)]
+    pub password: Option<serde::de::IgnoredAny>,
+    /// `tls` / `--tls-*`.
+    pub tls: Option<TlsConfig>,
+}
+
+impl ClusterSettings {
+    /// How to reach the cluster, validated; what `check` needs.
+    pub fn reach(&self, origin: &Origin) -> Result<Reach, ConfigError> {
+        if self.password.is_some() {
+            return Err(origin.invalid(
+                Key::Password,
+                "passwords are not accepted in the config file; use password_file or password_env",
+            ));
+        }
+        if self.seeds.is_empty() {
+            return Err(origin.invalid(Key::Seeds, "list at least one seed"));
+        }
+        if self.seeds.iter().any(|s| s.tls) != self.seeds.iter().all(|s| s.tls) {
+            return Err(origin.invalid(
+                Key::Seeds,
+                "mixes redis:// and rediss://; a cluster is either TLS or not",
+            ));
+        }
+        let timeout = self.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+        if timeout.is_zero() {
+            return Err(origin.invalid(Key::Timeout, "must be greater than 0"));
+        }
+        let password = match (&self.password_file, &self.password_env) {
+            (Some(_), Some(_)) => {
+                return Err(origin.invalid(
+                    Key::PasswordFile,
+                    "set a password file or a password environment variable, not both",
+                ));
+            }
+            (Some(f), None) => Some(PasswordSource::File(f.clone())),
+            (None, Some(name)) => Some(password_from_env(name, origin)?),
+            (None, None) => None,
+        };
+        // TLS settings with redis:// seeds would silently send AUTH in clear text.
+        if self.tls.is_some() && !self.seeds.iter().all(|s| s.tls) {
+            return Err(origin.invalid(
+                Key::Tls,
+                "TLS settings need rediss:// seeds; with redis:// slotwatch would connect in clear text",
+            ));
+        }
+        if let Some(tls) = &self.tls
+            && tls.cert_file.is_some() != tls.key_file.is_some()
+        {
+            return Err(origin.invalid(
+                Key::TlsCertAndKey,
+                "a client certificate and its key go together",
+            ));
+        }
+        Ok(Reach {
+            seeds: self.seeds.clone(),
+            timeout,
+            auth: Auth {
+                username: self.username.clone(),
+                password,
+            },
+            tls: self.tls.clone(),
+        })
+    }
+
+    /// The cluster with defaults applied, validated; what `serve` needs.
+    pub fn build(&self, origin: &Origin) -> Result<ClusterConfig, ConfigError> {
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CLUSTER_NAME.to_owned());
+        if name.is_empty() || name.chars().any(|ch| ch.is_control()) {
+            return Err(origin.invalid(Key::Name, "must be a non-empty printable string"));
+        }
+        let reach = self.reach(origin)?;
+        let schedule = Schedule {
+            poll_interval: self.poll_interval.map_or(DEFAULT_POLL_INTERVAL, |d| d.0),
+            full_views_per_poll: self
+                .full_views_per_poll
+                .unwrap_or(DEFAULT_FULL_VIEWS_PER_POLL),
+        };
+        if schedule.poll_interval < Duration::from_millis(100) {
+            return Err(origin.invalid(Key::PollInterval, "must be at least 100ms"));
+        }
+        if schedule.full_views_per_poll == 0 {
+            return Err(origin.invalid(Key::FullViewsPerPoll, "must be at least 1"));
+        }
+        // Polls never overlap (the next one waits for the last), but a timeout longer than the
+        // interval would silently stretch the interval whenever a node hangs.
+        if reach.timeout > schedule.poll_interval {
+            return Err(origin.invalid(
+                Key::Timeout,
+                format!(
+                    "must not exceed the poll interval ({})",
+                    HumanDuration(schedule.poll_interval)
+                ),
+            ));
+        }
+        Ok(ClusterConfig {
+            name,
+            reach,
+            schedule,
+        })
+    }
+}
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// The validated configuration of a `serve` process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address of the HTTP endpoint.
+    pub listen: SocketAddr,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// How many events `/events` keeps per cluster (at least 1).
+    pub events_capacity: usize,
+    /// The clusters, each polled independently.
+    pub clusters: Vec<ClusterConfig>,
+}
+
+/// Reads a password from the environment variable `name`.
+fn password_from_env(name: &str, origin: &Origin) -> Result<PasswordSource, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) => Ok(PasswordSource::Env {
+            name: name.to_owned(),
+            value: Secret::new(value),
+        }),
+        Err(_) => Err(origin.invalid(
+            Key::PasswordEnv,
+            format!("environment variable {name} is not set"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_flag_or_the_key_that_was_written() {
+        let settings = ClusterSettings {
+            seeds: vec!["redis://x:1".parse().unwrap()],
+            poll_interval: Some(HumanDuration(Duration::from_millis(10))),
+            ..ClusterSettings::default()
+        };
+        let err = settings.build(&Origin::Flags).unwrap_err().to_string();
+        assert!(err.starts_with("--poll-interval: "), "{err}");
+        let file = Origin::File {
+            path: "s.yml".into(),
+            cluster: Some(2),
+        };
+        let err = settings.build(&file).unwrap_err().to_string();
+        assert!(
+            err.starts_with("s.yml: clusters[2].poll_interval: "),
+            "{err}"
+        );
+        let empty = ClusterSettings::default();
+        let err = empty.reach(&Origin::Flags).unwrap_err().to_string();
+        assert!(err.starts_with("--seed: "), "{err}");
+        let views = ClusterSettings {
+            full_views_per_poll: Some(0),
+            ..settings.clone()
+        };
+        let views = ClusterSettings {
+            poll_interval: None,
+            ..views
+        };
+        let err = views.build(&Origin::Flags).unwrap_err().to_string();
+        assert!(err.starts_with("--full-views-per-poll: "), "{err}");
+    }
+}

@@ -1,0 +1,72 @@
+//! What slotwatch keeps about one node between polls, and its reconnect backoff. Pure.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::plan::Visit;
+use super::state::Sample;
+use crate::info::NodeCounters;
+use crate::redis::FetchError;
+use crate::topology::NodeId;
+
+/// Longest wait before reconnecting to a failing node.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Everything slotwatch keeps about one node, keyed by its endpoint.
+#[derive(Debug, Clone, Default)]
+pub(super) struct NodeState {
+    /// Host to connect to.
+    pub(super) host: String,
+    /// Port to connect to.
+    pub(super) port: u16,
+    /// The node's ID, once a view names it.
+    pub(super) id: Option<NodeId>,
+    /// Its counters as last read; kept through polls that could not read them.
+    pub(super) counters: Option<NodeCounters>,
+    /// Failed fetches by reason.
+    pub(super) errors: BTreeMap<&'static str, u64>,
+    /// Consecutive failed fetches.
+    pub(super) failures: u32,
+    /// No reconnect before this instant.
+    pub(super) retry_at: Option<Instant>,
+    /// Why the latest fetch failed, while failures > 0.
+    pub(super) failing: Option<&'static str>,
+    /// The failure reason last reported in a note, so a dead node is reported once.
+    pub(super) reported: Option<&'static str>,
+    /// Polls left during which its full view is read every poll.
+    pub(super) hot: u32,
+}
+
+impl NodeState {
+    pub(super) fn visit(&self, endpoint: &str) -> Visit {
+        Visit {
+            endpoint: endpoint.to_owned(),
+            host: self.host.clone(),
+            port: self.port,
+            full_view: false,
+            close_after: false,
+        }
+    }
+
+    /// Records the outcome of a fetch for reconnect backoff: retry at the next poll after the
+    /// first failure, then back off exponentially.
+    pub(super) fn fetched(&mut self, result: &Result<Sample, FetchError>, now: Instant) {
+        match result {
+            Ok(_) => {
+                self.failures = 0;
+                self.retry_at = None;
+                self.failing = None;
+            }
+            Err(FetchError::Backoff(_)) => {}
+            Err(e) => {
+                *self.errors.entry(e.reason()).or_insert(0) += 1;
+                self.failures += 1;
+                self.failing = Some(e.reason());
+                let backoff = Duration::from_millis(500)
+                    .saturating_mul(1 << self.failures.min(8))
+                    .min(MAX_BACKOFF);
+                self.retry_at = (self.failures > 1).then(|| now + backoff);
+            }
+        }
+    }
+}

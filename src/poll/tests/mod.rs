@@ -1,0 +1,244 @@
+//! The poll state machine, driven without a network: a scripted cluster answers each visit the
+//! way real nodes would, and time is passed in.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use super::plan::{Sampling, Visit};
+use super::state::{ClusterState, Fetched, Note, Outcome, PollEnd, Sample};
+use crate::config::Seed;
+use crate::info::{NodeCounters, parse_info};
+use crate::redis::FetchError;
+use crate::topology::parse::parse_view;
+use crate::topology::testdata::*;
+use crate::topology::{Flags, View};
+
+mod failures;
+mod sampling;
+
+/// A scripted cluster: the `CLUSTER NODES` truth (as node A prints it), who is down, and each
+/// node's counters. It records what each poll asked for.
+struct World {
+    text: String,
+    down: HashSet<String>,
+    asks: HashMap<String, u64>,
+    /// Endpoints read in full, per poll.
+    full: Vec<Vec<String>>,
+    /// Endpoints visited (any way), per poll.
+    visited: Vec<Vec<String>>,
+    start: Instant,
+    polls: u64,
+}
+
+fn ep(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+impl World {
+    fn new(text: String) -> World {
+        World {
+            text,
+            down: HashSet::new(),
+            asks: HashMap::new(),
+            full: Vec::new(),
+            visited: Vec::new(),
+            start: Instant::now(),
+            polls: 0,
+        }
+    }
+
+    /// `endpoint`'s own view of the truth: its line flagged `myself`.
+    fn view_of(&self, endpoint: &str) -> Option<View> {
+        let mut view = parse_view(&self.text).unwrap();
+        let mut found = false;
+        for l in &mut view.lines {
+            let me = l.addr.endpoint() == endpoint;
+            found |= me;
+            l.flags.set(Flags::MYSELF, me);
+        }
+        found.then_some(view)
+    }
+
+    fn answer(&self, v: &Visit) -> Result<Sample, FetchError> {
+        if self.down.contains(&v.endpoint) {
+            return Err(FetchError::Connect("Connection refused".into()));
+        }
+        let Some(view) = self.view_of(&v.endpoint) else {
+            return Err(FetchError::Connect("Connection refused".into()));
+        };
+        let mut counters = NodeCounters::default();
+        let ask = self.asks.get(&v.endpoint).copied().unwrap_or(0);
+        parse_info(
+            &format!("# Errorstats\r\nerrorstat_ASK:count={ask}\r\n"),
+            &mut counters,
+        );
+        Ok(Sample {
+            view: v.full_view.then_some(view),
+            counters,
+        })
+    }
+
+    /// One whole poll, one second after the last.
+    fn poll(&mut self, state: &mut ClusterState) -> Outcome {
+        self.polls += 1;
+        let now = self.start + Duration::from_secs(self.polls);
+        let plan = state.plan(now);
+        let mut fetched = plan.skipped.clone();
+        let mut full = Vec::new();
+        let mut visited = Vec::new();
+        let mut read = |visits: &[Visit], fetched: &mut Vec<Fetched>| {
+            for v in visits {
+                visited.push(v.endpoint.clone());
+                if v.full_view {
+                    full.push(v.endpoint.clone());
+                }
+                fetched.push(Fetched {
+                    endpoint: v.endpoint.clone(),
+                    result: self.answer(v),
+                });
+            }
+        };
+        read(&plan.visits, &mut fetched);
+        let more = state.discovered(&fetched, now);
+        read(&more.visits, &mut fetched);
+        fetched.extend(more.skipped);
+        full.sort();
+        visited.sort();
+        self.full.push(full);
+        self.visited.push(visited);
+        state.apply(
+            fetched,
+            PollEnd {
+                started_ms: 1_700_000_000_000 + self.polls * 1000,
+                now,
+                elapsed: Duration::from_millis(2),
+                bytes_read_total: self.polls * 100,
+            },
+        )
+    }
+}
+
+fn state(sampling: Sampling) -> ClusterState {
+    let seed: Seed = "redis://127.0.0.1:30001".parse().unwrap();
+    ClusterState::new("test", &[seed], sampling, 100)
+}
+
+fn kinds(o: &Outcome) -> Vec<&'static str> {
+    o.events.iter().map(|e| e.kind.name()).collect()
+}
+
+fn up(o: &Outcome, endpoint: &str) -> Option<bool> {
+    o.snapshot
+        .nodes
+        .iter()
+        .find(|n| n.endpoint == endpoint)
+        .map(|n| n.up)
+}
+
+/// Node A's dump with node C1 (30006) left out.
+fn without_c1() -> String {
+    healthy()
+        .lines()
+        .filter(|l| !l.starts_with(C1))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn the_first_poll_discovers_every_node_from_one_seed() {
+    let mut world = World::new(healthy());
+    let mut s = state(Sampling::Rotate(16));
+    let o = world.poll(&mut s);
+    assert!(o.snapshot.up);
+    assert_eq!(o.snapshot.nodes.len(), 6);
+    assert!(
+        o.snapshot.nodes.iter().all(|n| n.up),
+        "{:?}",
+        o.snapshot.nodes
+    );
+    assert_eq!(world.full[0].len(), 6, "small clusters read every view");
+    assert!(o.events.is_empty(), "the baseline is not a change");
+    assert_eq!(
+        o.notes,
+        vec![Note::Baseline {
+            nodes: 6,
+            masters: 3
+        }]
+    );
+    assert_eq!(o.snapshot.topology.as_ref().unwrap().views, 6);
+}
+
+#[test]
+fn a_removed_node_is_an_event_and_stops_being_polled() {
+    let mut world = World::new(healthy());
+    let mut s = state(Sampling::Rotate(16));
+    world.poll(&mut s);
+    world.text = without_c1();
+    world.down.insert(ep(30006));
+    let o = world.poll(&mut s);
+    assert_eq!(kinds(&o), ["node_removed"]);
+    assert_eq!(up(&o, &ep(30006)), None, "its series disappear");
+    world.poll(&mut s);
+    assert!(
+        !world.visited[2].contains(&ep(30006)),
+        "{:?}",
+        world.visited[2]
+    );
+}
+
+#[test]
+fn a_new_node_is_an_event_and_is_polled() {
+    let mut world = World::new(without_c1());
+    let mut s = state(Sampling::Rotate(16));
+    world.poll(&mut s);
+    assert!(!world.visited[0].contains(&ep(30006)));
+    world.text = healthy();
+    let o = world.poll(&mut s);
+    assert_eq!(kinds(&o), ["node_added"]);
+    let o = world.poll(&mut s);
+    assert!(world.visited[2].contains(&ep(30006)));
+    assert_eq!(up(&o, &ep(30006)), Some(true));
+}
+
+#[test]
+fn an_address_change_is_one_event_and_the_counters_follow_the_node() {
+    let mut world = World::new(healthy());
+    world.asks.insert(ep(30006), 7);
+    let mut s = state(Sampling::Rotate(16));
+    world.poll(&mut s);
+    world.text = healthy().replace("127.0.0.1:30006@31006", "127.0.0.1:30016@31016");
+    world.down.insert(ep(30006));
+    let o = world.poll(&mut s);
+    assert_eq!(kinds(&o), ["address_changed"]);
+    let moved = o
+        .snapshot
+        .nodes
+        .iter()
+        .find(|n| n.endpoint == ep(30016))
+        .expect("the new address is a node");
+    assert_eq!(
+        moved.counters.ask_total(),
+        Some(7),
+        "counters kept across the move"
+    );
+    assert_eq!(up(&o, &ep(30006)), None, "no node under the old address");
+}
+
+#[test]
+fn each_snapshot_counts_the_poll_and_keeps_the_events() {
+    let mut world = World::new(healthy());
+    let mut s = state(Sampling::Rotate(16));
+    let first = world.poll(&mut s);
+    world.text = healthy().replace("10923-16383", "10923-16000");
+    let second = world.poll(&mut s);
+    assert_eq!(kinds(&second), ["slots_unassigned"]);
+    let snap = &second.snapshot;
+    assert!(snap.generation > first.snapshot.generation);
+    assert_eq!(snap.polled_at_ms, 1_700_000_002_000);
+    assert_eq!(snap.stats.polls_total, 2);
+    assert_eq!(snap.stats.poll_duration.count, 2);
+    assert_eq!(snap.stats.bytes_read_total, 200);
+    assert_eq!(snap.stats.last_topology_change_ms, 1_700_000_002_000);
+    assert_eq!(snap.events.len(), 1);
+    assert_eq!(snap.events[0].timestamp_ms, 1_700_000_002_000);
+}

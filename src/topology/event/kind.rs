@@ -1,0 +1,132 @@
+//! The one table of event kinds and the slot-move reasons.
+
+/// Every kind of event, in the order of [`KINDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// See [`EventKind::Reshard`].
+    Reshard,
+    /// See [`EventKind::Failover`].
+    Failover,
+    /// See [`EventKind::SlotsAssigned`].
+    SlotsAssigned,
+    /// See [`EventKind::SlotsUnassigned`].
+    SlotsUnassigned,
+    /// See [`EventKind::MigrationStarted`].
+    MigrationStarted,
+    /// See [`EventKind::MigrationFinished`].
+    MigrationFinished,
+    /// See [`EventKind::MigrationAborted`].
+    MigrationAborted,
+    /// See [`EventKind::NodeAdded`].
+    NodeAdded,
+    /// See [`EventKind::NodeRemoved`].
+    NodeRemoved,
+    /// See [`EventKind::NodeFailed`].
+    NodeFailed,
+    /// See [`EventKind::NodeRecovered`].
+    NodeRecovered,
+    /// See [`EventKind::AddressChanged`].
+    AddressChanged,
+    /// See [`EventKind::ReplicaMoved`].
+    ReplicaMoved,
+}
+
+/// Why slots changed owner: the `reason` label of `redis_cluster_slot_moves_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MoveReason {
+    /// Between two masters.
+    Reshard,
+    /// From a master to its promoted replica.
+    Failover,
+    /// From no owner to a master.
+    Assigned,
+    /// From a master to no owner.
+    Unassigned,
+}
+
+impl MoveReason {
+    /// Every reason, so that metrics export zeroes before the first move.
+    pub const ALL: [MoveReason; 4] = [
+        MoveReason::Reshard,
+        MoveReason::Failover,
+        MoveReason::Assigned,
+        MoveReason::Unassigned,
+    ];
+
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            MoveReason::Reshard => "reshard",
+            MoveReason::Failover => "failover",
+            MoveReason::Assigned => "assigned",
+            MoveReason::Unassigned => "unassigned",
+        }
+    }
+}
+
+/// What slotwatch knows about one kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    /// The kind.
+    pub kind: Kind,
+    /// The `kind` label and JSON tag, e.g. `reshard`.
+    pub name: &'static str,
+    /// Owner, role, address or membership changes reroute clients, so they restart the
+    /// redirect alert's grace window; migrations and failure flags alone do not.
+    pub reroutes: bool,
+    /// The slot-move reason its slots count under, if it moves slots.
+    pub moves: Option<MoveReason>,
+}
+
+const fn row(
+    kind: Kind,
+    name: &'static str,
+    reroutes: bool,
+    moves: Option<MoveReason>,
+) -> KindInfo {
+    KindInfo {
+        kind,
+        name,
+        reroutes,
+        moves,
+    }
+}
+
+/// The one table of event kinds, indexed by [`Kind`].
+pub const KINDS: [KindInfo; 13] = [
+    row(Kind::Reshard, "reshard", true, Some(MoveReason::Reshard)),
+    row(Kind::Failover, "failover", true, Some(MoveReason::Failover)),
+    row(
+        Kind::SlotsAssigned,
+        "slots_assigned",
+        true,
+        Some(MoveReason::Assigned),
+    ),
+    row(
+        Kind::SlotsUnassigned,
+        "slots_unassigned",
+        true,
+        Some(MoveReason::Unassigned),
+    ),
+    row(Kind::MigrationStarted, "migration_started", false, None),
+    row(Kind::MigrationFinished, "migration_finished", false, None),
+    row(Kind::MigrationAborted, "migration_aborted", false, None),
+    row(Kind::NodeAdded, "node_added", true, None),
+    row(Kind::NodeRemoved, "node_removed", true, None),
+    row(Kind::NodeFailed, "node_failed", false, None),
+    row(Kind::NodeRecovered, "node_recovered", false, None),
+    row(Kind::AddressChanged, "address_changed", true, None),
+    row(Kind::ReplicaMoved, "replica_moved", true, None),
+];
+
+impl Kind {
+    /// The kind's row of [`KINDS`].
+    pub fn info(self) -> &'static KindInfo {
+        &KINDS[self as usize]
+    }
+
+    /// The `kind` label value.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+}

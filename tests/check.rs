@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use slotwatch::slot::key_slot;
-use support::{RedisCluster, free_port, slotwatch_bin};
+use support::{RedisCluster, Server, free_port, slotwatch_bin};
 
 fn check(args: &[&str]) -> Output {
     Command::new(slotwatch_bin())
@@ -34,9 +34,8 @@ fn redirect_for(node: &support::RedisNode, key: &str) -> String {
     format!("{kind} {detail}")
 }
 
-#[test]
-fn check_reports_health_keys_redirects_and_problems() {
-    let cluster = RedisCluster::start(3, 1);
+fn check_reports_health_keys_redirects_and_problems(server: Server) {
+    let cluster = RedisCluster::on(server, 3, 1, &[]);
     let seed = cluster.seed();
     let seed_node = &cluster.nodes[0];
 
@@ -197,3 +196,5 @@ fn check_usage_and_connection_errors_exit_2() {
     let out = check(&[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+server_matrix!(check_reports_health_keys_redirects_and_problems);

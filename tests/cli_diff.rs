@@ -5,7 +5,7 @@ mod support;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::{RedisCluster, slotwatch_bin, wait_for};
+use support::{RedisCluster, Server, slotwatch_bin, wait_for};
 
 fn dump(cluster: &RedisCluster) -> String {
     cluster
@@ -33,9 +33,8 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-#[test]
-fn diff_reports_a_real_reshard() {
-    let cluster = RedisCluster::start(3, 0);
+fn diff_reports_a_real_reshard(server: Server) {
+    let cluster = RedisCluster::on(server, 3, 0, &[]);
     let dir = tempfile::tempdir().unwrap();
     let before = dir.path().join("before.txt");
     std::fs::write(&before, dump(&cluster)).unwrap();
@@ -130,3 +129,5 @@ fn diff_rejects_bad_input_with_the_line_and_field() {
     let empty = run(&[good.to_str().unwrap(), "-"], Some("\n\n"));
     assert_eq!(empty.status.code(), Some(2));
 }
+
+server_matrix!(diff_reports_a_real_reshard);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use slotwatch::slot::key_slot;
-use support::{Exporter, RedisCluster, RedisNode, sample, slotwatch_bin, wait_for};
+use support::{Exporter, RedisCluster, RedisNode, Server, sample, slotwatch_bin, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -96,9 +96,8 @@ fn strict_openmetrics(body: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn moved_and_ask_redirects_migrations_and_strict_openmetrics() {
-    let cluster = RedisCluster::start(3, 1);
+fn moved_and_ask_redirects_migrations_and_strict_openmetrics(server: Server) {
+    let cluster = RedisCluster::on(server, 3, 1, &[]);
     let exporter = start_exporter(&cluster);
     let node0 = &cluster.nodes[0];
     let endpoint0 = node0.addr();
@@ -261,11 +260,10 @@ fn moved_and_ask_redirects_migrations_and_strict_openmetrics() {
     );
 }
 
-#[test]
-fn reshard_to_a_new_master_and_its_removal() {
-    let mut cluster = RedisCluster::start(3, 1);
+fn reshard_to_a_new_master_and_its_removal(server: Server) {
+    let mut cluster = RedisCluster::on(server, 3, 1, &[]);
     let exporter = start_exporter(&cluster);
-    let new = RedisNode::start(cluster.dir.path(), &[]);
+    let new = RedisNode::start_on(server, cluster.dir.path(), &[]);
     let new_addr = new.addr();
     let out = Command::new("redis-cli")
         .args(["--cluster", "add-node", &new_addr, &cluster.nodes[0].addr()])
@@ -379,9 +377,8 @@ fn reshard_to_a_new_master_and_its_removal() {
     });
 }
 
-#[test]
-fn manual_failover_swaps_roles() {
-    let cluster = RedisCluster::start(3, 1);
+fn manual_failover_swaps_roles(server: Server) {
+    let cluster = RedisCluster::on(server, 3, 1, &[]);
     let exporter = start_exporter(&cluster);
     let nodes = roles(&cluster.nodes[0]);
     let replica = nodes.iter().find(|n| n.2 == "replica").unwrap().clone();
@@ -422,9 +419,8 @@ fn manual_failover_swaps_roles() {
     );
 }
 
-#[test]
-fn killed_master_fails_then_fails_over() {
-    let mut cluster = RedisCluster::start(3, 1);
+fn killed_master_fails_then_fails_over(server: Server) {
+    let mut cluster = RedisCluster::on(server, 3, 1, &[]);
     let exporter = start_exporter(&cluster);
     let nodes = roles(&cluster.nodes[0]);
     let master = nodes
@@ -473,9 +469,8 @@ fn killed_master_fails_then_fails_over() {
     );
 }
 
-#[test]
-fn frozen_node_does_not_stall_metrics_and_comes_back() {
-    let cluster = RedisCluster::start(3, 1);
+fn frozen_node_does_not_stall_metrics_and_comes_back(server: Server) {
+    let cluster = RedisCluster::on(server, 3, 1, &[]);
     let exporter = start_exporter(&cluster);
     let nodes = roles(&cluster.nodes[0]);
     let replica = nodes.iter().find(|n| n.2 == "replica").unwrap().clone();
@@ -536,11 +531,15 @@ fn frozen_node_does_not_stall_metrics_and_comes_back() {
     );
 }
 
-#[test]
-fn wrong_password_gives_a_clear_error_and_no_secret() {
+fn wrong_password_gives_a_clear_error_and_no_secret(server: Server) {
     let right = "s3cret-Right-pw";
     let wrong = "s3cret-Wrong-pw";
-    let cluster = RedisCluster::start_with(3, 0, &["--requirepass", right, "--masterauth", right]);
+    let cluster = RedisCluster::on(
+        server,
+        3,
+        0,
+        &["--requirepass", right, "--masterauth", right],
+    );
     let exporter = Exporter::start_with_env(
         &[
             "--seed",
@@ -771,3 +770,12 @@ fn endpoints_answer_and_validate_queries() {
     });
     assert!(status.success(), "exit status {status:?}");
 }
+
+server_matrix!(
+    moved_and_ask_redirects_migrations_and_strict_openmetrics,
+    reshard_to_a_new_master_and_its_removal,
+    manual_failover_swaps_roles,
+    killed_master_fails_then_fails_over,
+    frozen_node_does_not_stall_metrics_and_comes_back,
+    wrong_password_gives_a_clear_error_and_no_secret,
+);

@@ -4,7 +4,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{RedisNode, slotwatch_bin};
+use support::{RedisNode, Server, slotwatch_bin};
 
 /// xorshift64*: a dependency-free, seeded generator so that failures are reproducible.
 struct Rng(u64);
@@ -31,10 +31,9 @@ impl Rng {
     }
 }
 
-#[test]
-fn key_slot_matches_cluster_keyslot_for_10000_keys() {
+fn key_slot_matches_cluster_keyslot_for_10000_keys(server: Server) {
     let dir = tempfile::tempdir().unwrap();
-    let node = RedisNode::start(dir.path(), &[]);
+    let node = RedisNode::start_on(server, dir.path(), &[]);
     let mut keys: Vec<Vec<u8>> = [
         &b""[..],
         b"user:1",
@@ -115,3 +114,5 @@ fn keyslot_command_prints_one_slot_per_line_in_order() {
         .unwrap();
     assert_eq!(none.status.code(), Some(2), "no keys is a usage error");
 }
+
+server_matrix!(key_slot_matches_cluster_keyslot_for_10000_keys);

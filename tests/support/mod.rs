@@ -3,6 +3,10 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of these helpers.
 
+pub mod servers;
+
+pub use servers::Server;
+
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,18 +30,24 @@ pub fn require(program: &str) {
 static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
 /// A loopback port that was free a moment ago and that no other test in this process got.
+/// Ports come from 20000-32767, below the kernel's ephemeral range (32768-60999 by default),
+/// so that the many outgoing connections of parallel tests cannot take a port between the
+/// check and the server binding it.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
     let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
     let taken = taken.get_or_insert_with(HashSet::new);
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind an ephemeral port");
-        if taken.insert(port) {
-            return port;
+    for attempt in 0u64.. {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(attempt);
+        let port = 20_000 + (h.finish() % 12_768) as u16;
+        if taken.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
         }
+        taken.insert(port);
+        return port;
     }
+    unreachable!("an unbounded loop only ends by returning")
 }
 
 /// Polls `check` until it returns `Some`, panicking with `what` after `timeout`.
@@ -108,8 +118,9 @@ impl Drop for ProcessGuard {
     }
 }
 
-/// One `redis-server` in cluster mode.
+/// One cluster-mode server of the matrix (redis-server or valkey-server).
 pub struct RedisNode {
+    pub server: Server,
     pub port: u16,
     pub bus_port: u16,
     pub process: Option<ProcessGuard>,
@@ -120,10 +131,17 @@ pub struct RedisNode {
 }
 
 impl RedisNode {
-    /// Starts a cluster-enabled server on free ports, in `dir`, with `extra` config arguments.
+    /// Starts a cluster-enabled redis-server on free ports, in `dir`, with `extra` config
+    /// arguments.
     pub fn start(dir: &Path, extra: &[&str]) -> RedisNode {
-        require("redis-server");
+        Self::start_on(Server::Redis70, dir, extra)
+    }
+
+    /// Starts a cluster-enabled `server` on free ports, in `dir`, with `extra` arguments.
+    pub fn start_on(server: Server, dir: &Path, extra: &[&str]) -> RedisNode {
+        require("redis-cli");
         let mut node = RedisNode {
+            server,
             port: free_port(),
             bus_port: free_port(),
             process: None,
@@ -140,7 +158,7 @@ impl RedisNode {
 
     fn launch(&mut self) {
         let p = self.port.to_string();
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = Command::new(self.server.check());
         cmd.args(["--port", &p])
             .args(["--cluster-port", &self.bus_port.to_string()])
             .args(["--bind", "127.0.0.1"])
@@ -155,10 +173,13 @@ impl RedisNode {
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        self.process = Some(ProcessGuard::spawn(&format!("redis-server :{p}"), &mut cmd));
+        self.process = Some(ProcessGuard::spawn(
+            &format!("{} :{p}", self.server.name()),
+            &mut cmd,
+        ));
         let port = self.port;
         wait_for(
-            &format!("redis-server on port {port}"),
+            &format!("{} on port {port}", self.server.name()),
             Duration::from_secs(20),
             || self.try_cmd(&["PING"]).filter(|r| r == "PONG"),
         );
@@ -249,7 +270,7 @@ pub fn value_to_string(v: redis::Value) -> String {
 }
 
 /// A real cluster of `masters` masters with `replicas` replicas each, built by
-/// `redis-cli --cluster create`.
+/// `redis-cli --cluster create` (which works against Valkey too).
 pub struct RedisCluster {
     pub nodes: Vec<RedisNode>,
     pub dir: tempfile::TempDir,
@@ -258,17 +279,18 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    /// A redis-server 7.0 cluster, for tests that do not depend on server behaviour.
     pub fn start(masters: usize, replicas: usize) -> RedisCluster {
-        Self::start_with(masters, replicas, &[])
+        Self::on(Server::Redis70, masters, replicas, &[])
     }
 
-    pub fn start_with(masters: usize, replicas: usize, extra: &[&str]) -> RedisCluster {
-        require("redis-server");
+    /// A cluster of `server` nodes started with `extra` arguments.
+    pub fn on(server: Server, masters: usize, replicas: usize, extra: &[&str]) -> RedisCluster {
         require("redis-cli");
         let dir = tempfile::tempdir().expect("tempdir");
         let total = masters * (1 + replicas);
         let nodes: Vec<RedisNode> = (0..total)
-            .map(|_| RedisNode::start(dir.path(), extra))
+            .map(|_| RedisNode::start_on(server, dir.path(), extra))
             .collect();
         let mut cmd = Command::new("redis-cli");
         cmd.arg("--cluster").arg("create");

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::slot::{SlotRange, format_ranges};
 use crate::snapshot::Snapshot;
+use crate::topology::Mechanism;
 
 /// Something wrong with a cluster, as of its latest poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,18 +151,21 @@ pub fn problems(s: &Snapshot) -> Vec<Problem> {
             ranges: t.disagreement.ranges(),
         });
     }
-    if !t.migrations.is_empty() {
+    let open = t.open_migrations();
+    if !open.is_empty() {
         out.push(Problem::MigrationsOpen {
-            migrations: t
-                .migrations
+            migrations: open
                 .iter()
                 .map(|m| {
-                    format!(
-                        "{} {}->{}",
-                        m.slot,
-                        t.endpoint_of(&m.source),
-                        t.endpoint_of(&m.target)
-                    )
+                    let (from, to) = (t.endpoint_of(&m.source), t.endpoint_of(&m.target));
+                    match m.mechanism {
+                        Mechanism::Classic => format!("{} {from}->{to}", format_ranges(&m.ranges)),
+                        Mechanism::Atomic => format!(
+                            "{} {from}->{to} (atomic, {})",
+                            format_ranges(&m.ranges),
+                            m.state
+                        ),
+                    }
                 })
                 .collect(),
         });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::info::NodeCounters;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
-use crate::topology::{NodeId, Topology};
+use crate::topology::{MigrationId, NodeId, Topology};
 
 /// Upper bounds (seconds) of the poll duration histogram: from a healthy LAN poll (~1 ms) to a
 /// poll that hit a 1 s timeout, and beyond for slow links.
@@ -78,6 +78,8 @@ pub struct ClusterStats {
     pub last_reshard_ms: u64,
     /// Unix ms of the last failover; 0 if none seen.
     pub last_failover_ms: u64,
+    /// Atomic migrations that failed with writes possibly lost.
+    pub lost_writes_total: u64,
     /// Polls completed.
     pub polls_total: u64,
     /// Bytes read from the cluster's nodes.
@@ -94,6 +96,7 @@ impl Default for ClusterStats {
             last_topology_change_ms: 0,
             last_reshard_ms: 0,
             last_failover_ms: 0,
+            lost_writes_total: 0,
             polls_total: 0,
             bytes_read_total: 0,
             poll_duration: DurationHistogram::default(),
@@ -101,8 +104,18 @@ impl Default for ClusterStats {
     }
 }
 
-/// A migration's identity: (slot, source, target).
-pub type MigrationKey = (u16, NodeId, NodeId);
+/// How an open migration is getting on, as slotwatch has watched it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Unix ms when it opened: an atomic job's creation time, or when slotwatch first saw a
+    /// classic migration open.
+    pub opened_ms: u64,
+    /// Unix ms of its last sign of progress: fewer keys left in the slot on the source
+    /// (classic), or a new state or update time of the job (atomic); when first seen otherwise.
+    pub progressed_ms: u64,
+    /// Keys left in the slot on the source (classic migrations whose source was read).
+    pub keys_left: Option<u64>,
+}
 
 /// An immutable picture of one cluster after a poll; the HTTP side only ever reads these.
 #[derive(Debug, Clone)]
@@ -125,8 +138,8 @@ pub struct Snapshot {
     pub events: Arc<Vec<Event>>,
     /// Cumulative counters.
     pub stats: ClusterStats,
-    /// Open migrations' first-seen times (Unix ms).
-    pub migrations_since: Arc<HashMap<MigrationKey, u64>>,
+    /// Open migrations' progress.
+    pub progress: Arc<HashMap<MigrationId, Progress>>,
 }
 
 impl Snapshot {
@@ -142,21 +155,30 @@ impl Snapshot {
             nodes: Vec::new(),
             events: Arc::new(Vec::new()),
             stats: ClusterStats::default(),
-            migrations_since: Arc::new(HashMap::new()),
+            progress: Arc::new(HashMap::new()),
         }
     }
 
-    /// Seconds, as of the last poll, since slotwatch first saw the migration open.
-    pub fn migration_age_s(&self, key: &MigrationKey) -> Option<f64> {
-        let since = self.migrations_since.get(key)?;
-        Some(self.polled_at_ms.saturating_sub(*since) as f64 / 1000.0)
+    /// Seconds, as of the last poll, since the migration opened.
+    pub fn migration_age_s(&self, id: &MigrationId) -> Option<f64> {
+        let p = self.progress.get(id)?;
+        Some(self.polled_at_ms.saturating_sub(p.opened_ms) as f64 / 1000.0)
     }
 
     /// Age of the oldest open migration as of the last poll; 0 if none is open.
     pub fn oldest_migration_age_s(&self) -> f64 {
-        self.migrations_since
+        self.progress
             .keys()
             .filter_map(|k| self.migration_age_s(k))
+            .fold(0.0, f64::max)
+    }
+
+    /// Seconds, as of the last poll, since the open migration that progressed least recently
+    /// last progressed; 0 if none is open.
+    pub fn migration_stalled_s(&self) -> f64 {
+        self.progress
+            .values()
+            .map(|p| self.polled_at_ms.saturating_sub(p.progressed_ms) as f64 / 1000.0)
             .fold(0.0, f64::max)
     }
 }

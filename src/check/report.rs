@@ -9,7 +9,7 @@ use super::redirect::{Redirect, RedirectReport, explain};
 use crate::health::{self, Problem};
 use crate::slot::{SLOT_COUNT, SlotRange, key_slot};
 use crate::snapshot::Snapshot;
-use crate::topology::{NodeId, Role, Topology};
+use crate::topology::{Mechanism, NodeId, Role, Topology};
 
 /// One master in the report.
 #[derive(Debug, Clone, Serialize)]
@@ -33,17 +33,22 @@ pub struct MasterReport {
 /// One open migration in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationReport {
-    /// The slot.
-    pub slot: u16,
+    /// `classic` or `atomic`.
+    pub mechanism: Mechanism,
+    /// A classic migration's slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u16>,
+    /// The slots, as ranges (a classic migration moves one).
+    pub ranges: Vec<SlotRange>,
     /// Source `ip:port`.
     pub from: String,
     /// Target `ip:port`.
     pub to: String,
-    /// The source shows MIGRATING.
-    pub migrating_seen: bool,
-    /// The target shows IMPORTING.
-    pub importing_seen: bool,
-    /// How long it has been open; unknown to a one-shot check (`slotwatch serve` tracks it in
+    /// Classic: which halves are set (`migrating`, `importing`, `migrating+importing`);
+    /// atomic: the server's job state.
+    pub state: String,
+    /// How long it has been open: known for atomic jobs (the server keeps their creation
+    /// time); a one-shot check cannot know it for classic ones (`slotwatch serve` tracks it in
     /// `redis_cluster_migration_age_seconds`).
     pub age_seconds: Option<f64>,
 }
@@ -149,15 +154,19 @@ pub fn build(
         })
         .collect();
     let migrations = t
-        .migrations
-        .iter()
+        .open_migrations()
+        .into_iter()
         .map(|m| MigrationReport {
-            slot: m.slot,
+            mechanism: m.mechanism,
+            slot: m.id.slot(),
             from: t.endpoint_of(&m.source),
             to: t.endpoint_of(&m.target),
-            migrating_seen: m.migrating_seen,
-            importing_seen: m.importing_seen,
-            age_seconds: None,
+            state: m.state.to_owned(),
+            age_seconds: m.id.job().and_then(|name| {
+                let job = t.atomic.iter().find(|a| a.name == name)?;
+                Some(s.polled_at_ms.saturating_sub(job.created_ms) as f64 / 1000.0)
+            }),
+            ranges: m.ranges,
         })
         .collect();
     let unassigned = t.unassigned_slots();

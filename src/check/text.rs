@@ -81,22 +81,24 @@ impl Report {
             }
         );
         for m in &self.migrations {
+            let slots = format_ranges(&m.ranges);
+            let age = match m.age_seconds {
+                Some(age) => format!("open for {age:.0}s"),
+                None => "age unknown to a one-shot check, see redis_cluster_migration_age_seconds"
+                    .to_owned(),
+            };
             let _ = writeln!(
                 o,
-                "         slot {} {} -> {} ({}{}; age unknown to a one-shot check, see redis_cluster_migration_age_seconds)",
-                m.slot,
+                "         {} {slots} {} -> {} ({} {}; {age})",
+                if m.ranges.len() == 1 && m.ranges[0].len() == 1 {
+                    "slot"
+                } else {
+                    "slots"
+                },
                 m.from,
                 m.to,
-                if m.migrating_seen { "MIGRATING" } else { "" },
-                if m.importing_seen {
-                    if m.migrating_seen {
-                        "/IMPORTING"
-                    } else {
-                        "IMPORTING"
-                    }
-                } else {
-                    ""
-                }
+                m.mechanism.as_str(),
+                m.state,
             );
         }
         let _ = writeln!(o, "\nmasters:");

@@ -4,7 +4,7 @@
 use super::{BaseUnit, Family, Samples, Source, Type};
 use crate::snapshot::Snapshot;
 use crate::topology::event::KINDS;
-use crate::topology::{Node, Role, Topology};
+use crate::topology::{Mechanism, MigrationId, Node, NodeId, Role, Topology};
 
 /// Every family `/metrics` exports, in exposition order.
 pub const FAMILIES: &[Family] = &[
@@ -114,30 +114,81 @@ pub const FAMILIES: &[Family] = &[
         name: "redis_cluster_slots_migrating",
         kind: Type::Gauge,
         unit: None,
-        labels: &["node"],
-        help: "Slots the master has marked MIGRATING (moving away; clients get ASK for missing keys).",
+        labels: &["node", "mechanism"],
+        help: "Slots the master is sending away: classic slots it marked MIGRATING (clients get ASK for keys already moved), or the slots of its running atomic exports (Valkey 9 CLUSTER MIGRATESLOTS).",
         polled: true,
-        source: Source::Cluster(|s, out| per_master(s, out, |t, n| t.migrating_count(&n.id))),
+        source: Source::Cluster(|s, out| per_mechanism(s, out, Topology::migrating_slots)),
     },
     Family {
         name: "redis_cluster_slots_importing",
         kind: Type::Gauge,
         unit: None,
-        labels: &["node"],
-        help: "Slots the master has marked IMPORTING (moving in).",
+        labels: &["node", "mechanism"],
+        help: "Slots the master is receiving: classic slots it marked IMPORTING, or the slots of its running atomic imports.",
         polled: true,
-        source: Source::Cluster(|s, out| per_master(s, out, |t, n| t.importing_count(&n.id))),
+        source: Source::Cluster(|s, out| per_mechanism(s, out, Topology::importing_slots)),
+    },
+    Family {
+        name: "redis_cluster_migrations",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["mechanism", "state"],
+        help: "Open slot migrations by mechanism and state: classic ones by the halves set (migrating, importing, migrating+importing), atomic ones by the server's job state (snapshotting, replicating, ...).",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            let Some(t) = &s.topology else { return };
+            let mut counts: std::collections::BTreeMap<(Mechanism, &str), u32> = Default::default();
+            for m in t.open_migrations() {
+                *counts.entry((m.mechanism, m.state)).or_insert(0) += 1;
+            }
+            for ((mechanism, state), n) in counts {
+                out.push(&[mechanism.as_str(), state], n);
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_migration_keys_remaining",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node"],
+        help: "Keys still on the source in its classic MIGRATING slots (CLUSTER COUNTKEYSINSLOT), per source master; falls while a migration moves keys.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            let Some(t) = &s.topology else { return };
+            let mut by_source: std::collections::BTreeMap<String, u64> = Default::default();
+            for (id, p) in s.progress.iter() {
+                if let (MigrationId::Classic(_, source, _), Some(keys)) = (id, p.keys_left) {
+                    *by_source.entry(t.endpoint_of(source)).or_insert(0) += keys;
+                }
+            }
+            for (node, keys) in by_source {
+                out.push(&[&node], keys as f64);
+            }
+        }),
     },
     Family {
         name: "redis_cluster_migration_age",
         kind: Type::Gauge,
         unit: Some(BaseUnit::Seconds),
         labels: &[],
-        help: "Seconds since slotwatch first saw the oldest open slot migration; 0 if none is open.",
+        help: "Seconds the oldest open slot migration has been open (an atomic job since its creation, a classic one since slotwatch first saw it); 0 if none is open.",
         polled: true,
         source: Source::Cluster(|s, out| {
             if s.topology.is_some() {
                 out.push(&[], s.oldest_migration_age_s());
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_migration_stalled",
+        kind: Type::Gauge,
+        unit: Some(BaseUnit::Seconds),
+        labels: &[],
+        help: "Seconds since the open migration that progressed least recently made progress: fewer keys left on a classic source, or a new state or update time of an atomic job; 0 if none is open. A long, steady migration keeps it low; a stuck one lets it grow.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            if s.topology.is_some() {
+                out.push(&[], s.migration_stalled_s());
             }
         }),
     },
@@ -183,6 +234,15 @@ pub const FAMILIES: &[Family] = &[
                 out.push(&[reason.name()], *v);
             }
         }),
+    },
+    Family {
+        name: "redis_cluster_migration_lost_writes",
+        kind: Type::Counter,
+        unit: None,
+        labels: &[],
+        help: "Atomic slot migrations that failed after the source resumed writes before the cut-over finished: the migration may have succeeded with writes lost. Check the keys of those slots.",
+        polled: false,
+        source: Source::Cluster(|s, out| out.push(&[], s.stats.lost_writes_total)),
     },
     Family {
         name: "redis_cluster_last_topology_change_timestamp",
@@ -294,6 +354,24 @@ fn per_master<'a>(s: &'a Snapshot, out: &mut Samples<'a>, value: fn(&Topology, &
         .filter(|n| n.role == Role::Master)
     {
         out.push(&[&n.endpoint], value(t, n));
+    }
+}
+
+/// One sample per master and mechanism, ordered by address, of `slots`.
+fn per_mechanism<'a>(
+    s: &'a Snapshot,
+    out: &mut Samples<'a>,
+    slots: fn(&Topology, &NodeId, Mechanism) -> u32,
+) {
+    let Some(t) = &s.topology else { return };
+    for n in t
+        .by_endpoint()
+        .into_iter()
+        .filter(|n| n.role == Role::Master)
+    {
+        for m in [Mechanism::Classic, Mechanism::Atomic] {
+            out.push(&[&n.endpoint, m.as_str()], slots(t, &n.id, m));
+        }
     }
 }
 

@@ -244,9 +244,26 @@ mod tests {
     use crate::snapshot::testdata::snapshot_of;
     use crate::topology::testdata::*;
 
+    /// A snapshot with every family's data, a classic migration of slot 7 included.
     fn snapshot() -> Snapshot {
-        let mut s = snapshot_of(&healthy(), &[]);
+        let mut s = snapshot_of(
+            &healthy().replace("0-5460", &format!("0-5460 [7->-{B}]")),
+            &[],
+        );
         s.cluster = "c1".into();
+        let m = s.topology.as_ref().unwrap().migrations[0].clone();
+        let progress = crate::snapshot::Progress {
+            opened_ms: 1_000,
+            progressed_ms: 1_500,
+            keys_left: Some(42),
+        };
+        s.progress = Arc::new(
+            [(
+                crate::topology::MigrationId::Classic(7, m.source, m.target),
+                progress,
+            )]
+            .into(),
+        );
         let mut counters = crate::info::NodeCounters::default();
         crate::info::parse_info(
             "# Errorstats\r\nerrorstat_MOVED:count=3\r\n# Stats\r\ntotal_commands_processed:10\r\n",
@@ -287,5 +304,15 @@ mod tests {
             "polled families say so"
         );
         assert!(text.ends_with("# EOF\n"));
+        assert!(text.contains(
+            "redis_cluster_migration_keys_remaining{cluster=\"c1\",node=\"127.0.0.1:30001\"} 42"
+        ));
+        assert!(text.contains(
+            "redis_cluster_migrations{cluster=\"c1\",mechanism=\"classic\",state=\"migrating\"} 1"
+        ));
+        assert!(text.contains("redis_cluster_migration_stalled_seconds{cluster=\"c1\"} 0.5"));
+        assert!(text.contains(
+            "redis_cluster_slots_migrating{cluster=\"c1\",node=\"127.0.0.1:30001\",mechanism=\"atomic\"} 0"
+        ));
     }
 }

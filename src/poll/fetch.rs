@@ -5,19 +5,29 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ::redis::aio::MultiplexedConnection;
+use ::redis::{RedisError, Value};
 use tokio::task::JoinSet;
 
 use super::plan::Visit;
-use super::state::{Fetched, Plan, Sample};
+use super::state::{Fetched, Jobs, Plan, Sample};
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::{Connector, FetchError};
+use crate::topology::atomic::parse_jobs;
 use crate::topology::parse::parse_view_bytes;
 
 /// A cluster's open connections, one per node, reused from poll to poll.
 #[derive(Debug)]
 pub struct Fetcher {
     connector: Arc<Connector>,
-    conns: HashMap<String, MultiplexedConnection>,
+    conns: HashMap<String, Conn>,
+}
+
+/// An open connection, and what its server said about atomic migration jobs.
+#[derive(Debug)]
+struct Conn {
+    conn: MultiplexedConnection,
+    /// `None` until the first visit that asks.
+    jobs: Option<JobSupport>,
 }
 
 impl Fetcher {
@@ -83,15 +93,18 @@ impl Fetcher {
 async fn fetch_one(
     connector: &Connector,
     visit: &Visit,
-    conn: Option<MultiplexedConnection>,
-) -> (Option<MultiplexedConnection>, Result<Sample, FetchError>) {
+    conn: Option<Conn>,
+) -> (Option<Conn>, Result<Sample, FetchError>) {
     let timeout = connector.timeout();
     let attempt = async {
         let mut conn = match conn {
             Some(c) => c,
-            None => connector.connect(&visit.host, visit.port).await?,
+            None => Conn {
+                conn: connector.connect(&visit.host, visit.port).await?,
+                jobs: None,
+            },
         };
-        let sample = query(&mut conn, visit.full_view).await?;
+        let sample = query(&mut conn, visit).await?;
         Ok((conn, sample))
     };
     match tokio::time::timeout(timeout, attempt).await {
@@ -103,42 +116,151 @@ async fn fetch_one(
     }
 }
 
+/// What a connection's server said about `CLUSTER GETSLOTMIGRATIONS`, asked once per
+/// connection rather than answered with an error every poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum JobSupport {
+    /// It answers.
+    Yes,
+    /// It does not have the command (Redis, Valkey before 9).
+    No,
+    /// The ACL refuses it; the server's words.
+    Denied(String),
+}
+
 /// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), `INFO errorstats` and
-/// `INFO stats`. Redis 6.2 accepts only one section per INFO call, hence two.
-async fn query(conn: &mut MultiplexedConnection, want_view: bool) -> Result<Sample, FetchError> {
+/// `INFO stats` (Redis 6.2 accepts only one section per INFO call, hence two), and where asked
+/// `CLUSTER GETSLOTMIGRATIONS` and `CLUSTER COUNTKEYSINSLOT` for migrating slots.
+async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     let mut pipe = ::redis::pipe();
-    if want_view {
+    // Replies come back one by one, errors included, so that an optional command the server
+    // refuses does not fail the whole round trip.
+    pipe.ignore_errors();
+    if visit.full_view {
         pipe.cmd("CLUSTER").arg("NODES");
     }
     pipe.cmd("INFO").arg("errorstats").cmd("INFO").arg("stats");
-    let mut replies: Vec<Vec<u8>> = pipe
-        .query_async(conn)
+    let ask_jobs = visit.jobs && matches!(conn.jobs, None | Some(JobSupport::Yes));
+    if ask_jobs {
+        pipe.cmd("CLUSTER").arg("GETSLOTMIGRATIONS");
+    }
+    for slot in &visit.count_slots {
+        pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot);
+    }
+    let replies: Vec<Value> = pipe
+        .query_async(&mut conn.conn)
         .await
         .map_err(|e| FetchError::from_redis(&e))?;
-    let expected = if want_view { 3 } else { 2 };
+    let expected =
+        usize::from(visit.full_view) + 2 + usize::from(ask_jobs) + visit.count_slots.len();
     if replies.len() != expected {
         return Err(FetchError::Protocol(format!(
             "expected {expected} replies to the pipeline, got {}",
             replies.len()
         )));
     }
-    let stats = replies.pop().unwrap_or_default();
-    let errorstats = replies.pop().unwrap_or_default();
-    let view = match replies.pop() {
-        Some(nodes) => {
-            let view = parse_view_bytes(&nodes)
-                .map_err(|e| FetchError::Protocol(format!("CLUSTER NODES {e}")))?;
-            if view.myself().is_none() {
-                return Err(FetchError::Protocol(
-                    "CLUSTER NODES reply has no myself line".into(),
-                ));
-            }
-            Some(view)
+    let mut replies = replies.into_iter();
+    let mut next = || replies.next().unwrap_or(Value::Nil);
+    let view = if visit.full_view {
+        let nodes = bytes(required(next())?);
+        let view = parse_view_bytes(&nodes)
+            .map_err(|e| FetchError::Protocol(format!("CLUSTER NODES {e}")))?;
+        if view.myself().is_none() {
+            return Err(FetchError::Protocol(
+                "CLUSTER NODES reply has no myself line".into(),
+            ));
         }
-        None => None,
+        Some(view)
+    } else {
+        None
     };
     let mut counters = NodeCounters::default();
-    parse_info(&String::from_utf8_lossy(&errorstats), &mut counters);
-    parse_info(&String::from_utf8_lossy(&stats), &mut counters);
-    Ok(Sample { view, counters })
+    for _ in 0..2 {
+        parse_info(
+            &String::from_utf8_lossy(&bytes(required(next())?)),
+            &mut counters,
+        );
+    }
+    let jobs = match (&conn.jobs, ask_jobs) {
+        (_, true) => {
+            let (support, jobs) = read_jobs(next())?;
+            conn.jobs = Some(support);
+            jobs
+        }
+        (Some(JobSupport::No), false) if visit.jobs => Jobs::Unsupported,
+        (Some(JobSupport::Denied(e)), false) if visit.jobs => Jobs::Denied(e.clone()),
+        _ => Jobs::NotAsked,
+    };
+    let keys = visit
+        .count_slots
+        .iter()
+        .filter_map(|slot| match next() {
+            Value::Int(n) => u64::try_from(n).ok().map(|n| (*slot, n)),
+            _ => None,
+        })
+        .collect();
+    Ok(Sample {
+        view,
+        counters,
+        jobs,
+        keys,
+    })
+}
+
+/// A reply that must not be an error: an error fails the fetch, classified as usual.
+fn required(v: Value) -> Result<Value, FetchError> {
+    match v {
+        Value::ServerError(e) => Err(FetchError::from_redis(&RedisError::from(e))),
+        v => Ok(v),
+    }
+}
+
+/// The bytes of a string reply (RESP2 bulk, RESP3 verbatim); empty for anything else.
+fn bytes(v: Value) -> Vec<u8> {
+    match v {
+        Value::BulkString(b) => b,
+        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => s.into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `CLUSTER GETSLOTMIGRATIONS` reply: an array of entries, each a flat key/value array
+/// (RESP2) or a map (RESP3).
+fn read_jobs(v: Value) -> Result<(JobSupport, Jobs), FetchError> {
+    let entries = match v {
+        Value::ServerError(e) => {
+            let text = RedisError::from(e).to_string();
+            let upper = text.to_ascii_uppercase();
+            return Ok(if upper.contains("NOPERM") {
+                (JobSupport::Denied(text.clone()), Jobs::Denied(text))
+            } else {
+                // "unknown subcommand" on Redis and older Valkey.
+                (JobSupport::No, Jobs::Unsupported)
+            });
+        }
+        Value::Array(entries) => entries,
+        other => {
+            return Err(FetchError::Protocol(format!(
+                "CLUSTER GETSLOTMIGRATIONS: expected an array, got {other:?}"
+            )));
+        }
+    };
+    let text = |v: &Value| match v {
+        Value::Int(n) => n.to_string(),
+        other => String::from_utf8_lossy(&bytes(other.clone())).into_owned(),
+    };
+    let pairs: Vec<Vec<(String, String)>> = entries
+        .iter()
+        .map(|e| match e {
+            Value::Array(flat) => flat
+                .chunks(2)
+                .filter(|p| p.len() == 2)
+                .map(|p| (text(&p[0]), text(&p[1])))
+                .collect(),
+            Value::Map(map) => map.iter().map(|(k, v)| (text(k), text(v))).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let jobs = parse_jobs(&pairs).map_err(|e| FetchError::Protocol(e.to_string()))?;
+    Ok((JobSupport::Yes, Jobs::Read(jobs)))
 }

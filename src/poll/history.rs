@@ -4,9 +4,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::snapshot::{ClusterStats, MigrationKey};
-use crate::topology::Topology;
-use crate::topology::event::{Event, Kind};
+use crate::snapshot::{ClusterStats, Progress};
+use crate::topology::event::{Event, EventKind};
+use crate::topology::{MigrationId, NodeId, Topology};
 
 /// Recent events and cumulative statistics of one cluster.
 #[derive(Debug)]
@@ -18,10 +18,11 @@ pub struct History {
     shared: Arc<Vec<Event>>,
     /// Counters and timestamps.
     pub stats: ClusterStats,
-    /// Open migrations' first-seen times (Unix ms).
-    migrations_since: HashMap<MigrationKey, u64>,
-    /// The same, as published.
-    shared_migrations: Arc<HashMap<MigrationKey, u64>>,
+    /// Open migrations' progress, with what last showed it (keys left, or an atomic job's
+    /// state and update time).
+    progress: HashMap<MigrationId, (Progress, Marker)>,
+    /// The progress, as published.
+    shared_progress: Arc<HashMap<MigrationId, Progress>>,
 }
 
 impl History {
@@ -32,8 +33,8 @@ impl History {
             capacity: capacity.max(1),
             shared: Arc::new(Vec::new()),
             stats: ClusterStats::default(),
-            migrations_since: HashMap::new(),
-            shared_migrations: Arc::new(HashMap::new()),
+            progress: HashMap::new(),
+            shared_progress: Arc::new(HashMap::new()),
         }
     }
 
@@ -47,9 +48,12 @@ impl History {
             if e.kind.is_topology_change() {
                 self.stats.last_topology_change_ms = e.timestamp_ms;
             }
-            match e.kind.kind() {
-                Kind::Reshard => self.stats.last_reshard_ms = e.timestamp_ms,
-                Kind::Failover => self.stats.last_failover_ms = e.timestamp_ms,
+            match &e.kind {
+                EventKind::Reshard { .. } => self.stats.last_reshard_ms = e.timestamp_ms,
+                EventKind::Failover { .. } => self.stats.last_failover_ms = e.timestamp_ms,
+                EventKind::MigrationFailed {
+                    lost_writes: true, ..
+                } => self.stats.lost_writes_total += 1,
                 _ => {}
             }
             if self.ring.len() == self.capacity {
@@ -62,21 +66,62 @@ impl History {
         }
     }
 
-    /// Notes when each of `t`'s open migrations was first seen, and forgets closed ones.
-    pub fn track_migrations(&mut self, t: &Topology, now_ms: u64) {
-        let open: HashSet<MigrationKey> = t.migrations.iter().map(|m| m.key()).collect();
-        let before = self.migrations_since.len();
-        self.migrations_since.retain(|k, _| open.contains(k));
-        let mut changed = self.migrations_since.len() != before;
-        for k in open {
-            self.migrations_since.entry(k).or_insert_with(|| {
-                changed = true;
-                now_ms
-            });
+    /// Follows each of `t`'s open migrations: when it opened, and when it last made progress.
+    /// `keys_left` holds, per (source, slot), the keys the source still has in a migrating
+    /// slot, where this poll read them. Closed migrations are forgotten.
+    pub fn track_migrations(
+        &mut self,
+        t: &Topology,
+        now_ms: u64,
+        keys_left: &HashMap<(NodeId, u16), u64>,
+    ) {
+        let open = t.open_migrations();
+        let ids: HashSet<&MigrationId> = open.iter().map(|m| &m.id).collect();
+        self.progress.retain(|id, _| ids.contains(id));
+        for m in &open {
+            let (opened_ms, marker, keys) = match &m.id {
+                MigrationId::Classic(slot, source, _) => {
+                    let keys = keys_left.get(&(*source, *slot)).copied();
+                    (now_ms, Marker::Keys(keys), keys)
+                }
+                MigrationId::Atomic(name) => {
+                    let job = t.atomic.iter().find(|a| &a.name == name);
+                    let marker = job.map(|a| (a.state.clone(), a.updated_ms));
+                    (
+                        job.map_or(now_ms, |a| a.created_ms),
+                        Marker::Job(marker),
+                        None,
+                    )
+                }
+            };
+            match self.progress.get_mut(&m.id) {
+                None => {
+                    let p = Progress {
+                        opened_ms,
+                        progressed_ms: now_ms,
+                        keys_left: keys,
+                    };
+                    self.progress.insert(m.id.clone(), (p, marker));
+                }
+                Some((p, last)) => {
+                    if marker.progressed_since(last) {
+                        p.progressed_ms = now_ms;
+                    }
+                    if keys.is_some() {
+                        p.keys_left = keys;
+                    }
+                    if !matches!(marker, Marker::Keys(None)) {
+                        *last = marker;
+                    }
+                }
+            }
         }
-        if changed {
-            self.shared_migrations = Arc::new(self.migrations_since.clone());
-        }
+        self.shared_progress = Arc::new(
+            self.progress
+                .iter()
+                .map(|(id, (p, _))| (id.clone(), *p))
+                .collect(),
+        );
     }
 
     /// The recent events, oldest first, as published.
@@ -84,17 +129,38 @@ impl History {
         self.shared.clone()
     }
 
-    /// Open migrations' first-seen times, as published.
-    pub fn migrations_since(&self) -> Arc<HashMap<MigrationKey, u64>> {
-        self.shared_migrations.clone()
+    /// Open migrations' progress, as published.
+    pub fn progress(&self) -> Arc<HashMap<MigrationId, Progress>> {
+        self.shared_progress.clone()
+    }
+}
+
+/// What last showed a migration's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Marker {
+    /// A classic migration: the keys left on the source, if this poll read them.
+    Keys(Option<u64>),
+    /// An atomic job: its state and last update time.
+    Job(Option<(String, u64)>),
+}
+
+impl Marker {
+    /// Fewer keys left (a write adding keys is not progress), or a job that moved on.
+    fn progressed_since(&self, last: &Marker) -> bool {
+        match (self, last) {
+            (Marker::Keys(Some(now)), Marker::Keys(Some(before))) => now < before,
+            (Marker::Job(now), Marker::Job(before)) => now != before,
+            _ => false,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::atomic::{AtomicMigration, Phase};
     use crate::topology::diff::diff;
-    use crate::topology::event::{MoveReason, stamp};
+    use crate::topology::event::{Kind, MoveReason, stamp};
     use crate::topology::merge::merge;
     use crate::topology::parse::parse_view;
     use crate::topology::testdata::*;
@@ -126,17 +192,69 @@ mod tests {
     }
 
     #[test]
-    fn migrations_keep_their_first_seen_time_until_they_close() {
+    fn a_classic_migration_progresses_while_keys_leave_the_source() {
         let mut h = History::new(10);
         let open = topo(
             &healthy().replace("0-5460", &format!("0-5460 [7->-{B}]")),
             0,
         );
-        h.track_migrations(&open, 5_000);
-        h.track_migrations(&open, 9_000);
-        let key = open.migrations[0].key();
-        assert_eq!(h.migrations_since().get(&key), Some(&5_000));
-        h.track_migrations(&topo(&healthy(), 0), 10_000);
-        assert!(h.migrations_since().is_empty());
+        let a = open.migrations[0].source;
+        let id = MigrationId::Classic(7, a, open.migrations[0].target);
+        let keys = |n| HashMap::from([((a, 7), n)]);
+        h.track_migrations(&open, 5_000, &keys(100));
+        h.track_migrations(&open, 6_000, &keys(60));
+        let p = h.progress()[&id];
+        assert_eq!(
+            (p.opened_ms, p.progressed_ms, p.keys_left),
+            (5_000, 6_000, Some(60))
+        );
+        // Unread (None) and more keys (a client's writes) are not progress.
+        h.track_migrations(&open, 7_000, &HashMap::new());
+        h.track_migrations(&open, 8_000, &keys(61));
+        assert_eq!(h.progress()[&id].progressed_ms, 6_000);
+        assert_eq!(h.progress()[&id].keys_left, Some(61));
+        h.track_migrations(&open, 9_000, &keys(0));
+        assert_eq!(h.progress()[&id].progressed_ms, 9_000);
+        h.track_migrations(&topo(&healthy(), 0), 10_000, &HashMap::new());
+        assert!(h.progress().is_empty(), "closed migrations are forgotten");
+    }
+
+    #[test]
+    fn an_atomic_migration_progresses_when_its_state_or_update_time_changes() {
+        let mut t = topo(&healthy(), 0);
+        let job = |state: &str, updated_ms: u64| AtomicMigration {
+            name: "job1".into(),
+            source: t.nodes[0].id,
+            target: t.nodes[1].id,
+            ranges: vec![crate::slot::SlotRange::single(7)],
+            slots: 1,
+            state: state.into(),
+            phase: Phase::of(state),
+            message: String::new(),
+            created_ms: 1_000,
+            updated_ms,
+        };
+        let id = MigrationId::Atomic("job1".into());
+        t.atomic = vec![job("snapshotting", 2_000)];
+        let mut h = History::new(10);
+        h.track_migrations(&t, 5_000, &HashMap::new());
+        assert_eq!(
+            h.progress()[&id].opened_ms,
+            1_000,
+            "opened when the job was created"
+        );
+        h.track_migrations(&t, 9_000, &HashMap::new());
+        assert_eq!(
+            h.progress()[&id].progressed_ms,
+            5_000,
+            "same state: stalled"
+        );
+        t.atomic = vec![job("replicating", 9_500)];
+        h.track_migrations(&t, 10_000, &HashMap::new());
+        let p = h.progress()[&id];
+        assert_eq!((p.opened_ms, p.progressed_ms), (1_000, 10_000));
+        t.atomic = vec![job("success", 10_200)];
+        h.track_migrations(&t, 11_000, &HashMap::new());
+        assert!(h.progress().is_empty(), "a finished job is not open");
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod fetch;
 pub mod history;
+mod migrations;
 mod node;
 pub mod plan;
 pub mod state;
@@ -133,6 +134,13 @@ fn log(cluster: &str, outcome: &Outcome) {
                 error,
             } => tracing::warn!(cluster, node, reason, error, "cannot poll node"),
             Note::NodeAnswering { node } => tracing::info!(cluster, node, "node answering again"),
+            Note::JobsDenied { node, error } => tracing::warn!(
+                cluster,
+                node,
+                error,
+                "cannot read CLUSTER GETSLOTMIGRATIONS: atomic slot migrations on this node are \
+                 invisible until the ACL allows cluster|getslotmigrations"
+            ),
             Note::NoView { tried } => tracing::warn!(
                 cluster,
                 tried,

@@ -33,6 +33,8 @@ pub(super) struct NodeState {
     pub(super) failing: Option<&'static str>,
     /// The failure reason last reported in a note, so a dead node is reported once.
     pub(super) reported: Option<&'static str>,
+    /// A refusal of `CLUSTER GETSLOTMIGRATIONS` was reported, so it is not reported again.
+    pub(super) jobs_denied_reported: bool,
     /// Polls left during which its full view is read every poll.
     pub(super) hot: u32,
 }
@@ -45,6 +47,8 @@ impl NodeState {
             port: self.port,
             full_view: false,
             close_after: false,
+            jobs: false,
+            count_slots: Vec::new(),
         }
     }
 

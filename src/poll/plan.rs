@@ -30,6 +30,12 @@ pub struct Visit {
     /// and keeps that size; a node read in full only for the rotation will not be read in full
     /// again for many polls, so its connection should not hold a view-sized buffer meanwhile.
     pub close_after: bool,
+    /// Read the node's atomic migration jobs (`CLUSTER GETSLOTMIGRATIONS`), where the server
+    /// has them: masters and nodes of unknown role.
+    pub jobs: bool,
+    /// Slots whose keys to count (`CLUSTER COUNTKEYSINSLOT`): the node's classic migrating
+    /// slots, to tell whether their migration progresses.
+    pub count_slots: Vec<u16>,
 }
 
 /// Where the rotation through the nodes' full views continues.
@@ -91,6 +97,8 @@ mod tests {
                 port: 6379,
                 full_view: false,
                 close_after: false,
+                jobs: false,
+                count_slots: Vec::new(),
             })
             .collect()
     }

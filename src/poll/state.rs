@@ -11,15 +11,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::history::History;
+use super::migrations;
 use super::node::NodeState;
 use super::plan::{Rotation, Sampling, Visit};
 use crate::config::Seed;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::snapshot::{NodeStatus, Snapshot};
+use crate::topology::atomic::Job;
 use crate::topology::event::{Event, stamp};
 use crate::topology::merge::merge;
-use crate::topology::{NodeId, Topology, View};
+use crate::topology::{NodeId, Role, Topology, View};
+
+/// Most classic migrating slots whose keys a poll counts on one node: enough for any reshard
+/// tool (they move one slot at a time); a hand-made mass SETSLOT is still seen, its progress
+/// judged by the first slots.
+const MAX_COUNTED_SLOTS: usize = 64;
 
 /// Polls during which a node involved in a change (or a migration, or new ASK traffic) has its
 /// full view read every poll: long enough for gossip to settle, so that a sample of lagging
@@ -33,6 +40,24 @@ pub struct Sample {
     pub view: Option<View>,
     /// Counters from INFO.
     pub counters: NodeCounters,
+    /// Its atomic migration jobs.
+    pub jobs: Jobs,
+    /// Keys counted in the slots the visit asked about: (slot, keys).
+    pub keys: Vec<(u16, u64)>,
+}
+
+/// What a node said of its atomic migration jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Jobs {
+    /// Not asked this poll.
+    #[default]
+    NotAsked,
+    /// The server has no `CLUSTER GETSLOTMIGRATIONS` (Redis, Valkey before 9).
+    Unsupported,
+    /// The ACL user may not run it, so atomic migrations cannot be seen; the server's words.
+    Denied(String),
+    /// The jobs in its log.
+    Read(Vec<Job>),
 }
 
 /// What one visit brought back.
@@ -96,6 +121,14 @@ pub enum Note {
     NodeAnswering {
         /// The node.
         node: String,
+    },
+    /// A node refuses `CLUSTER GETSLOTMIGRATIONS` to slotwatch's user: its atomic migrations
+    /// cannot be seen.
+    JobsDenied {
+        /// The node.
+        node: String,
+        /// The server's words.
+        error: String,
     },
     /// No view could be read, so the poll produced no topology.
     NoView {
@@ -223,7 +256,22 @@ impl ClusterState {
             let state = self.nodes.entry(endpoint.clone()).or_default();
             state.host = host;
             state.port = port;
-            visits.push(state.visit(&endpoint));
+            let mut visit = state.visit(&endpoint);
+            let known = state
+                .id
+                .and_then(|id| Some((id, self.topology.as_ref()?.node(&id)?)));
+            // Atomic jobs live on masters; a node of unknown role is asked too.
+            visit.jobs = known.is_none_or(|(_, n)| n.role != Role::Replica);
+            if let (Some((id, _)), Some(t)) = (known, &self.topology) {
+                visit.count_slots = t
+                    .migrations
+                    .iter()
+                    .filter(|m| m.migrating_seen && m.source == id)
+                    .map(|m| m.slot)
+                    .take(MAX_COUNTED_SLOTS)
+                    .collect();
+            }
+            visits.push(visit);
         }
         let nodes = &self.nodes;
         self.rotation
@@ -251,6 +299,9 @@ impl ClusterState {
         let mut viewed: HashSet<NodeId> = HashSet::new();
         let mut failed: HashMap<String, String> = HashMap::new();
         let mut asked: Vec<String> = Vec::new();
+        let mut jobs: Vec<(NodeId, Vec<Job>)> = Vec::new();
+        let mut keys_left: HashMap<(NodeId, u16), u64> = HashMap::new();
+        let mut notes = Vec::new();
         let view_ids: HashMap<String, NodeId> = fetched
             .iter()
             .filter_map(|f| f.result.as_ref().ok()?.view.as_ref())
@@ -275,6 +326,20 @@ impl ClusterState {
                         asked.push(endpoint.clone());
                     }
                     state.counters = Some(sample.counters);
+                    match (sample.jobs, id) {
+                        (Jobs::Read(list), Some(id)) => jobs.push((id, list)),
+                        (Jobs::Denied(error), _) if !state.jobs_denied_reported => {
+                            state.jobs_denied_reported = true;
+                            notes.push(Note::JobsDenied {
+                                node: endpoint.clone(),
+                                error,
+                            });
+                        }
+                        _ => {}
+                    }
+                    if let Some(id) = id {
+                        keys_left.extend(sample.keys.iter().map(|(slot, n)| ((id, *slot), *n)));
+                    }
                     if let Some(view) = sample.view {
                         viewed.extend(own);
                         views.push(view);
@@ -285,11 +350,13 @@ impl ClusterState {
                 }
             }
         }
-        let mut notes = self.failure_notes(&failed);
+        notes.extend(self.failure_notes(&failed));
 
         let topology = (!views.is_empty()).then(|| {
             let mut t = merge(&views, end.started_ms);
-            self.carry_unseen_migrations(&mut t, &viewed);
+            let prev = self.topology.as_deref();
+            migrations::carry_unseen(&mut t, prev, &viewed);
+            migrations::attach_atomic(&mut t, prev, &jobs);
             Arc::new(t)
         });
         self.reached = topology.is_some();
@@ -306,7 +373,8 @@ impl ClusterState {
                 self.follow_membership(new);
                 self.mark_hot(new, &events, &asked);
                 self.history.record(&events);
-                self.history.track_migrations(new, end.started_ms);
+                self.history
+                    .track_migrations(new, end.started_ms, &keys_left);
                 self.topology = Some(new.clone());
             }
             None => {
@@ -376,28 +444,6 @@ impl ClusterState {
             if state.counters.is_none() {
                 state.counters = departed.get(&n.id).and_then(|d| d.counters);
             }
-        }
-    }
-
-    /// Migrations are printed only on their source's and target's own lines. When none of the
-    /// views that showed a migration was read this poll (not sampled, or the node did not
-    /// answer), its state is unknown, not closed: keep it rather than report it finished and
-    /// started again.
-    fn carry_unseen_migrations(&self, t: &mut Topology, viewed: &HashSet<NodeId>) {
-        let Some(prev) = &self.topology else { return };
-        let mut carried = false;
-        for m in &prev.migrations {
-            let reread = (m.migrating_seen && viewed.contains(&m.source))
-                || (m.importing_seen && viewed.contains(&m.target));
-            let unseen = !reread;
-            let still_members = t.node(&m.source).is_some() && t.node(&m.target).is_some();
-            if unseen && still_members && !t.migrations.iter().any(|n| n.key() == m.key()) {
-                t.migrations.push(m.clone());
-                carried = true;
-            }
-        }
-        if carried {
-            t.migrations.sort();
         }
     }
 
@@ -471,7 +517,7 @@ impl ClusterState {
             nodes,
             events: self.history.events(),
             stats: self.history.stats.clone(),
-            migrations_since: self.history.migrations_since(),
+            progress: self.history.progress(),
         }
     }
 }

@@ -153,6 +153,7 @@ fn merge_members(views: &[&View], observed_at_ms: u64) -> Topology {
         nodes,
         owners,
         migrations: collect_migrations(views),
+        atomic: Vec::new(),
         disagreement,
         views: views.len() as u32,
         ignored_views: 0,
@@ -260,6 +261,7 @@ fn collect_migrations(views: &[&View]) -> Vec<Migration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::Mechanism;
     use crate::topology::parse::parse_view;
     use crate::topology::testdata::*;
 
@@ -394,8 +396,8 @@ mod tests {
         let half = &t.migrations[1];
         assert_eq!((half.slot, half.source, half.target), (200, id(C), id(B)));
         assert!(!half.migrating_seen && half.importing_seen);
-        assert_eq!(t.migrating_count(&id(A)), 1);
-        assert_eq!(t.importing_count(&id(B)), 2);
+        assert_eq!(t.migrating_slots(&id(A), Mechanism::Classic), 1);
+        assert_eq!(t.importing_slots(&id(B), Mechanism::Classic), 2);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Everything here is pure data and pure functions, so that the poller, the `diff` command,
 //! benches and fuzz targets share one implementation.
 
+pub mod atomic;
 pub mod diff;
 pub mod event;
 pub mod merge;
@@ -73,6 +74,73 @@ impl Migration {
     }
 }
 
+/// How a migration moves slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mechanism {
+    /// `CLUSTER SETSLOT` MIGRATING/IMPORTING and `MIGRATE`, one slot at a time; clients get ASK.
+    Classic,
+    /// Valkey 9's `CLUSTER MIGRATESLOTS`: whole ranges, no ASK, a short pause at the cut-over.
+    Atomic,
+}
+
+impl Mechanism {
+    /// The `mechanism` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanism::Classic => "classic",
+            Mechanism::Atomic => "atomic",
+        }
+    }
+}
+
+/// A migration's identity from poll to poll.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MigrationId {
+    /// A classic migration: (slot, source, target).
+    Classic(u16, NodeId, NodeId),
+    /// An atomic migration: its job name.
+    Atomic(String),
+}
+
+impl MigrationId {
+    /// A classic migration's slot.
+    pub fn slot(&self) -> Option<u16> {
+        match self {
+            MigrationId::Classic(slot, ..) => Some(*slot),
+            MigrationId::Atomic(_) => None,
+        }
+    }
+
+    /// An atomic migration's job name.
+    pub fn job(&self) -> Option<&str> {
+        match self {
+            MigrationId::Atomic(name) => Some(name),
+            MigrationId::Classic(..) => None,
+        }
+    }
+}
+
+/// An open migration of either mechanism: what health, check, the metrics and `/topology` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenMigration<'a> {
+    /// Its identity.
+    pub id: MigrationId,
+    /// How it moves slots.
+    pub mechanism: Mechanism,
+    /// The master the slots leave.
+    pub source: NodeId,
+    /// The master they go to.
+    pub target: NodeId,
+    /// The slots.
+    pub ranges: Vec<SlotRange>,
+    /// How many.
+    pub slots: u32,
+    /// For atomic migrations the server's state (`snapshotting`, ...); for classic ones which
+    /// halves are set: `migrating`, `importing` or `migrating+importing`.
+    pub state: &'a str,
+}
+
 /// A master and its replicas.
 #[derive(Debug, Clone)]
 pub struct Shard<'a> {
@@ -94,8 +162,10 @@ pub struct Topology {
     pub nodes: Vec<Node>,
     /// Owner of each slot as an index into `nodes`, or `NO_OWNER`.
     owners: Box<[u32]>,
-    /// Open migrations, sorted by slot.
+    /// Open classic migrations, sorted by slot.
     pub migrations: Vec<Migration>,
+    /// Atomic migrations the masters report, running or finished, oldest first.
+    pub atomic: Vec<atomic::AtomicMigration>,
     /// Slots on which the merged views did not all name the same owner.
     pub disagreement: crate::slot::SlotSet,
     /// How many views were merged.
@@ -110,6 +180,7 @@ impl fmt::Debug for Topology {
             .field("observed_at_ms", &self.observed_at_ms)
             .field("nodes", &self.nodes)
             .field("migrations", &self.migrations)
+            .field("atomic", &self.atomic)
             .field("disagreement", &self.disagreement)
             .field("views", &self.views)
             .field("ignored_views", &self.ignored_views)
@@ -124,6 +195,7 @@ impl Default for Topology {
             nodes: Vec::new(),
             owners: vec![NO_OWNER; usize::from(SLOT_COUNT)].into_boxed_slice(),
             migrations: Vec::new(),
+            atomic: Vec::new(),
             disagreement: crate::slot::SlotSet::new(),
             views: 0,
             ignored_views: 0,
@@ -175,20 +247,71 @@ impl Topology {
             .filter(move |n| n.role == Role::Replica && n.master.as_ref() == Some(master))
     }
 
-    /// Number of slots `node` has marked MIGRATING.
-    pub fn migrating_count(&self, node: &NodeId) -> u32 {
-        self.migrations
+    /// Open migrations of both mechanisms: classic ones by slot, then running atomic ones.
+    pub fn open_migrations(&self) -> Vec<OpenMigration<'_>> {
+        let classic = self.migrations.iter().map(|m| OpenMigration {
+            id: MigrationId::Classic(m.slot, m.source, m.target),
+            mechanism: Mechanism::Classic,
+            source: m.source,
+            target: m.target,
+            ranges: vec![SlotRange::single(m.slot)],
+            slots: 1,
+            state: match (m.migrating_seen, m.importing_seen) {
+                (true, true) => "migrating+importing",
+                (true, false) => "migrating",
+                _ => "importing",
+            },
+        });
+        let atomic = self
+            .atomic
             .iter()
-            .filter(|m| m.migrating_seen && m.source == *node)
-            .count() as u32
+            .filter(|a| a.phase == atomic::Phase::Running)
+            .map(|a| OpenMigration {
+                id: MigrationId::Atomic(a.name.clone()),
+                mechanism: Mechanism::Atomic,
+                source: a.source,
+                target: a.target,
+                ranges: a.ranges.clone(),
+                slots: a.slots,
+                state: &a.state,
+            });
+        classic.chain(atomic).collect()
     }
 
-    /// Number of slots `node` has marked IMPORTING.
-    pub fn importing_count(&self, node: &NodeId) -> u32 {
-        self.migrations
-            .iter()
-            .filter(|m| m.importing_seen && m.target == *node)
-            .count() as u32
+    /// Slots `node` is sending away by `mechanism`: classic slots it has marked MIGRATING, or
+    /// the slots of its running atomic exports.
+    pub fn migrating_slots(&self, node: &NodeId, mechanism: Mechanism) -> u32 {
+        match mechanism {
+            Mechanism::Classic => self
+                .migrations
+                .iter()
+                .filter(|m| m.migrating_seen && m.source == *node)
+                .count() as u32,
+            Mechanism::Atomic => self
+                .atomic
+                .iter()
+                .filter(|a| a.phase == atomic::Phase::Running && a.source == *node)
+                .map(|a| a.slots)
+                .sum(),
+        }
+    }
+
+    /// Slots `node` is receiving by `mechanism`: classic slots it has marked IMPORTING, or the
+    /// slots of its running atomic imports.
+    pub fn importing_slots(&self, node: &NodeId, mechanism: Mechanism) -> u32 {
+        match mechanism {
+            Mechanism::Classic => self
+                .migrations
+                .iter()
+                .filter(|m| m.importing_seen && m.target == *node)
+                .count() as u32,
+            Mechanism::Atomic => self
+                .atomic
+                .iter()
+                .filter(|a| a.phase == atomic::Phase::Running && a.target == *node)
+                .map(|a| a.slots)
+                .sum(),
+        }
     }
 
     /// The masters with their replicas, ordered by the masters' `ip:port`: how people read a

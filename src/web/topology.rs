@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::slot::{SLOT_COUNT, SlotRange};
 use crate::snapshot::Snapshot;
-use crate::topology::{Node, NodeId, Topology};
+use crate::topology::{Mechanism, Node, NodeId, Topology};
 
 /// The document for the chosen clusters; a cluster that is unreachable shows the last topology
 /// it had, marked stale.
@@ -47,7 +47,7 @@ struct ClusterOut<'a> {
     unassigned_ranges: Vec<SlotRange>,
     masters: Vec<MasterOut<'a>>,
     nodes: Vec<NodeOut<'a>>,
-    migrations: Vec<MigrationOut>,
+    migrations: Vec<MigrationOut<'a>>,
     disagreement: DisagreementOut,
 }
 
@@ -73,16 +73,29 @@ struct NodeOut<'a> {
 }
 
 #[derive(Serialize)]
-struct MigrationOut {
-    slot: u16,
+struct MigrationOut<'a> {
+    mechanism: Mechanism,
+    /// A classic migration's slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slot: Option<u16>,
+    /// An atomic migration's job name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job: Option<String>,
+    ranges: Vec<SlotRange>,
+    slots: u32,
     source: String,
     source_id: NodeId,
     target: String,
     target_id: NodeId,
-    migrating_seen: bool,
-    importing_seen: bool,
-    /// Seconds since slotwatch first saw it open (it may have opened earlier).
+    /// Classic: which halves are set; atomic: the server's job state.
+    state: &'a str,
+    /// Seconds since it opened (a classic one: since slotwatch first saw it).
     age_seconds: f64,
+    /// Seconds since it last made progress.
+    stalled_seconds: f64,
+    /// Classic: keys left in the slot on the source, when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys_left: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -135,17 +148,27 @@ fn cluster_out<'a>(s: &'a Snapshot, t: &'a Topology) -> ClusterOut<'a> {
         })
         .collect();
     let migrations = t
-        .migrations
-        .iter()
-        .map(|m| MigrationOut {
-            slot: m.slot,
-            source: t.endpoint_of(&m.source),
-            source_id: m.source,
-            target: t.endpoint_of(&m.target),
-            target_id: m.target,
-            migrating_seen: m.migrating_seen,
-            importing_seen: m.importing_seen,
-            age_seconds: s.migration_age_s(&m.key()).unwrap_or(0.0),
+        .open_migrations()
+        .into_iter()
+        .map(|m| {
+            let progress = s.progress.get(&m.id);
+            MigrationOut {
+                mechanism: m.mechanism,
+                slot: m.id.slot(),
+                job: m.id.job().map(str::to_owned),
+                slots: m.slots,
+                ranges: m.ranges,
+                source: t.endpoint_of(&m.source),
+                source_id: m.source,
+                target: t.endpoint_of(&m.target),
+                target_id: m.target,
+                state: m.state,
+                age_seconds: s.migration_age_s(&m.id).unwrap_or(0.0),
+                stalled_seconds: progress.map_or(0.0, |p| {
+                    s.polled_at_ms.saturating_sub(p.progressed_ms) as f64 / 1000.0
+                }),
+                keys_left: progress.and_then(|p| p.keys_left),
+            }
         })
         .collect();
     let unassigned = t.unassigned_slots();

@@ -5,15 +5,17 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::plan::{Sampling, Visit};
-use super::state::{ClusterState, Fetched, Note, Outcome, PollEnd, Sample};
+use super::state::{ClusterState, Fetched, Jobs, Note, Outcome, PollEnd, Sample};
 use crate::config::Seed;
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::FetchError;
+use crate::topology::atomic::Job;
 use crate::topology::parse::parse_view;
 use crate::topology::testdata::*;
 use crate::topology::{Flags, View};
 
 mod failures;
+mod migrations;
 mod sampling;
 
 /// A scripted cluster: the `CLUSTER NODES` truth (as node A prints it), who is down, and each
@@ -22,6 +24,12 @@ struct World {
     text: String,
     down: HashSet<String>,
     asks: HashMap<String, u64>,
+    /// Atomic migration jobs each node reports.
+    jobs: HashMap<String, Vec<Job>>,
+    /// Keys per (node, slot), for COUNTKEYSINSLOT.
+    keys: HashMap<(String, u16), u64>,
+    /// The count_slots each visit asked, per poll.
+    counted: Vec<Vec<(String, Vec<u16>)>>,
     /// Endpoints read in full, per poll.
     full: Vec<Vec<String>>,
     /// Endpoints visited (any way), per poll.
@@ -40,6 +48,9 @@ impl World {
             text,
             down: HashSet::new(),
             asks: HashMap::new(),
+            jobs: HashMap::new(),
+            keys: HashMap::new(),
+            counted: Vec::new(),
             full: Vec::new(),
             visited: Vec::new(),
             start: Instant::now(),
@@ -72,9 +83,21 @@ impl World {
             &format!("# Errorstats\r\nerrorstat_ASK:count={ask}\r\n"),
             &mut counters,
         );
+        let jobs = if v.jobs {
+            Jobs::Read(self.jobs.get(&v.endpoint).cloned().unwrap_or_default())
+        } else {
+            Jobs::NotAsked
+        };
+        let keys = v
+            .count_slots
+            .iter()
+            .filter_map(|s| Some((*s, *self.keys.get(&(v.endpoint.clone(), *s))?)))
+            .collect();
         Ok(Sample {
             view: v.full_view.then_some(view),
             counters,
+            jobs,
+            keys,
         })
     }
 
@@ -86,9 +109,13 @@ impl World {
         let mut fetched = plan.skipped.clone();
         let mut full = Vec::new();
         let mut visited = Vec::new();
+        let mut counted = Vec::new();
         let mut read = |visits: &[Visit], fetched: &mut Vec<Fetched>| {
             for v in visits {
                 visited.push(v.endpoint.clone());
+                if !v.count_slots.is_empty() {
+                    counted.push((v.endpoint.clone(), v.count_slots.clone()));
+                }
                 if v.full_view {
                     full.push(v.endpoint.clone());
                 }
@@ -106,6 +133,7 @@ impl World {
         visited.sort();
         self.full.push(full);
         self.visited.push(visited);
+        self.counted.push(counted);
         state.apply(
             fetched,
             PollEnd {

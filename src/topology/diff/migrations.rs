@@ -1,19 +1,28 @@
-//! Slot migrations that opened or closed between two topologies.
+//! Slot migrations that opened or closed between two topologies: classic ones from the
+//! masters' markers, atomic ones from their job logs.
 
-use super::super::Topology;
-use super::super::event::{EventKind, NodeRef};
+use super::super::atomic::{AtomicMigration, Phase};
+use super::super::event::{EventKind, MigrationScope, NodeRef};
+use super::super::{NodeId, Topology};
 
-/// A migration seen in `new` but not `old` started; one in `old` but not `new` finished if the
-/// target now owns the slot, and was aborted otherwise.
+/// A classic migration seen in `new` but not `old` started; one in `old` but not `new` finished
+/// if the target now owns the slot, and was aborted otherwise.
 pub(super) fn changed(old: &Topology, new: &Topology, out: &mut Vec<EventKind>) {
     let old_keys: Vec<_> = old.migrations.iter().map(|m| m.key()).collect();
     let new_keys: Vec<_> = new.migrations.iter().map(|m| m.key()).collect();
+    let refs = |from: &NodeId, to: &NodeId| {
+        (
+            NodeRef::lookup(from, new, old),
+            NodeRef::lookup(to, new, old),
+        )
+    };
     for key @ (slot, from, to) in &new_keys {
         if !old_keys.contains(key) {
+            let (from, to) = refs(from, to);
             out.push(EventKind::MigrationStarted {
-                slot: *slot,
-                from: NodeRef::lookup(from, new, old),
-                to: NodeRef::lookup(to, new, old),
+                scope: MigrationScope::classic(*slot),
+                from,
+                to,
             });
         }
     }
@@ -21,24 +30,92 @@ pub(super) fn changed(old: &Topology, new: &Topology, out: &mut Vec<EventKind>) 
         if new_keys.contains(key) {
             continue;
         }
-        let (from, to_ref) = (
-            NodeRef::lookup(from, new, old),
-            NodeRef::lookup(to, new, old),
-        );
-        if new.owner(*slot).map(|n| n.id) == Some(*to) {
-            out.push(EventKind::MigrationFinished {
-                slot: *slot,
-                from,
-                to: to_ref,
-            });
+        let moved = new.owner(*slot).map(|n| n.id) == Some(*to);
+        let (from, to) = refs(from, to);
+        let scope = MigrationScope::classic(*slot);
+        out.push(if moved {
+            EventKind::MigrationFinished { scope, from, to }
         } else {
-            out.push(EventKind::MigrationAborted {
-                slot: *slot,
-                from,
-                to: to_ref,
+            EventKind::MigrationAborted { scope, from, to }
+        });
+    }
+    atomic_changed(old, new, out);
+}
+
+/// Atomic jobs, by name: a job that appears running, or that was created since `old` was
+/// observed, started; a running job that reaches a terminal state ends as it says. Finished
+/// jobs already in the log when slotwatch first read it are history, not events.
+fn atomic_changed(old: &Topology, new: &Topology, out: &mut Vec<EventKind>) {
+    for job in &new.atomic {
+        let before = old.atomic.iter().find(|o| o.name == job.name);
+        let started = match before {
+            Some(_) => false,
+            // Job times are whole seconds: a job created in the second of the last poll may
+            // be newer than it.
+            None => job.phase == Phase::Running || job.created_ms + 999 >= old.observed_at_ms,
+        };
+        let (from, to) = (
+            NodeRef::lookup(&job.source, new, old),
+            NodeRef::lookup(&job.target, new, old),
+        );
+        if started {
+            out.push(EventKind::MigrationStarted {
+                scope: MigrationScope::atomic(job),
+                from: from.clone(),
+                to: to.clone(),
             });
         }
+        let was_running = before.is_none_or(|o| o.phase == Phase::Running);
+        if (started || was_running) && job.phase != Phase::Running {
+            out.push(ended(job, from, to));
+        }
     }
+    // A running job that vanished from the logs (its nodes restarted: the log lives in memory)
+    // ended without saying how; ownership tells.
+    for job in old.atomic.iter().filter(|o| o.phase == Phase::Running) {
+        if new.atomic.iter().any(|n| n.name == job.name) {
+            continue;
+        }
+        let scope = MigrationScope::atomic(job);
+        let (from, to) = (
+            NodeRef::lookup(&job.source, new, old),
+            NodeRef::lookup(&job.target, new, old),
+        );
+        out.push(if owns_all(new, &job.target, job) {
+            EventKind::MigrationFinished { scope, from, to }
+        } else {
+            EventKind::MigrationAborted { scope, from, to }
+        });
+    }
+}
+
+/// The event a finished job ends with.
+fn ended(job: &AtomicMigration, from: NodeRef, to: NodeRef) -> EventKind {
+    let scope = MigrationScope::atomic(job);
+    match job.phase {
+        Phase::Failed => EventKind::MigrationFailed {
+            scope,
+            from,
+            to,
+            message: job.message.clone(),
+            lost_writes: job.lost_writes(),
+        },
+        Phase::Cancelled => EventKind::MigrationCancelled {
+            scope,
+            from,
+            to,
+            message: job.message.clone(),
+        },
+        // Success is the job's word even while lagging views still show the old owner.
+        Phase::Success | Phase::Running => EventKind::MigrationFinished { scope, from, to },
+    }
+}
+
+fn owns_all(t: &Topology, target: &NodeId, job: &AtomicMigration) -> bool {
+    job.ranges
+        .iter()
+        .flat_map(|r| r.slots())
+        .all(|s| t.owner(s).map(|n| n.id) == Some(*target))
 }
 
 #[cfg(test)]

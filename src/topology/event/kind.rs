@@ -17,6 +17,10 @@ pub enum Kind {
     MigrationFinished,
     /// See [`EventKind::MigrationAborted`].
     MigrationAborted,
+    /// See [`EventKind::MigrationFailed`].
+    MigrationFailed,
+    /// See [`EventKind::MigrationCancelled`].
+    MigrationCancelled,
     /// See [`EventKind::NodeAdded`].
     NodeAdded,
     /// See [`EventKind::NodeRemoved`].
@@ -93,7 +97,7 @@ const fn row(
 }
 
 /// The one table of event kinds, indexed by [`Kind`].
-pub const KINDS: [KindInfo; 13] = [
+pub const KINDS: [KindInfo; 15] = [
     row(Kind::Reshard, "reshard", true, Some(MoveReason::Reshard)),
     row(Kind::Failover, "failover", true, Some(MoveReason::Failover)),
     row(
@@ -111,6 +115,8 @@ pub const KINDS: [KindInfo; 13] = [
     row(Kind::MigrationStarted, "migration_started", false, None),
     row(Kind::MigrationFinished, "migration_finished", false, None),
     row(Kind::MigrationAborted, "migration_aborted", false, None),
+    row(Kind::MigrationFailed, "migration_failed", false, None),
+    row(Kind::MigrationCancelled, "migration_cancelled", false, None),
     row(Kind::NodeAdded, "node_added", true, None),
     row(Kind::NodeRemoved, "node_removed", true, None),
     row(Kind::NodeFailed, "node_failed", false, None),

@@ -12,7 +12,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Node, NodeId, Role, Topology};
+use super::atomic::AtomicMigration;
+use super::{Mechanism, Node, NodeId, Role, Topology};
 use crate::slot::SlotRange;
 pub use kind::{KINDS, Kind, KindInfo, MoveReason};
 
@@ -48,6 +49,48 @@ impl NodeRef {
 impl fmt::Display for NodeRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.node)
+    }
+}
+
+/// What a migration moves, and by which mechanism.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationScope {
+    /// `classic` or `atomic`.
+    pub mechanism: Mechanism,
+    /// A classic migration's one slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u16>,
+    /// The slots, as ranges.
+    pub ranges: Vec<SlotRange>,
+    /// An atomic migration's job name, as `CLUSTER GETSLOTMIGRATIONS` shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+}
+
+impl MigrationScope {
+    /// A classic migration of one slot.
+    pub fn classic(slot: u16) -> MigrationScope {
+        MigrationScope {
+            mechanism: Mechanism::Classic,
+            slot: Some(slot),
+            ranges: vec![SlotRange::single(slot)],
+            job: None,
+        }
+    }
+
+    /// An atomic migration job.
+    pub fn atomic(job: &AtomicMigration) -> MigrationScope {
+        MigrationScope {
+            mechanism: Mechanism::Atomic,
+            slot: None,
+            ranges: job.ranges.clone(),
+            job: Some(job.name.clone()),
+        }
+    }
+
+    /// The number of slots.
+    pub fn slots(&self) -> u32 {
+        self.ranges.iter().map(SlotRange::len).sum()
     }
 }
 
@@ -93,32 +136,62 @@ pub enum EventKind {
         /// The slots, as ranges.
         ranges: Vec<SlotRange>,
     },
-    /// A slot was marked MIGRATING on its source and/or IMPORTING on its target.
+    /// A migration opened: a slot marked MIGRATING/IMPORTING, or an atomic job created.
     MigrationStarted {
-        /// The slot.
-        slot: u16,
-        /// Where the slot moves from.
+        /// What moves, and how.
+        #[serde(flatten)]
+        scope: MigrationScope,
+        /// The master the slots leave.
         from: NodeRef,
-        /// Where the slot moves to.
+        /// The master they go to.
         to: NodeRef,
     },
-    /// An open migration closed with the target owning the slot.
+    /// A migration closed with the target owning the slots.
     MigrationFinished {
-        /// The slot.
-        slot: u16,
-        /// Where the slot moved from.
+        /// What moved, and how.
+        #[serde(flatten)]
+        scope: MigrationScope,
+        /// The master the slots left.
         from: NodeRef,
-        /// Where the slot moved to.
+        /// The master that owns them now.
         to: NodeRef,
     },
-    /// An open migration closed without the target owning the slot.
+    /// A migration closed without the target owning the slots, with no failure reported.
     MigrationAborted {
-        /// The slot.
-        slot: u16,
-        /// Where the slot was moving from.
+        /// What was moving, and how.
+        #[serde(flatten)]
+        scope: MigrationScope,
+        /// Where the slots were moving from.
         from: NodeRef,
-        /// Where the slot was moving to.
+        /// Where they were moving to.
         to: NodeRef,
+    },
+    /// An atomic migration failed; the server says why.
+    MigrationFailed {
+        /// What was moving.
+        #[serde(flatten)]
+        scope: MigrationScope,
+        /// Where the slots were moving from.
+        from: NodeRef,
+        /// Where they were moving to.
+        to: NodeRef,
+        /// The server's message.
+        message: String,
+        /// The source resumed writes before the cut-over finished: the migration may have
+        /// succeeded with writes lost.
+        lost_writes: bool,
+    },
+    /// An atomic migration was cancelled (`CLUSTER CANCELSLOTMIGRATIONS`).
+    MigrationCancelled {
+        /// What was moving.
+        #[serde(flatten)]
+        scope: MigrationScope,
+        /// Where the slots were moving from.
+        from: NodeRef,
+        /// Where they were moving to.
+        to: NodeRef,
+        /// The server's message, often empty.
+        message: String,
     },
     /// A node ID appeared.
     NodeAdded {
@@ -177,6 +250,8 @@ impl EventKind {
             EventKind::MigrationStarted { .. } => Kind::MigrationStarted,
             EventKind::MigrationFinished { .. } => Kind::MigrationFinished,
             EventKind::MigrationAborted { .. } => Kind::MigrationAborted,
+            EventKind::MigrationFailed { .. } => Kind::MigrationFailed,
+            EventKind::MigrationCancelled { .. } => Kind::MigrationCancelled,
             EventKind::NodeAdded { .. } => Kind::NodeAdded,
             EventKind::NodeRemoved { .. } => Kind::NodeRemoved,
             EventKind::NodeFailed { .. } => Kind::NodeFailed,
@@ -202,7 +277,9 @@ impl EventKind {
             EventKind::Reshard { from, to, .. }
             | EventKind::MigrationStarted { from, to, .. }
             | EventKind::MigrationFinished { from, to, .. }
-            | EventKind::MigrationAborted { from, to, .. } => vec![from, to],
+            | EventKind::MigrationAborted { from, to, .. }
+            | EventKind::MigrationFailed { from, to, .. }
+            | EventKind::MigrationCancelled { from, to, .. } => vec![from, to],
             EventKind::Failover {
                 old_master,
                 new_master,
@@ -313,19 +390,32 @@ mod tests {
                 ranges,
             },
             EventKind::MigrationStarted {
-                slot: 1,
+                scope: MigrationScope::classic(1),
                 from: n.clone(),
                 to: n.clone(),
             },
             EventKind::MigrationFinished {
-                slot: 1,
+                scope: MigrationScope::classic(1),
                 from: n.clone(),
                 to: n.clone(),
             },
             EventKind::MigrationAborted {
-                slot: 1,
+                scope: MigrationScope::classic(1),
                 from: n.clone(),
                 to: n.clone(),
+            },
+            EventKind::MigrationFailed {
+                scope: MigrationScope::classic(1),
+                from: n.clone(),
+                to: n.clone(),
+                message: "x".into(),
+                lost_writes: false,
+            },
+            EventKind::MigrationCancelled {
+                scope: MigrationScope::classic(1),
+                from: n.clone(),
+                to: n.clone(),
+                message: String::new(),
             },
             EventKind::NodeAdded {
                 node: n.clone(),

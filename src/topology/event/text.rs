@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use super::EventKind;
+use super::{EventKind, MigrationScope};
 use crate::slot::format_ranges;
+use crate::topology::Mechanism;
 
 impl fmt::Display for EventKind {
     /// One plain-English line, e.g. `reshard: 1365 slots 5461-6825 moved 127.0.0.1:7001 -> 127.0.0.1:7006`.
@@ -46,15 +47,58 @@ impl fmt::Display for EventKind {
                 plural(*slots),
                 format_ranges(ranges)
             ),
-            EventKind::MigrationStarted { slot, from, to } => {
-                write!(f, "{name}: slot {slot} migrating {from} -> {to}")
+            EventKind::MigrationStarted { scope, from, to } => {
+                write!(
+                    f,
+                    "{name}: {} migrating {from} -> {to}{}",
+                    what(scope),
+                    how(scope)
+                )
             }
-            EventKind::MigrationFinished { slot, from, to } => {
-                write!(f, "{name}: slot {slot} now served by {to} (was {from})")
-            }
-            EventKind::MigrationAborted { slot, from, to } => write!(
+            EventKind::MigrationFinished { scope, from, to } => write!(
                 f,
-                "{name}: slot {slot} migration {from} -> {to} closed without moving"
+                "{name}: {} now served by {to} (was {from}){}",
+                what(scope),
+                how(scope)
+            ),
+            EventKind::MigrationAborted { scope, from, to } => write!(
+                f,
+                "{name}: {} migration {from} -> {to} closed without moving{}",
+                what(scope),
+                how(scope)
+            ),
+            EventKind::MigrationFailed {
+                scope,
+                from,
+                to,
+                message,
+                lost_writes,
+            } => write!(
+                f,
+                "{name}: {} migration {from} -> {to} failed{}: {message}{}",
+                what(scope),
+                how(scope),
+                if *lost_writes {
+                    " (writes may have been lost)"
+                } else {
+                    ""
+                }
+            ),
+            EventKind::MigrationCancelled {
+                scope,
+                from,
+                to,
+                message,
+            } => write!(
+                f,
+                "{name}: {} migration {from} -> {to} cancelled{}{}",
+                what(scope),
+                how(scope),
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
             ),
             EventKind::NodeAdded { node, role } => {
                 write!(f, "{name}: {node} joined as {role} ({})", node.id.short())
@@ -91,4 +135,26 @@ impl fmt::Display for EventKind {
 
 fn plural(n: u32) -> &'static str {
     if n == 1 { "slot" } else { "slots" }
+}
+
+/// `slot 7` for a classic migration, `12 slots 100-110,200` for an atomic one.
+fn what(scope: &MigrationScope) -> String {
+    match scope.slot {
+        Some(slot) => format!("slot {slot}"),
+        None => {
+            let n = scope.slots();
+            format!("{n} {} {}", plural(n), format_ranges(&scope.ranges))
+        }
+    }
+}
+
+/// Nothing for a classic migration, ` (atomic, job 1a2b3c4d)` for an atomic one.
+fn how(scope: &MigrationScope) -> String {
+    match (&scope.mechanism, &scope.job) {
+        (Mechanism::Atomic, Some(job)) => {
+            format!(" (atomic, job {})", job.get(..8).unwrap_or(job))
+        }
+        (Mechanism::Atomic, None) => " (atomic)".to_owned(),
+        (Mechanism::Classic, _) => String::new(),
+    }
 }

@@ -407,6 +407,52 @@ fn atomic_migrations_that_end_badly(server: Server) {
     );
 }
 
+/// A `redis-cli --cluster reshard` of 2000 slots spans many 200 ms polls; it is one operation,
+/// so one `reshard` event that grows, counted once.
+fn a_long_reshard_is_one_event(server: Server) {
+    let s = setup(server);
+    let started = std::time::Instant::now();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &s.source.1])
+        .args(["--cluster-from", &s.source.0, "--cluster-to", &s.target.0])
+        .args(["--cluster-slots", "2000", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let took = started.elapsed();
+    let reshard = s
+        .exporter
+        .wait_event("reshard", WAIT, |e| e["slots"] == 2000);
+    s.settle();
+    let reshards: Vec<Value> = s
+        .exporter
+        .events()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "reshard")
+        .cloned()
+        .collect();
+    assert_eq!(reshards.len(), 1, "took {took:?}: {reshards:#?}");
+    assert_eq!(reshard["from"]["node"], s.source.1.as_str());
+    assert_eq!(reshard["to"]["node"], s.target.1.as_str());
+    let counted = support::sample(
+        &s.exporter.metrics(),
+        "redis_cluster_events_total",
+        &[("kind", "reshard")],
+    );
+    assert_eq!(counted, Some(1.0));
+    // It did span polls (otherwise this test would prove nothing).
+    assert!(
+        reshard["end_ms"].as_u64() > reshard["timestamp_ms"].as_u64(),
+        "took {took:?}: {reshard:#}"
+    );
+}
+
 /// A hashtag whose keys hash to `slot`.
 fn tag_for(slot: u16) -> String {
     (0..)
@@ -420,4 +466,5 @@ server_matrix!(
     an_aborted_migration_is_one_abort,
     atomic_migrations_are_seen_while_they_run,
     atomic_migrations_that_end_badly,
+    a_long_reshard_is_one_event,
 );

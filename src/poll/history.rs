@@ -11,8 +11,14 @@ use crate::topology::{MigrationId, NodeId, Topology};
 /// Recent events and cumulative statistics of one cluster.
 #[derive(Debug)]
 pub struct History {
-    ring: VecDeque<Event>,
+    /// Recent events with their sequence numbers, oldest first.
+    ring: VecDeque<(u64, Event)>,
     capacity: usize,
+    /// The next event's sequence number.
+    next_seq: u64,
+    /// The last poll's reshards, by (from, to): a reshard between the same masters in the next
+    /// poll continues the same event.
+    open_reshards: HashMap<(NodeId, NodeId), u64>,
     /// The ring as published; rebuilt once per poll with events, not per event (a mass failure
     /// can bring a thousand).
     shared: Arc<Vec<Event>>,
@@ -31,6 +37,8 @@ impl History {
         History {
             ring: VecDeque::new(),
             capacity: capacity.max(1),
+            next_seq: 0,
+            open_reshards: HashMap::new(),
             shared: Arc::new(Vec::new()),
             stats: ClusterStats::default(),
             progress: HashMap::new(),
@@ -38,10 +46,13 @@ impl History {
         }
     }
 
-    /// Counts and keeps one poll's events.
-    pub fn record(&mut self, events: &[Event]) {
+    /// Counts and keeps one poll's events. A reshard between the masters of a reshard of the
+    /// previous poll continues that event, which grows instead of a new one being added; a
+    /// poll without it ends it.
+    pub fn record(&mut self, events: &[Event]) -> Recorded {
+        let mut recorded = Recorded::default();
+        let mut open = HashMap::new();
         for e in events {
-            *self.stats.events_total.entry(e.kind.kind()).or_insert(0) += 1;
             if let Some((reason, slots)) = e.kind.slot_moves() {
                 *self.stats.slot_moves_total.entry(reason).or_insert(0) += u64::from(slots);
             }
@@ -56,14 +67,37 @@ impl History {
                 } => self.stats.lost_writes_total += 1,
                 _ => {}
             }
+            let pair = match &e.kind {
+                EventKind::Reshard { from, to, .. } => Some((from.id, to.id)),
+                _ => None,
+            };
+            if let Some(grown) = pair.and_then(|p| self.continue_reshard(p, e)) {
+                open.extend(pair.map(|p| (p, grown.0)));
+                recorded.continued.push(grown.1);
+                continue;
+            }
+            *self.stats.events_total.entry(e.kind.kind()).or_insert(0) += 1;
             if self.ring.len() == self.capacity {
                 self.ring.pop_front();
             }
-            self.ring.push_back(e.clone());
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.ring.push_back((seq, e.clone()));
+            open.extend(pair.map(|p| (p, seq)));
+            recorded.added.push(e.clone());
         }
+        self.open_reshards = open;
         if !events.is_empty() {
-            self.shared = Arc::new(self.ring.iter().cloned().collect());
+            self.shared = Arc::new(self.ring.iter().map(|(_, e)| e.clone()).collect());
         }
+        recorded
+    }
+
+    /// Grows the last poll's reshard between the same masters by `e`, if it is still kept.
+    fn continue_reshard(&mut self, pair: (NodeId, NodeId), e: &Event) -> Option<(u64, Event)> {
+        let seq = *self.open_reshards.get(&pair)?;
+        let (_, kept) = self.ring.iter_mut().find(|(s, _)| *s == seq)?;
+        kept.continue_with(e).then(|| (seq, kept.clone()))
     }
 
     /// Follows each of `t`'s open migrations: when it opened, and when it last made progress.
@@ -135,6 +169,15 @@ impl History {
     }
 }
 
+/// What one poll's events did to the history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Events added as new entries.
+    pub added: Vec<Event>,
+    /// Earlier events that this poll continued, as they now read.
+    pub continued: Vec<Event>,
+}
+
 /// What last showed a migration's progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Marker {
@@ -189,6 +232,56 @@ mod tests {
             "oldest dropped"
         );
         assert_eq!(h.stats.events_total[&Kind::SlotsUnassigned], 2);
+    }
+
+    /// A's first `n` slots moved to B, seen at `at` ms.
+    fn moved(n: u16, at: u64) -> Topology {
+        let mut text = healthy();
+        if n > 0 {
+            text = text
+                .replace("0-5460", &format!("{n}-5460"))
+                .replace("5461-10922", &format!("0-{} 5461-10922", n - 1))
+                .replace(" 2 connected", " 9 connected");
+        }
+        topo(&text, at)
+    }
+
+    #[test]
+    fn a_reshard_over_consecutive_polls_is_one_event_and_a_quiet_poll_ends_it() {
+        let mut h = History::new(10);
+        let steps = [
+            moved(0, 1_000),
+            moved(100, 2_000),
+            moved(250, 3_000),
+            moved(400, 4_000),
+        ];
+        for w in steps.windows(2) {
+            h.record(&stamp(diff(&w[0], &w[1]), &w[1]));
+        }
+        let events = h.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(
+            e.message,
+            "reshard: 400 slots 0-399 moved 127.0.0.1:30001 -> 127.0.0.1:30002"
+        );
+        assert_eq!((e.timestamp_ms, e.end_ms), (2_000, Some(4_000)));
+        assert_eq!(h.stats.events_total[&Kind::Reshard], 1, "counted once");
+        assert_eq!(h.stats.slot_moves_total[&MoveReason::Reshard], 400);
+        assert_eq!(h.stats.last_reshard_ms, 4_000);
+        let json = serde_json::to_value(e).unwrap();
+        assert_eq!(json["end_time"], "1970-01-01T00:00:04.000Z");
+
+        // A quiet poll ends the operation; slots moving again later are a new one.
+        let quiet = moved(400, 5_000);
+        let recorded = h.record(&stamp(diff(&steps[3], &quiet), &quiet));
+        assert_eq!(recorded, Recorded::default());
+        let again = moved(450, 6_000);
+        let recorded = h.record(&stamp(diff(&quiet, &again), &again));
+        assert_eq!(recorded.added.len(), 1);
+        assert_eq!(h.events().len(), 2);
+        assert_eq!(h.stats.events_total[&Kind::Reshard], 2);
+        assert!(h.events()[1].end_ms.is_none());
     }
 
     #[test]

@@ -148,10 +148,16 @@ fn log(cluster: &str, outcome: &Outcome) {
             ),
         }
     }
-    for e in &outcome.events {
+    for (e, continued) in outcome
+        .events
+        .iter()
+        .map(|e| (e, false))
+        .chain(outcome.continued.iter().map(|e| (e, true)))
+    {
         tracing::info!(
             cluster,
             kind = e.kind.name(),
+            continued,
             details = %serde_json::to_string(&e.kind).unwrap_or_default(),
             "{}",
             e.message

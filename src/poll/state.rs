@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::history::History;
+use super::history::{History, Recorded};
 use super::migrations;
 use super::node::NodeState;
 use super::plan::{Rotation, Sampling, Visit};
@@ -142,8 +142,10 @@ pub enum Note {
 pub struct Outcome {
     /// The snapshot to publish.
     pub snapshot: Arc<Snapshot>,
-    /// The events this poll found.
+    /// The new events this poll found.
     pub events: Vec<Event>,
+    /// Earlier events this poll continued (a reshard spanning polls), as they now read.
+    pub continued: Vec<Event>,
     /// What to log.
     pub notes: Vec<Note>,
 }
@@ -361,6 +363,7 @@ impl ClusterState {
         });
         self.reached = topology.is_some();
         let mut events = Vec::new();
+        let mut recorded = Recorded::default();
         match &topology {
             Some(new) => {
                 match &self.topology {
@@ -372,7 +375,7 @@ impl ClusterState {
                 }
                 self.follow_membership(new);
                 self.mark_hot(new, &events, &asked);
-                self.history.record(&events);
+                recorded = self.history.record(&events);
                 self.history
                     .track_migrations(new, end.started_ms, &keys_left);
                 self.topology = Some(new.clone());
@@ -381,6 +384,8 @@ impl ClusterState {
                 notes.push(Note::NoView {
                     tried: failed.len(),
                 });
+                // Nothing is known to have moved: an operation that was going on has ended.
+                self.history.record(&[]);
                 // Keep known nodes (dropping their error counters would read as a reset) and
                 // the failed targets; forget seeds that answered without a view.
                 let known: HashSet<&str> = self
@@ -399,7 +404,8 @@ impl ClusterState {
         let snapshot = Arc::new(self.snapshot(topology, &answered, &failed, end.started_ms));
         Outcome {
             snapshot,
-            events,
+            events: recorded.added,
+            continued: recorded.continued,
             notes,
         }
     }

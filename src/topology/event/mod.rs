@@ -331,6 +331,50 @@ pub struct Event {
     pub kind: EventKind,
     /// The change as one plain-English line (the `Display` form of `kind`).
     pub message: String,
+    /// For an operation that spanned several polls (a reshard), Unix ms of the last poll
+    /// that saw it continue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_ms: Option<u64>,
+    /// The same instant in RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+}
+
+impl Event {
+    /// Grows this reshard by `next`, a reshard between the same two masters seen by a later
+    /// poll: one operation is one event. False (and nothing changes) for anything else.
+    pub fn continue_with(&mut self, next: &Event) -> bool {
+        let (
+            EventKind::Reshard {
+                from,
+                to,
+                slots,
+                ranges,
+            },
+            EventKind::Reshard {
+                from: next_from,
+                to: next_to,
+                ranges: next_ranges,
+                ..
+            },
+        ) = (&mut self.kind, &next.kind)
+        else {
+            return false;
+        };
+        if from.id != next_from.id || to.id != next_to.id {
+            return false;
+        }
+        let mut all = crate::slot::SlotSet::new();
+        for r in ranges.iter().chain(next_ranges) {
+            all.insert_range(*r);
+        }
+        *ranges = all.ranges();
+        *slots = all.len();
+        self.end_ms = Some(next.timestamp_ms);
+        self.end_time = Some(next.time.clone());
+        self.message = self.kind.to_string();
+        true
+    }
 }
 
 impl fmt::Display for Event {
@@ -348,6 +392,8 @@ pub fn stamp(kinds: Vec<EventKind>, new: &Topology) -> Vec<Event> {
             time: crate::clock::rfc3339(new.observed_at_ms),
             message: kind.to_string(),
             kind,
+            end_ms: None,
+            end_time: None,
         })
         .collect()
 }

@@ -225,11 +225,14 @@ fn vote_slots(views: &[&View], index: &HashMap<NodeId, u32>) -> (Box<[u32]>, Slo
     (owners, disagreement)
 }
 
-/// Open migrations from each node's own line, pairing MIGRATING and IMPORTING halves.
+/// Open migrations from each master's own line, pairing MIGRATING and IMPORTING halves.
+///
+/// Valkey copies `CLUSTER SETSLOT` to replicas, which then print the same markers on their own
+/// line; counting those would add phantom migrations from and to replicas.
 fn collect_migrations(views: &[&View]) -> Vec<Migration> {
     let mut open: BTreeMap<(u16, NodeId, NodeId), Migration> = BTreeMap::new();
     for me in views.iter().filter_map(|v| v.myself()) {
-        if me.flags.contains(Flags::HANDSHAKE) {
+        if me.flags.contains(Flags::HANDSHAKE) || me.role() != Role::Master {
             continue;
         }
         for &(slot, target) in &me.migrating {
@@ -398,6 +401,35 @@ mod tests {
         assert!(!half.migrating_seen && half.importing_seen);
         assert_eq!(t.migrating_slots(&id(A), Mechanism::Classic), 1);
         assert_eq!(t.importing_slots(&id(B), Mechanism::Classic), 2);
+    }
+
+    #[test]
+    fn replicas_markers_are_not_migrations() {
+        // Valkey 9 propagates SETSLOT: A's replica A1 and B's replica B1 print the markers of
+        // slot 100's migration from A to B on their own lines.
+        let source = healthy().replace("0-5460", &format!("0-5460 [100->-{B}]"));
+        let target =
+            seen_by(&healthy(), B).replace("5461-10922", &format!("5461-10922 [100-<-{A}]"));
+        let a1 = seen_by(&healthy(), A1).replace(
+            &format!("myself,slave {A} 0 1426238317239 1 connected"),
+            &format!("myself,slave {A} 0 1426238317239 1 connected [100->-{B}]"),
+        );
+        let b1 = seen_by(&healthy(), B1).replace(
+            &format!("myself,slave {B} 0 1426238316232 2 connected"),
+            &format!("myself,slave {B} 0 1426238316232 2 connected [100-<-{A}]"),
+        );
+        assert!(a1.contains("[100->-") && b1.contains("[100-<-"));
+        let views: Vec<View> = [source, target, a1, b1]
+            .iter()
+            .map(|v| parse_view(v).unwrap())
+            .collect();
+        let t = merge(&views, 0);
+        assert_eq!(t.migrations.len(), 1, "{:?}", t.migrations);
+        let m = &t.migrations[0];
+        assert_eq!((m.slot, m.source, m.target), (100, id(A), id(B)));
+        // Replicas alone say nothing about migrations.
+        let t = merge(&views[2..], 0);
+        assert!(t.migrations.is_empty(), "{:?}", t.migrations);
     }
 
     #[test]

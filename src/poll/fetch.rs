@@ -22,12 +22,15 @@ pub struct Fetcher {
     conns: HashMap<String, Conn>,
 }
 
-/// An open connection, and what its server said about atomic migration jobs.
+/// An open connection, and what its server showed it supports.
 #[derive(Debug)]
 struct Conn {
     conn: MultiplexedConnection,
     /// `None` until the first visit that asks.
     jobs: Option<JobSupport>,
+    /// Whether one INFO call can return several sections (Redis 7.0+, Valkey); `None` until
+    /// the first poll, which tries.
+    multi_info: Option<bool>,
 }
 
 impl Fetcher {
@@ -102,6 +105,7 @@ async fn fetch_one(
             None => Conn {
                 conn: connector.connect(&visit.host, visit.port).await?,
                 jobs: None,
+                multi_info: None,
             },
         };
         let sample = query(&mut conn, visit).await?;
@@ -128,9 +132,9 @@ enum JobSupport {
     Denied(String),
 }
 
-/// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), `INFO errorstats` and
-/// `INFO stats` (Redis 6.2 accepts only one section per INFO call, hence two), and where asked
-/// `CLUSTER GETSLOTMIGRATIONS` and `CLUSTER COUNTKEYSINSLOT` for migrating slots.
+/// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), `INFO errorstats
+/// stats` in one call (two calls on Redis 6.2, which takes one section per call), and where
+/// asked `CLUSTER GETSLOTMIGRATIONS` and `CLUSTER COUNTKEYSINSLOT` for migrating slots.
 async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     let mut pipe = ::redis::pipe();
     // Replies come back one by one, errors included, so that an optional command the server
@@ -139,7 +143,12 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     if visit.full_view {
         pipe.cmd("CLUSTER").arg("NODES");
     }
-    pipe.cmd("INFO").arg("errorstats").cmd("INFO").arg("stats");
+    let multi_info = conn.multi_info != Some(false);
+    if multi_info {
+        pipe.cmd("INFO").arg("errorstats").arg("stats");
+    } else {
+        pipe.cmd("INFO").arg("errorstats").cmd("INFO").arg("stats");
+    }
     let ask_jobs = visit.jobs && matches!(conn.jobs, None | Some(JobSupport::Yes));
     if ask_jobs {
         pipe.cmd("CLUSTER").arg("GETSLOTMIGRATIONS");
@@ -151,8 +160,11 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         .query_async(&mut conn.conn)
         .await
         .map_err(|e| FetchError::from_redis(&e))?;
-    let expected =
-        usize::from(visit.full_view) + 2 + usize::from(ask_jobs) + visit.count_slots.len();
+    let info_replies = if multi_info { 1 } else { 2 };
+    let expected = usize::from(visit.full_view)
+        + info_replies
+        + usize::from(ask_jobs)
+        + visit.count_slots.len();
     if replies.len() != expected {
         return Err(FetchError::Protocol(format!(
             "expected {expected} replies to the pipeline, got {}",
@@ -175,11 +187,16 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         None
     };
     let mut counters = NodeCounters::default();
-    for _ in 0..2 {
-        parse_info(
-            &String::from_utf8_lossy(&bytes(required(next())?)),
-            &mut counters,
-        );
+    let mut single_sections = false;
+    for _ in 0..info_replies {
+        match next() {
+            // Redis 6.2 refuses several sections in one call: ask for them one by one from now.
+            Value::ServerError(_) if conn.multi_info.is_none() => single_sections = true,
+            reply => parse_info(
+                &String::from_utf8_lossy(&bytes(required(reply)?)),
+                &mut counters,
+            ),
+        }
     }
     let jobs = match (&conn.jobs, ask_jobs) {
         (_, true) => {
@@ -199,6 +216,20 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
             _ => None,
         })
         .collect();
+    conn.multi_info = Some(!single_sections);
+    if single_sections {
+        let (errorstats, stats): (Vec<u8>, Vec<u8>) = ::redis::pipe()
+            .cmd("INFO")
+            .arg("errorstats")
+            .cmd("INFO")
+            .arg("stats")
+            .query_async(&mut conn.conn)
+            .await
+            .map_err(|e| FetchError::from_redis(&e))?;
+        for text in [errorstats, stats] {
+            parse_info(&String::from_utf8_lossy(&text), &mut counters);
+        }
+    }
     Ok(Sample {
         view,
         counters,

@@ -276,10 +276,19 @@ impl ClusterState {
             visits.push(visit);
         }
         let nodes = &self.nodes;
-        self.rotation
-            .choose(&mut visits, self.sampling, everything, |e| {
-                nodes.get(e).is_some_and(|n| n.hot > 0)
-            });
+        let topology = self.topology.as_deref();
+        let replica = |e: &str| {
+            let id = nodes.get(e).and_then(|n| n.id);
+            id.and_then(|id| topology?.node(&id))
+                .is_some_and(|n| n.role == Role::Replica)
+        };
+        self.rotation.choose(
+            &mut visits,
+            self.sampling,
+            everything,
+            |e| nodes.get(e).is_some_and(|n| n.hot > 0),
+            replica,
+        );
         let mut plan = Plan::default();
         for visit in visits {
             match self.nodes.get(&visit.endpoint).and_then(|n| n.retry_at) {

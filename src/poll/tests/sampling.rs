@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::poll::plan::{Sampling, Visit};
+use crate::topology::testdata::{A, A1};
 
 #[test]
 fn the_rotation_reads_every_view_within_n_over_k_polls() {
@@ -134,4 +135,41 @@ fn a_one_shot_poll_reads_every_view_whatever_the_size() {
     world.poll(&mut s);
     world.poll(&mut s);
     assert_eq!(world.full[1].len(), 6);
+}
+
+#[test]
+fn small_clusters_read_masters_every_poll_and_replicas_in_turn() {
+    let mut world = World::new(healthy());
+    let mut s = state(Sampling::Rotate(16));
+    world.poll(&mut s);
+    for _ in 0..3 {
+        world.poll(&mut s);
+    }
+    for full in &world.full[1..4] {
+        assert!(
+            [30001, 30002, 30003].iter().all(|p| full.contains(&ep(*p))),
+            "every master every poll: {full:?}"
+        );
+        assert_eq!(full.len(), 4, "one replica per poll: {full:?}");
+    }
+    let mut replicas: Vec<&String> = world.full[1..4]
+        .iter()
+        .flatten()
+        .filter(|e| ![ep(30001), ep(30002), ep(30003)].contains(e))
+        .collect();
+    replicas.sort();
+    replicas.dedup();
+    assert_eq!(replicas.len(), 3, "each replica's view within 3 polls");
+    // A failover is still seen the next poll: the masters' views show the promotion.
+    world.text = healthy()
+        .replace(
+            "30001@31001 myself,master - 0 1426238316000 1 connected 0-5460",
+            &format!("30001@31001 myself,slave {A1} 0 1426238316000 7 connected"),
+        )
+        .replace(
+            &format!("30004@31004 slave {A} 0 1426238317239 1 connected"),
+            "30004@31004 master - 0 1426238317239 7 connected 0-5460",
+        );
+    let o = world.poll(&mut s);
+    assert_eq!(kinds(&o), ["failover"]);
 }

@@ -172,7 +172,10 @@ impl Connector {
         // response timeout would otherwise cut in first.
         let config = ::redis::AsyncConnectionConfig::new()
             .set_response_timeout(None)
-            .set_connection_timeout(None);
+            .set_connection_timeout(None)
+            // One pipeline at a time goes out on a connection; the default queue of 50 costs
+            // memory on each of a big cluster's connections for nothing.
+            .set_pipeline_buffer_size(2);
         let (mut conn, driver) = MultiplexedConnection::new_with_config(&info, stream, config)
             .await
             .map_err(|e| FetchError::from_redis(&e))?;

@@ -205,3 +205,53 @@ fn bounded_views_still_see_every_node_and_change() {
         .collect();
     assert!(unread.is_empty(), "views never read: nodes {unread:?}");
 }
+
+/// A server that takes one INFO section per call (Redis 6.2) still has its counters read:
+/// slotwatch asks for both sections in one call, and on that server's refusal, one by one from
+/// then on.
+#[test]
+fn one_info_section_per_call_still_gives_the_counters() {
+    let sim = Simulator::start_with(SimConfig {
+        nodes: 3,
+        one_info_section: true,
+        ..SimConfig::default()
+    })
+    .expect("start the simulator");
+    sim.redirects(1, 5, 0).expect("redirects");
+    let exporter = Exporter::start(&[
+        "--seed",
+        &sim.url(0),
+        "--poll-interval",
+        "200ms",
+        "--timeout",
+        "200ms",
+    ]);
+    let node = format!("127.0.0.1:{}", sim.ports().0 + 1);
+    exporter.wait_metric(
+        "node 1's MOVED counter",
+        "redis_cluster_redirects_total",
+        &[("node", &node), ("type", "moved")],
+        WAIT,
+        |v| v == 5.0,
+    );
+    let polls = |e: &Exporter| sample(&e.metrics(), "slotwatch_polls_total", &[]).unwrap_or(0.0);
+    let now = polls(&exporter);
+    wait_for("5 more polls", WAIT, || {
+        (polls(&exporter) >= now + 5.0).then_some(())
+    });
+    let body = exporter.metrics();
+    assert_eq!(
+        sample(&body, "redis_cluster_node_up", &[("node", &node)]),
+        Some(1.0),
+        "the refusal never made the node look down\n{}",
+        exporter.log_tail()
+    );
+    assert!(
+        !body.contains("slotwatch_poll_errors_total{"),
+        "no poll failed: {}",
+        body.lines()
+            .filter(|l| l.starts_with("slotwatch_poll_errors"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

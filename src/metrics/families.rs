@@ -34,7 +34,7 @@ pub const FAMILIES: &[Family] = &[
         kind: Type::Counter,
         unit: None,
         labels: &["node"],
-        help: "Commands the node processed (total_commands_processed in INFO stats); commands rejected with MOVED or ASK are not included.",
+        help: "Commands the node processed (total_commands_processed in INFO stats); commands rejected with MOVED or ASK are not included. It includes slotwatch's own polling: one to three commands per node and poll (INFO, and on masters CLUSTER NODES and, on Valkey 9, CLUSTER GETSLOTMIGRATIONS).",
         polled: true,
         source: Source::Cluster(|s, out| {
             for n in &s.nodes {

@@ -216,7 +216,9 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
             _ => None,
         })
         .collect();
-    conn.multi_info = Some(!single_sections);
+    if conn.multi_info.is_none() {
+        conn.multi_info = Some(!single_sections);
+    }
     if single_sections {
         let (errorstats, stats): (Vec<u8>, Vec<u8>) = ::redis::pipe()
             .cmd("INFO")

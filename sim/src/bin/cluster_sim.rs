@@ -14,6 +14,10 @@
 //! - `stats`: bytes written and read, `CLUSTER NODES` replies served, commands, connections;
 //! - `quit` (or end of input): stop.
 //!
+//! With `--clusters K` it serves K independent clusters of N nodes each, for measuring one
+//! slotwatch watching a fleet; it then prints `{"ready":true,"clusters":[[first,last],...]}`
+//! and only waits for `quit` or the end of input.
+//!
 //! Node indices follow the synthetic layout: nodes `0..ceil(N/2)` are masters, the rest are
 //! replicas; node i listens on base port + i. 1000 nodes need more than 1000 open files
 //! (listeners plus connections): raise the limit first if needed, e.g. `ulimit -n 4096`.
@@ -38,15 +42,23 @@ struct Args {
     /// Tokio worker threads serving the nodes.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Independent clusters of --nodes nodes each, on free port ranges (--base-port must be
+    /// 0).
+    #[arg(long, default_value_t = 1)]
+    clusters: usize,
 }
 
 fn main() {
     let args = Args::parse();
+    if args.clusters > 1 {
+        return fleet(&args);
+    }
     let simulator = match slotwatch_sim::Simulator::start_with(slotwatch_sim::SimConfig {
         nodes: args.nodes,
         base_port: args.base_port,
         password: args.password,
         workers: args.workers,
+        one_info_section: false,
     }) {
         Ok(s) => s,
         Err(e) => {
@@ -100,6 +112,52 @@ fn main() {
             "cluster_nodes_served": stats.cluster_nodes_served})
         .to_string(),
     );
+}
+
+/// Serves `--clusters` clusters until `quit` or the end of input.
+fn fleet(args: &Args) {
+    if args.base_port != 0 {
+        eprintln!("cluster_sim: --clusters needs --base-port 0");
+        std::process::exit(2);
+    }
+    let mut fleet = Vec::new();
+    for _ in 0..args.clusters {
+        match slotwatch_sim::Simulator::start_with(slotwatch_sim::SimConfig {
+            nodes: args.nodes,
+            base_port: 0,
+            password: args.password.clone(),
+            workers: 1,
+            one_info_section: false,
+        }) {
+            Ok(s) => fleet.push(s),
+            Err(e) => {
+                eprintln!("cluster_sim: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let ranges: Vec<String> = fleet
+        .iter()
+        .map(|s| {
+            let (first, last) = s.ports();
+            format!("[{first},{last}]")
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    emit(
+        &mut out,
+        &format!(r#"{{"ready":true,"clusters":[{}]}}"#, ranges.join(",")),
+    );
+    for line in std::io::stdin().lock().lines() {
+        match line {
+            Ok(l) if l.trim() == "quit" => break,
+            Ok(_) => emit(&mut out, &failure("a fleet only understands quit")),
+            Err(_) => break,
+        }
+    }
+    for s in fleet {
+        s.shutdown();
+    }
 }
 
 /// A failed command's JSON line.

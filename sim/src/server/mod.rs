@@ -41,6 +41,8 @@ pub struct SimConfig {
     pub password: Option<String>,
     /// Tokio worker threads; 0 means 1.
     pub workers: usize,
+    /// Refuse INFO with several sections, as Redis 6.2 does (`ERR syntax error`).
+    pub one_info_section: bool,
 }
 
 /// What the simulator has served since it started.
@@ -148,6 +150,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             topology: RwLock::new(Topo::new(0, lines)),
             password: config.password,
+            one_info_section: config.one_info_section,
             totals: Counters::default(),
             nodes: (0..config.nodes).map(|_| Counters::default()).collect(),
         });
@@ -320,6 +323,7 @@ impl Drop for Simulator {
 struct Shared {
     topology: RwLock<Topo>,
     password: Option<String>,
+    one_info_section: bool,
     totals: Counters,
     nodes: Vec<Counters>,
 }

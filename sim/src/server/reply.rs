@@ -84,6 +84,7 @@ pub(super) fn handle(
             bulk(topo.lines[me].id.to_string())
         }
         (b"CLUSTER", Some(b"INFO")) if args.len() == 2 => bulk(cluster_info(shared, me)),
+        (b"INFO", _) if shared.one_info_section && args.len() > 2 => error("ERR syntax error"),
         (b"INFO", _) => bulk(info(shared, me, &args[1..])),
         (b"PING" | b"CLIENT" | b"CLUSTER", _) => error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'",

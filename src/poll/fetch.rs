@@ -8,8 +8,9 @@ use ::redis::aio::MultiplexedConnection;
 use ::redis::{RedisError, Value};
 use tokio::task::JoinSet;
 
+use super::plan::Plan;
 use super::plan::Visit;
-use super::state::{Fetched, Jobs, Plan, Sample};
+use super::sample::{Fetched, Jobs, Sample};
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::{Connector, FetchError};
 use crate::topology::atomic::parse_jobs;

@@ -17,6 +17,7 @@ pub mod history;
 mod migrations;
 mod node;
 pub mod plan;
+pub mod sample;
 pub mod state;
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,13 @@
 //! What slotwatch keeps about one node between polls, and its reconnect backoff. Pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::plan::Visit;
-use super::state::Sample;
+use super::sample::{Fetched, Sample};
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
-use crate::topology::NodeId;
+use crate::topology::{NodeId, Topology};
 
 /// Longest wait before reconnecting to a failing node.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -71,6 +71,57 @@ impl NodeState {
                     .min(MAX_BACKOFF);
                 self.retry_at = (self.failures > 1).then(|| now + backoff);
             }
+        }
+    }
+}
+
+/// The IDs, as the views of this poll name them, of the nodes that answered without their
+/// own view and whose ID is not known yet (seeds, on discovery): usually none, so the views'
+/// thousands of lines are not gone through every poll.
+pub(super) fn ids_from_views(
+    nodes: &BTreeMap<String, NodeState>,
+    fetched: &[Fetched],
+) -> HashMap<String, NodeId> {
+    let unknown: HashSet<&str> = fetched
+        .iter()
+        .filter(|f| {
+            let own = f
+                .result
+                .as_ref()
+                .ok()
+                .and_then(|s| s.view.as_ref()?.myself());
+            own.is_none() && nodes.get(&f.endpoint).and_then(|n| n.id).is_none()
+        })
+        .map(|f| f.endpoint.as_str())
+        .collect();
+    if unknown.is_empty() {
+        return HashMap::new();
+    }
+    fetched
+        .iter()
+        .filter_map(|f| f.result.as_ref().ok()?.view.as_ref())
+        .flat_map(|v| v.lines.iter().map(|l| (l.addr.endpoint(), l.id)))
+        .filter(|(e, _)| unknown.contains(e.as_str()))
+        .collect()
+}
+
+/// Keeps state only for the new topology's nodes, carrying a node's counters to its new
+/// address when it moved.
+pub(super) fn follow_membership(nodes: &mut BTreeMap<String, NodeState>, t: &Topology) {
+    let keep: HashSet<&str> = t.nodes.iter().map(|n| n.endpoint.as_str()).collect();
+    let mut departed: HashMap<NodeId, NodeState> = HashMap::new();
+    nodes.retain(|e, n| {
+        let stays = keep.contains(e.as_str());
+        if let (false, Some(id)) = (stays, n.id) {
+            departed.insert(id, n.clone());
+        }
+        stays
+    });
+    for n in &t.nodes {
+        let state = nodes.entry(n.endpoint.clone()).or_default();
+        state.id = Some(n.id);
+        if state.counters.is_none() {
+            state.counters = departed.get(&n.id).and_then(|d| d.counters);
         }
     }
 }

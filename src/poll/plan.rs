@@ -13,6 +13,8 @@
 //! - Bigger clusters read the hot nodes plus the next `k` nodes of a rotation over all of
 //!   them, so that every view is sampled in turn and the bytes per poll stay bounded.
 
+use super::sample::Fetched;
+
 /// How many full views a poll reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sampling {
@@ -43,6 +45,22 @@ pub struct Visit {
     /// Slots whose keys to count (`CLUSTER COUNTKEYSINSLOT`): the node's classic migrating
     /// slots, to tell whether their migration progresses.
     pub count_slots: Vec<u16>,
+}
+
+/// The nodes one poll (or its discovery wave) reads, and those it skips.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Nodes to read.
+    pub visits: Vec<Visit>,
+    /// Nodes in reconnect backoff: not read, already answered with the reason.
+    pub skipped: Vec<Fetched>,
+}
+
+impl Plan {
+    /// True if there is nothing to read.
+    pub fn is_empty(&self) -> bool {
+        self.visits.is_empty() && self.skipped.is_empty()
+    }
 }
 
 /// Where the rotations through the nodes' full views continue.

@@ -12,16 +12,16 @@ use std::time::{Duration, Instant};
 
 use super::history::{History, Recorded};
 use super::migrations;
-use super::node::NodeState;
-use super::plan::{Rotation, Sampling, Visit};
+use super::node::{self, NodeState};
+use super::plan::{Plan, Rotation, Sampling};
+use super::sample::{Fetched, Jobs};
 use crate::config::Seed;
-use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::snapshot::{NodeStatus, Snapshot};
 use crate::topology::atomic::Job;
 use crate::topology::event::{Event, stamp};
 use crate::topology::merge::merge;
-use crate::topology::{NodeId, Role, Topology, View};
+use crate::topology::{NodeId, Role, Topology};
 
 /// Most classic migrating slots whose keys a poll counts on one node: enough for any reshard
 /// tool (they move one slot at a time); a hand-made mass SETSLOT is still seen, its progress
@@ -32,58 +32,6 @@ const MAX_COUNTED_SLOTS: usize = 64;
 /// full view read every poll: long enough for gossip to settle, so that a sample of lagging
 /// views cannot make the change look undone.
 const HOT_POLLS: u32 = 3;
-
-/// One node's answer to a poll: its counters, and its `CLUSTER NODES` view if asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// The parsed view, when the poll asked for it.
-    pub view: Option<View>,
-    /// Counters from INFO.
-    pub counters: NodeCounters,
-    /// Its atomic migration jobs.
-    pub jobs: Jobs,
-    /// Keys counted in the slots the visit asked about: (slot, keys).
-    pub keys: Vec<(u16, u64)>,
-}
-
-/// What a node said of its atomic migration jobs.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Jobs {
-    /// Not asked this poll.
-    #[default]
-    NotAsked,
-    /// The server has no `CLUSTER GETSLOTMIGRATIONS` (Redis, Valkey before 9).
-    Unsupported,
-    /// The ACL user may not run it, so atomic migrations cannot be seen; the server's words.
-    Denied(String),
-    /// The jobs in its log.
-    Read(Vec<Job>),
-}
-
-/// What one visit brought back.
-#[derive(Debug, Clone)]
-pub struct Fetched {
-    /// The visited endpoint.
-    pub endpoint: String,
-    /// Its sample, or why there is none.
-    pub result: Result<Sample, FetchError>,
-}
-
-/// The nodes one poll (or its discovery wave) reads, and those it skips.
-#[derive(Debug, Clone, Default)]
-pub struct Plan {
-    /// Nodes to read.
-    pub visits: Vec<Visit>,
-    /// Nodes in reconnect backoff: not read, already answered with the reason.
-    pub skipped: Vec<Fetched>,
-}
-
-impl Plan {
-    /// True if there is nothing to read.
-    pub fn is_empty(&self) -> bool {
-        self.visits.is_empty() && self.skipped.is_empty()
-    }
-}
 
 /// When a poll ran and what it cost, measured by the caller.
 #[derive(Debug, Clone, Copy)]
@@ -313,11 +261,7 @@ impl ClusterState {
         let mut jobs: Vec<(NodeId, Vec<Job>)> = Vec::new();
         let mut keys_left: HashMap<(NodeId, u16), u64> = HashMap::new();
         let mut notes = Vec::new();
-        let view_ids: HashMap<String, NodeId> = fetched
-            .iter()
-            .filter_map(|f| f.result.as_ref().ok()?.view.as_ref())
-            .flat_map(|v| v.lines.iter().map(|l| (l.addr.endpoint(), l.id)))
-            .collect();
+        let view_ids = node::ids_from_views(&self.nodes, &fetched);
         for Fetched { endpoint, result } in fetched {
             let state = self.nodes.entry(endpoint.clone()).or_default();
             state.fetched(&result, end.now);
@@ -382,7 +326,7 @@ impl ClusterState {
                         masters: new.masters().count(),
                     }),
                 }
-                self.follow_membership(new);
+                node::follow_membership(&mut self.nodes, new);
                 self.mark_hot(new, &events, &asked);
                 recorded = self.history.record(&events);
                 self.history
@@ -439,27 +383,6 @@ impl ClusterState {
             n.reported = n.failing;
         }
         notes
-    }
-
-    /// Keeps state only for the new topology's nodes, carrying a node's counters to its new
-    /// address when it moved.
-    fn follow_membership(&mut self, t: &Topology) {
-        let keep: HashSet<&str> = t.nodes.iter().map(|n| n.endpoint.as_str()).collect();
-        let mut departed: HashMap<NodeId, NodeState> = HashMap::new();
-        self.nodes.retain(|e, n| {
-            let stays = keep.contains(e.as_str());
-            if let (false, Some(id)) = (stays, n.id) {
-                departed.insert(id, n.clone());
-            }
-            stays
-        });
-        for n in &t.nodes {
-            let state = self.nodes.entry(n.endpoint.clone()).or_default();
-            state.id = Some(n.id);
-            if state.counters.is_none() {
-                state.counters = departed.get(&n.id).and_then(|d| d.counters);
-            }
-        }
     }
 
     /// Marks the nodes of this poll's events, open migrations and new ASK traffic so that their

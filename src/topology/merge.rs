@@ -162,18 +162,20 @@ fn merge_members(views: &[&View], observed_at_ms: u64) -> Topology {
 
 /// Picks the line whose (role, master, address) most views agree on; ties go to the first.
 fn majority_line<'a>(lines: &[&'a NodeLine]) -> &'a NodeLine {
+    let same = |a: &NodeLine, b: &NodeLine| {
+        a.role() == b.role()
+            && a.master == b.master
+            && a.addr.port == b.addr.port
+            && a.addr.ip == b.addr.ip
+    };
+    // Views almost always agree: then the first line is the answer, found in linear time.
+    if lines.iter().all(|l| same(l, lines[0])) {
+        return lines[0];
+    }
     let mut best = lines[0];
     let mut best_votes = 0;
     for (i, candidate) in lines.iter().enumerate() {
-        let votes = lines[i..]
-            .iter()
-            .filter(|l| {
-                l.role() == candidate.role()
-                    && l.master == candidate.master
-                    && l.addr.ip == candidate.addr.ip
-                    && l.addr.port == candidate.addr.port
-            })
-            .count();
+        let votes = lines[i..].iter().filter(|l| same(l, candidate)).count();
         if votes > best_votes {
             best = candidate;
             best_votes = votes;

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::plan::{Sampling, Visit};
-use super::state::{ClusterState, Fetched, Jobs, Note, Outcome, PollEnd, Sample};
+use super::sample::{Fetched, Jobs, Sample};
+use super::state::{ClusterState, Note, Outcome, PollEnd};
 use crate::config::Seed;
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::FetchError;

@@ -1,0 +1,42 @@
+//! What a visit to a node brings back: plain data, from the fetch to the poll state.
+
+use crate::info::NodeCounters;
+use crate::redis::FetchError;
+use crate::topology::View;
+use crate::topology::atomic::Job;
+
+/// One node's answer to a poll: its counters, and its `CLUSTER NODES` view if asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The parsed view, when the poll asked for it.
+    pub view: Option<View>,
+    /// Counters from INFO.
+    pub counters: NodeCounters,
+    /// Its atomic migration jobs.
+    pub jobs: Jobs,
+    /// Keys counted in the slots the visit asked about: (slot, keys).
+    pub keys: Vec<(u16, u64)>,
+}
+
+/// What a node said of its atomic migration jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Jobs {
+    /// Not asked this poll.
+    #[default]
+    NotAsked,
+    /// The server has no `CLUSTER GETSLOTMIGRATIONS` (Redis, Valkey before 9).
+    Unsupported,
+    /// The ACL user may not run it, so atomic migrations cannot be seen; the server's words.
+    Denied(String),
+    /// The jobs in its log.
+    Read(Vec<Job>),
+}
+
+/// What one visit brought back.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The visited endpoint.
+    pub endpoint: String,
+    /// Its sample, or why there is none.
+    pub result: Result<Sample, FetchError>,
+}

@@ -6,6 +6,9 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
+use std::sync::Arc;
+
+use slotwatch::snapshot::{NodeStatus, Snapshot};
 use slotwatch::topology::{diff, merge, parse};
 use slotwatch_sim::synth;
 
@@ -41,9 +44,55 @@ fn core(c: &mut Criterion) {
         group.bench_function(format!("merge_{}_views", views.len()), |b| {
             b.iter(|| merge::merge(black_box(&views), 1))
         });
+        // check's report (with the health judgement) of the merged topology.
+        let snapshot = snapshot_of(merge::merge(&views, 1));
+        let topology = snapshot.topology.clone().expect("a topology");
+        group.bench_function("check_report", |b| {
+            b.iter(|| slotwatch::check::build(black_box(&snapshot), &topology, &[], &[], None))
+        });
         group.finish();
     }
 }
 
-criterion_group!(benches, core);
+/// The snapshot of a poll in which every node of `t` answered.
+fn snapshot_of(t: slotwatch::topology::Topology) -> Snapshot {
+    let nodes = t
+        .nodes
+        .iter()
+        .map(|n| NodeStatus {
+            endpoint: n.endpoint.clone(),
+            id: Some(n.id),
+            up: true,
+            counters: Default::default(),
+            errors: Default::default(),
+            last_error: None,
+        })
+        .collect();
+    Snapshot {
+        polled_at_ms: 1,
+        up: true,
+        topology: Some(Arc::new(t)),
+        nodes,
+        ..Snapshot::empty("bench")
+    }
+}
+
+/// A config file of 10,000 clusters: loading it must stay linear.
+fn config(c: &mut Criterion) {
+    let mut text = String::from("clusters:\n");
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "  - name: c{i}\n    seeds: [redis://10.0.{}.{}:6379]\n",
+            i / 250,
+            i % 250
+        ));
+    }
+    c.bench_function("config_10000_clusters", |b| {
+        b.iter(|| {
+            slotwatch::config::parse_file(std::path::Path::new("bench.yml"), black_box(&text))
+        })
+    });
+}
+
+criterion_group!(benches, core, config);
 criterion_main!(benches);

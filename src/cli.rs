@@ -142,6 +142,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_EVENTS_CAPACITY,
           value_parser = at_least_one)]
     events_capacity: usize,
+    /// Time a request's headers may take to arrive, counted from when the connection is ready
+    /// for a request (so idle keep-alive connections end after it too).
+    #[arg(long = "web.read-header-timeout", value_name = "DURATION",
+          default_value_t = HumanDuration(config::DEFAULT_WEB_HEADER_TIMEOUT))]
+    web_header_timeout: HumanDuration,
+    /// Time a connection may stay with no byte moving either way (a client that stopped
+    /// reading).
+    #[arg(long = "web.idle-timeout", value_name = "DURATION",
+          default_value_t = HumanDuration(config::DEFAULT_WEB_IDLE_TIMEOUT))]
+    web_idle_timeout: HumanDuration,
+    /// HTTP connections open at once; beyond it a new connection replaces the oldest one with
+    /// no request in progress.
+    #[arg(long = "web.max-connections", value_name = "N",
+          default_value_t = config::DEFAULT_WEB_MAX_CONNECTIONS, value_parser = at_least_one)]
+    web_max_connections: usize,
     /// Prometheus exporter-toolkit web config (TLS, client certificates, basic auth) for the
     /// HTTP endpoints; re-read whenever it changes.
     #[arg(
@@ -265,6 +280,7 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
                 listen: args.listen,
                 log_format: args.log_format,
                 events_capacity: args.events_capacity,
+                web: Default::default(),
                 clusters: vec![settings.build(&Origin::Flags).map_err(|e| e.to_string())?],
             }
         }
@@ -277,6 +293,16 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
     }
     if parsed.given("events_capacity") {
         config.events_capacity = args.events_capacity;
+    }
+    config.web = config::WebLimits {
+        header_timeout: args.web_header_timeout.0,
+        idle_timeout: args.web_idle_timeout.0,
+        max_connections: args.web_max_connections,
+    };
+    if config.web.header_timeout.is_zero() || config.web.idle_timeout.is_zero() {
+        return Err(
+            "--web.read-header-timeout and --web.idle-timeout must be greater than 0".into(),
+        );
     }
     Ok(config)
 }

@@ -38,17 +38,31 @@ fn main() -> ExitCode {
 }
 
 fn check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, String> {
-    let redirect = match &args.moved {
-        Some(text) => {
-            Some(slotwatch::check::parse_redirect(text).map_err(|e| format!("--moved: {e}"))?)
+    match run_check(args, parsed) {
+        Err((kind, message)) if args.json => {
+            let error = serde_json::json!({"error": message, "kind": kind});
+            println!("{error:#}");
+            Ok(ExitCode::from(EXIT_USAGE))
         }
+        Err((_, message)) => Err(message),
+        Ok(code) => Ok(code),
+    }
+}
+
+/// `check` itself; an error comes with its kind: `usage`, `unreachable` or `tls`.
+fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static str, String)> {
+    let usage = |m: String| ("usage", m);
+    let redirect = match &args.moved {
+        Some(text) => Some(
+            slotwatch::check::parse_redirect(text).map_err(|e| usage(format!("--moved: {e}")))?,
+        ),
         None => None,
     };
-    let (name, reach) = cli::check_cluster(args, parsed)?;
+    let (name, reach) = cli::check_cluster(args, parsed).map_err(usage)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     let report = runtime
         .block_on(slotwatch::check::run(
             &name,
@@ -56,7 +70,13 @@ fn check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, String> {
             &args.keys,
             redirect.as_ref(),
         ))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            let kind = match e {
+                slotwatch::check::CheckError::Unreachable(_) => "unreachable",
+                slotwatch::check::CheckError::Tls(_) => "tls",
+            };
+            (kind, e.to_string())
+        })?;
     let mut out = std::io::stdout().lock();
     let written = if args.json {
         serde_json::to_writer_pretty(&mut out, &report)
@@ -65,7 +85,7 @@ fn check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, String> {
     } else {
         out.write_all(report.to_text().as_bytes())
     };
-    written.map_err(|e| format!("writing output: {e}"))?;
+    written.map_err(|e| usage(format!("writing output: {e}")))?;
     Ok(if report.healthy {
         ExitCode::SUCCESS
     } else {
@@ -94,6 +114,7 @@ fn serve(args: &ServeArgs, parsed: &Parsed) -> Result<ExitCode, String> {
         }
         None => None,
     };
+    slotwatch::serve::preflight(&config).map_err(|e| e.to_string())?;
     if args.check_config {
         println!(
             "config OK: {} cluster(s){}",

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::poll::Poller;
 use crate::tls::TlsError;
+use crate::web::auth::{Guard, Verifier};
 use crate::web::config::WebConfigSource;
 use crate::web::{AppState, routes, server};
 
@@ -24,6 +25,14 @@ pub enum ServeError {
         /// What is wrong.
         source: TlsError,
     },
+    /// A cluster's password file cannot be read.
+    #[error("cluster {cluster}: {source}")]
+    Password {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        source: crate::config::PasswordError,
+    },
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -32,6 +41,25 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// Checks what `serve` would otherwise find wrong only when connecting: every cluster's TLS
+/// files load, and its password file can be read. `--check-config` runs it too, so that it
+/// rejects everything `serve` would (a listen address in use is left to `serve`).
+pub fn preflight(config: &Config) -> Result<(), ServeError> {
+    for cluster in &config.clusters {
+        crate::redis::Connector::new(&cluster.reach).map_err(|source| ServeError::Tls {
+            cluster: cluster.name.clone(),
+            source,
+        })?;
+        if let Some(password) = &cluster.reach.auth.password {
+            password.load().map_err(|source| ServeError::Password {
+                cluster: cluster.name.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the exporter until SIGINT or SIGTERM. With a web config, the endpoints are served with
@@ -75,8 +103,14 @@ pub async fn run(config: Config, web: Option<Arc<WebConfigSource>>) -> Result<()
         .into_iter()
         .map(|p| tokio::spawn(p.run(shutdown_rx.clone())))
         .collect();
-    let app = routes::router(AppState::new(receivers), web.clone());
-    let server = tokio::spawn(server::run(listener, app, web, shutdown_rx));
+    let guard = web.clone().map(|source| {
+        Arc::new(Guard {
+            source,
+            verifier: Verifier::new(),
+        })
+    });
+    let app = routes::router(AppState::new(receivers), guard);
+    let server = tokio::spawn(server::run(listener, app, web, config.web, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down");

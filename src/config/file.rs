@@ -84,7 +84,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
             message: "list at least one cluster".into(),
         });
     }
-    let mut clusters: Vec<ClusterConfig> = Vec::new();
+    let mut clusters: Vec<ClusterConfig> = Vec::with_capacity(file.clusters.len());
+    let mut names = std::collections::HashSet::new();
     for (i, entry) in file.clusters.into_iter().enumerate() {
         let origin = Origin::File {
             path: path.to_owned(),
@@ -95,7 +96,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return Err(origin.invalid(Key::Name, "is required"));
         }
         let cluster = entry.build(&origin)?;
-        if clusters.iter().any(|o| o.name == cluster.name) {
+        if !names.insert(cluster.name.clone()) {
             return Err(origin.invalid(
                 Key::Name,
                 format!("cluster name {:?} is used twice", cluster.name),
@@ -107,6 +108,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
         listen,
         log_format: file.log_format.unwrap_or_default(),
         events_capacity,
+        web: super::WebLimits::default(),
         clusters,
     })
 }

@@ -33,6 +33,14 @@ pub const DEFAULT_EVENTS_CAPACITY: usize = 1000;
 /// recent change. Clusters up to this size are read in full every poll.
 pub const DEFAULT_FULL_VIEWS_PER_POLL: usize = 16;
 
+/// Default time a request's headers may take to arrive, counted from when the connection is
+/// ready for a request.
+pub const DEFAULT_WEB_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a connection may stay with no byte moving either way.
+pub const DEFAULT_WEB_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default number of HTTP connections open at once.
+pub const DEFAULT_WEB_MAX_CONNECTIONS: usize = 256;
+
 /// Why configuration was rejected. Messages name the file, line and key, or the flag, and
 /// never include a secret.
 #[derive(Debug, thiserror::Error)]
@@ -313,6 +321,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// Limits that keep slow or abusive HTTP clients from exhausting the endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebLimits {
+    /// A request's headers must arrive within this, counted from when the connection is ready
+    /// for a request (so idle keep-alive connections end after it too).
+    pub header_timeout: Duration,
+    /// A connection with no byte moving either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once; beyond it, the oldest idle one makes room.
+    pub max_connections: usize,
+}
+
+impl Default for WebLimits {
+    fn default() -> Self {
+        WebLimits {
+            header_timeout: DEFAULT_WEB_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_WEB_IDLE_TIMEOUT,
+            max_connections: DEFAULT_WEB_MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// The validated configuration of a `serve` process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -322,6 +352,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How many events `/events` keeps per cluster (at least 1).
     pub events_capacity: usize,
+    /// Limits on HTTP clients.
+    pub web: WebLimits,
     /// The clusters, each polled independently.
     pub clusters: Vec<ClusterConfig>,
 }

@@ -118,17 +118,27 @@ fn merge_members(views: &[&View], observed_at_ms: u64) -> Topology {
             } else {
                 Role::Master
             };
+            // A node that has not learnt its own IP yet (fresh, just met) prints `:port` on its
+            // own line while the others know its address: take theirs.
+            let addr = if rep.addr.ip.is_empty() {
+                b.lines
+                    .iter()
+                    .find(|l| !l.addr.ip.is_empty() && l.addr.port != 0)
+                    .map_or(&rep.addr, |l| &l.addr)
+            } else {
+                &rep.addr
+            };
             // A node with no address gets a label of its own: several can exist at once (each
             // replaced pod leaves one behind), and ":0" for all would collide.
-            let endpoint = if rep.addr.ip.is_empty() || rep.addr.port == 0 {
+            let endpoint = if addr.ip.is_empty() || addr.port == 0 {
                 format!("noaddr:{}", id.short())
             } else {
-                rep.addr.endpoint()
+                addr.endpoint()
             };
             Node {
                 id: *id,
                 endpoint,
-                addr: rep.addr.clone(),
+                addr: addr.clone(),
                 role,
                 master: if role == Role::Replica {
                     rep.master
@@ -403,6 +413,24 @@ mod tests {
         assert!(!half.migrating_seen && half.importing_seen);
         assert_eq!(t.migrating_slots(&id(A), Mechanism::Classic), 1);
         assert_eq!(t.importing_slots(&id(B), Mechanism::Classic), 2);
+    }
+
+    #[test]
+    fn a_fresh_node_that_does_not_know_its_ip_is_labelled_by_the_address_others_see() {
+        // D was just met: its own line has no IP yet, A's view knows it.
+        let own = format!(
+            "{D} :30007@31007 myself,master - 0 0 0 connected\n{A} 127.0.0.1:30001@31001 master - 0 0 1 connected 0-16383\n"
+        );
+        let a = healthy() + &format!("{D} 127.0.0.1:30007@31007 master - 0 0 0 connected\n");
+        let t = merge(&[parse_view(&a).unwrap(), parse_view(&own).unwrap()], 0);
+        let d = t.node(&id(D)).unwrap();
+        assert_eq!(d.endpoint, "127.0.0.1:30007");
+        // Alone, with no one to tell its address, it stays unaddressed.
+        let t = merge(&[parse_view(&own).unwrap()], 0);
+        assert_eq!(
+            t.node(&id(D)).unwrap().endpoint,
+            format!("noaddr:{}", &D[..8])
+        );
     }
 
     #[test]

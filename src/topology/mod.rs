@@ -11,6 +11,7 @@ pub mod merge;
 pub mod parse;
 mod view;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -317,11 +318,18 @@ impl Topology {
     /// The masters with their replicas, ordered by the masters' `ip:port`: how people read a
     /// cluster, and how `check`, `/topology` and the cluster page list it.
     pub fn shards(&self) -> Vec<Shard<'_>> {
+        // One pass over the replicas, not one per master: 30k-node topologies exist.
+        let mut replicas: HashMap<NodeId, Vec<&Node>> = HashMap::new();
+        for n in self.nodes.iter().filter(|n| n.role == Role::Replica) {
+            if let Some(m) = n.master {
+                replicas.entry(m).or_default().push(n);
+            }
+        }
         let mut shards: Vec<Shard<'_>> = self
             .masters()
             .map(|master| Shard {
                 master,
-                replicas: self.replicas_of(&master.id).collect(),
+                replicas: replicas.remove(&master.id).unwrap_or_default(),
             })
             .collect();
         shards.sort_by(|a, b| a.master.endpoint.cmp(&b.master.endpoint));

@@ -17,7 +17,7 @@
 //! whenever its modification time or size changes, so certificates and users rotate without a
 //! restart. A file that stops parsing keeps the last good configuration and logs why.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -88,11 +88,54 @@ pub struct WebConfig {
     pub users: Arc<BTreeMap<String, String>>,
     /// Extra response headers (`http_server_config.headers`).
     pub headers: Arc<Vec<(String, String)>>,
-    /// Authorization headers that passed bcrypt against exactly these users: bcrypt is slow
-    /// on purpose and Prometheus sends the same header every scrape. It belongs to the loaded
-    /// config, so a reload that removes a user can never be undone by a check that started
-    /// against the old file.
-    pub(crate) verified: Arc<Mutex<Vec<String>>>,
+    /// The bcrypt cost of the users' hashes, which unknown users are checked at too.
+    pub cost: u32,
+    /// Authorization headers, with their user, that passed bcrypt against exactly these users:
+    /// bcrypt is slow on purpose and Prometheus sends the same header every scrape. It belongs
+    /// to the loaded config, so a reload that removes a user can never be undone by a check
+    /// that started against the old file.
+    verified: Arc<Mutex<VecDeque<(String, String)>>>,
+}
+
+/// Good headers remembered at most (a few per scraper).
+const VERIFIED_LIMIT: usize = 64;
+
+impl WebConfig {
+    /// True if `header` passed a check against this config before.
+    pub fn was_verified(&self, header: &str) -> bool {
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        verified.iter().any(|(h, _)| h == header)
+    }
+
+    /// Remembers that `header`, for `user`, passed.
+    pub fn remember(&self, header: &str, user: &str) {
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_LIMIT {
+            verified.pop_front();
+        }
+        verified.push_back((header.to_owned(), user.to_owned()));
+    }
+
+    /// Keeps, from `old`, the good headers whose user has the same hash here: a reload that
+    /// leaves a user alone does not send its scraper back through bcrypt.
+    fn inherit(&self, old: &WebConfig) {
+        let kept: VecDeque<(String, String)> = old
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, user)| {
+                old.users.get(user).is_some() && old.users.get(user) == self.users.get(user)
+            })
+            .cloned()
+            .collect();
+        *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = kept;
+    }
+}
+
+/// The cost field of a bcrypt hash (`$2y$10$...`), if it has one.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    hash.get(4..6)?.parse().ok()
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -175,15 +218,27 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
             )?))
         }
     };
+    // Unknown users are checked at the cost most users have, so that they take as long.
+    let mut costs: BTreeMap<u32, usize> = BTreeMap::new();
+    for hash in file.basic_auth_users.values() {
+        *costs
+            .entry(bcrypt_cost(hash).unwrap_or(bcrypt::DEFAULT_COST))
+            .or_insert(0) += 1;
+    }
+    let cost = costs
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map_or(bcrypt::DEFAULT_COST, |(c, _)| *c);
     Ok(WebConfig {
         tls,
+        cost,
         users: Arc::new(file.basic_auth_users),
         headers: Arc::new(
             file.http_server_config
                 .map(|h| h.headers.into_iter().collect())
                 .unwrap_or_default(),
         ),
-        verified: Arc::new(Mutex::new(Vec::new())),
+        verified: Arc::new(Mutex::new(VecDeque::new())),
     })
 }
 
@@ -205,18 +260,37 @@ impl WebConfigSource {
     }
 
     /// The current configuration, reloading the file if it changed since the last call.
+    ///
+    /// An empty file on reload is most likely one caught half-written by a non-atomic rewrite:
+    /// the last good configuration stays, with a warning, rather than switching auth and TLS
+    /// off. A file that parses but has no users any more does switch basic auth off, loudly.
     pub fn current(&self) -> WebConfig {
         let now = stamp(&self.path);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if now.is_some() && now != state.0 {
+            state.0 = now;
+            if now.is_some_and(|(_, len)| len == 0) {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    "web config file is empty; keeping the previous settings"
+                );
+                return state.1.clone();
+            }
             match load(&self.path) {
                 Ok(config) => {
-                    tracing::info!(path = %self.path.display(), "web config reloaded");
-                    *state = (now, config);
+                    if config.users.is_empty() && !state.1.users.is_empty() {
+                        tracing::warn!(
+                            path = %self.path.display(),
+                            "web config reloaded without basic_auth_users: the endpoints need no credentials any more"
+                        );
+                    } else {
+                        tracing::info!(path = %self.path.display(), "web config reloaded");
+                    }
+                    config.inherit(&state.1);
+                    state.1 = config;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "web config reload failed; keeping the previous one");
-                    state.0 = now;
                 }
             }
         }

@@ -9,14 +9,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use super::config::WebConfigSource;
-use super::{AppState, auth, landing, topology};
+use super::auth::{self, Guard};
+use super::{AppState, landing, topology};
 use crate::metrics;
 use crate::snapshot::Snapshot;
 use crate::topology::event::Event;
 
 /// The routes, ready to serve; with a web config, every request passes its auth guard.
-pub fn router(state: Arc<AppState>, web: Option<Arc<WebConfigSource>>) -> Router {
+pub fn router(state: Arc<AppState>, guard: Option<Arc<Guard>>) -> Router {
     let router = Router::new()
         .route("/", get(landing::page))
         .route("/metrics", get(metrics_handler))
@@ -24,8 +24,8 @@ pub fn router(state: Arc<AppState>, web: Option<Arc<WebConfigSource>>) -> Router
         .route("/events", get(events))
         .route("/healthz", get(healthz))
         .with_state(state);
-    match web {
-        Some(web) => router.layer(axum::middleware::from_fn_with_state(web, auth::guard)),
+    match guard {
+        Some(guard) => router.layer(axum::middleware::from_fn_with_state(guard, auth::guard)),
         None => router,
     }
 }

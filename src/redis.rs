@@ -50,9 +50,9 @@ pub enum FetchError {
     /// The reply could not be understood.
     #[error("bad reply: {0}")]
     Protocol(String),
-    /// The node is in reconnect backoff after earlier failures; no attempt was made.
-    #[error("waiting {0:?} before reconnecting")]
-    Backoff(Duration),
+    /// The node failed the last polls and rests this one; no attempt was made.
+    #[error("not tried this poll: resting after repeated failures")]
+    Resting,
 }
 
 impl FetchError {
@@ -65,7 +65,7 @@ impl FetchError {
             FetchError::Auth(_) => "auth",
             FetchError::NotCluster(_) => "not_cluster",
             FetchError::Protocol(_) => "protocol",
-            FetchError::Backoff(_) => "backoff",
+            FetchError::Resting => "resting",
         }
     }
 

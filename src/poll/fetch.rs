@@ -93,32 +93,46 @@ impl Fetcher {
 }
 
 /// Reads one node, connecting first if needed; connect, TLS, AUTH and the round trip together
-/// are bounded by the per-node timeout. Returns the connection if it is still usable.
+/// are bounded by the per-node timeout. A kept connection that turns out broken (`CLIENT
+/// KILL`, a restart since the last poll) is replaced once within that time before the node
+/// counts as down. Returns the connection if it is still usable.
 async fn fetch_one(
     connector: &Connector,
     visit: &Visit,
     conn: Option<Conn>,
 ) -> (Option<Conn>, Result<Sample, FetchError>) {
     let timeout = connector.timeout();
-    let attempt = async {
-        let mut conn = match conn {
-            Some(c) => c,
-            None => Conn {
-                conn: connector.connect(&visit.host, visit.port).await?,
-                jobs: None,
-                multi_info: None,
-            },
-        };
-        let sample = query(&mut conn, visit).await?;
-        Ok((conn, sample))
-    };
-    match tokio::time::timeout(timeout, attempt).await {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let kept = conn.is_some();
+    let mut result = tokio::time::timeout_at(deadline, attempt(connector, visit, conn)).await;
+    if kept && matches!(result, Ok(Err(FetchError::Connect(_)))) {
+        result = tokio::time::timeout_at(deadline, attempt(connector, visit, None)).await;
+    }
+    match result {
         Ok(Ok((conn, sample))) => (Some(conn), Ok(sample)),
         // The connection's state is unknown after an error or a timeout (a late reply could
         // still arrive), so it is dropped and the next attempt starts clean.
         Ok(Err(e)) => (None, Err(e)),
         Err(_) => (None, Err(FetchError::Timeout(timeout))),
     }
+}
+
+/// One try at reading a node, on `conn` or a new connection.
+async fn attempt(
+    connector: &Connector,
+    visit: &Visit,
+    conn: Option<Conn>,
+) -> Result<(Conn, Sample), FetchError> {
+    let mut conn = match conn {
+        Some(c) => c,
+        None => Conn {
+            conn: connector.connect(&visit.host, visit.port).await?,
+            jobs: None,
+            multi_info: None,
+        },
+    };
+    let sample = query(&mut conn, visit).await?;
+    Ok((conn, sample))
 }
 
 /// What a connection's server said about `CLUSTER GETSLOTMIGRATIONS`, asked once per

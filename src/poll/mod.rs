@@ -14,6 +14,7 @@
 
 pub mod fetch;
 pub mod history;
+pub mod lasting;
 mod migrations;
 mod node;
 pub mod plan;
@@ -34,6 +35,7 @@ use crate::snapshot::Snapshot;
 use crate::tls::TlsError;
 use fetch::Fetcher;
 use plan::Sampling;
+use sample::Fetched;
 use state::{ClusterState, Note, Outcome, PollEnd};
 
 /// Polls one cluster; owns its connections and its state.
@@ -100,22 +102,23 @@ pub async fn poll_once(name: &str, reach: &Reach) -> Result<Arc<Snapshot>, TlsEr
     Ok(poll(&mut state, &mut fetcher).await.snapshot)
 }
 
-/// Plans, fetches (with a second wave on discovery) and applies one poll.
+/// Plans, fetches (with a second wave on discovery or when no view came back) and applies
+/// one poll.
 async fn poll(state: &mut ClusterState, fetcher: &mut Fetcher) -> Outcome {
     let started = Instant::now();
     let started_ms = clock::now_ms();
-    let plan = state.plan(started);
+    let plan = state.plan();
     fetcher.keep_only(&plan);
     let mut fetched = fetcher.fetch(&plan).await;
-    let more = state.discovered(&fetched, Instant::now());
+    let more = state.second_wave(&fetched);
     if !more.is_empty() {
-        fetched.extend(fetcher.fetch(&more).await);
+        let later = fetcher.fetch(&more).await;
+        Fetched::fill_in(&mut fetched, later);
     }
     state.apply(
         fetched,
         PollEnd {
             started_ms,
-            now: Instant::now(),
             elapsed: started.elapsed(),
             bytes_read_total: fetcher.bytes_read(),
         },
@@ -134,7 +137,27 @@ fn log(cluster: &str, outcome: &Outcome) {
                 reason,
                 error,
             } => tracing::warn!(cluster, node, reason, error, "cannot poll node"),
-            Note::NodeAnswering { node } => tracing::info!(cluster, node, "node answering again"),
+            Note::NodeStillFailing {
+                node,
+                reason,
+                error,
+                lasted,
+            } => tracing::warn!(
+                cluster,
+                node,
+                reason,
+                error,
+                for_s = lasted.seconds,
+                polls = lasted.polls,
+                "node still failing"
+            ),
+            Note::NodeAnswering { node, lasted } => tracing::info!(
+                cluster,
+                node,
+                failed_for_s = lasted.seconds,
+                polls = lasted.polls,
+                "node answering again"
+            ),
             Note::JobsDenied { node, error } => tracing::warn!(
                 cluster,
                 node,
@@ -146,6 +169,19 @@ fn log(cluster: &str, outcome: &Outcome) {
                 cluster,
                 tried,
                 "no node's view could be read; trying the seeds too"
+            ),
+            Note::StillNoView { tried, lasted } => tracing::warn!(
+                cluster,
+                tried,
+                for_s = lasted.seconds,
+                polls = lasted.polls,
+                "still no node's view could be read"
+            ),
+            Note::ViewsAgain { lasted } => tracing::info!(
+                cluster,
+                for_s = lasted.seconds,
+                polls = lasted.polls,
+                "cluster views readable again"
             ),
         }
     }

@@ -1,16 +1,13 @@
 //! What slotwatch keeps about one node between polls, and its reconnect backoff. Pure.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Duration, Instant};
 
+use super::lasting::Lasting;
 use super::plan::Visit;
 use super::sample::{Fetched, Sample};
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::topology::{NodeId, Topology};
-
-/// Longest wait before reconnecting to a failing node.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Everything slotwatch keeps about one node, keyed by its endpoint.
 #[derive(Debug, Clone, Default)]
@@ -27,12 +24,14 @@ pub(super) struct NodeState {
     pub(super) errors: BTreeMap<&'static str, u64>,
     /// Consecutive failed fetches.
     pub(super) failures: u32,
-    /// No reconnect before this instant.
-    pub(super) retry_at: Option<Instant>,
+    /// Skip the next poll: the node failed twice or more in a row.
+    pub(super) resting: bool,
     /// Why the latest fetch failed, while failures > 0.
     pub(super) failing: Option<&'static str>,
     /// The failure reason last reported in a note, so a dead node is reported once.
     pub(super) reported: Option<&'static str>,
+    /// Since when the node fails, for the log.
+    pub(super) down: Option<Lasting>,
     /// A refusal of `CLUSTER GETSLOTMIGRATIONS` was reported, so it is not reported again.
     pub(super) jobs_denied_reported: bool,
     /// Polls left during which its full view is read every poll.
@@ -52,24 +51,23 @@ impl NodeState {
         }
     }
 
-    /// Records the outcome of a fetch for reconnect backoff: retry at the next poll after the
-    /// first failure, then back off exponentially.
-    pub(super) fn fetched(&mut self, result: &Result<Sample, FetchError>, now: Instant) {
+    /// Records the outcome of a fetch for the reconnect policy: a failing node is tried again
+    /// the next poll; after two failures in a row, every other poll. A dead node thus gets at
+    /// most one connection attempt per two polls, and a node (or a whole cluster) that comes
+    /// back is seen within two polls, however long it was away.
+    pub(super) fn fetched(&mut self, result: &Result<Sample, FetchError>) {
         match result {
             Ok(_) => {
                 self.failures = 0;
-                self.retry_at = None;
+                self.resting = false;
                 self.failing = None;
             }
-            Err(FetchError::Backoff(_)) => {}
+            Err(FetchError::Resting) => {}
             Err(e) => {
                 *self.errors.entry(e.reason()).or_insert(0) += 1;
                 self.failures += 1;
                 self.failing = Some(e.reason());
-                let backoff = Duration::from_millis(500)
-                    .saturating_mul(1 << self.failures.min(8))
-                    .min(MAX_BACKOFF);
-                self.retry_at = (self.failures > 1).then(|| now + backoff);
+                self.resting = self.failures >= 2;
             }
         }
     }

@@ -1,5 +1,7 @@
 //! What a visit to a node brings back: plain data, from the fetch to the poll state.
 
+use std::collections::HashMap;
+
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::topology::View;
@@ -39,4 +41,27 @@ pub struct Fetched {
     pub endpoint: String,
     /// Its sample, or why there is none.
     pub result: Result<Sample, FetchError>,
+}
+
+impl Fetched {
+    /// Adds a later wave's answers to a poll's: a node seen for the first time is added; a
+    /// node that answered already gets the later view, keeping its first answer otherwise (its
+    /// counters, jobs and key counts were read then, and a failed retry does not undo them).
+    pub fn fill_in(fetched: &mut Vec<Fetched>, later: Vec<Fetched>) {
+        let at: HashMap<String, usize> = fetched
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.endpoint.clone(), i))
+            .collect();
+        for f in later {
+            match at.get(&f.endpoint) {
+                None => fetched.push(f),
+                Some(&i) => match (&mut fetched[i].result, f.result) {
+                    (Ok(first), Ok(again)) if again.view.is_some() => first.view = again.view,
+                    (Err(_), result) => fetched[i].result = result,
+                    _ => {}
+                },
+            }
+        }
+    }
 }

@@ -8,12 +8,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::history::{History, Recorded};
+use super::lasting::{Lasted, Lasting};
 use super::migrations;
 use super::node::{self, NodeState};
-use super::plan::{Plan, Rotation, Sampling};
+use super::plan::{Plan, Rotation, Sampling, Visit};
 use super::sample::{Fetched, Jobs};
 use crate::config::Seed;
 use crate::redis::FetchError;
@@ -38,15 +39,15 @@ const HOT_POLLS: u32 = 3;
 pub struct PollEnd {
     /// Unix ms when the poll started; stamped on its topology and events.
     pub started_ms: u64,
-    /// Now, for reconnect backoff.
-    pub now: Instant,
     /// How long the poll took.
     pub elapsed: Duration,
     /// Bytes read from the cluster since start.
     pub bytes_read_total: u64,
 }
 
-/// Conditions worth a log line, reported once when they start and once when they end.
+/// Conditions worth a log line: reported when they start, reminded at most every
+/// [`REMIND_EVERY_MS`](super::lasting::REMIND_EVERY_MS) while they last, and reported when they
+/// end with how long they lasted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {
     /// The first topology after (re)discovery.
@@ -65,10 +66,23 @@ pub enum Note {
         /// The cause.
         error: String,
     },
+    /// A node still fails: a reminder.
+    NodeStillFailing {
+        /// The node.
+        node: String,
+        /// `slotwatch_poll_errors_total`'s reason.
+        reason: &'static str,
+        /// The cause.
+        error: String,
+        /// Since when.
+        lasted: Lasted,
+    },
     /// A node that was failing answered again.
     NodeAnswering {
         /// The node.
         node: String,
+        /// How long it failed.
+        lasted: Lasted,
     },
     /// A node refuses `CLUSTER GETSLOTMIGRATIONS` to slotwatch's user: its atomic migrations
     /// cannot be seen.
@@ -82,6 +96,18 @@ pub enum Note {
     NoView {
         /// How many nodes failed.
         tried: usize,
+    },
+    /// Still no view: a reminder.
+    StillNoView {
+        /// How many nodes failed this poll.
+        tried: usize,
+        /// Since when.
+        lasted: Lasted,
+    },
+    /// A view was read again after polls that read none.
+    ViewsAgain {
+        /// How long none could be read.
+        lasted: Lasted,
     },
 }
 
@@ -111,6 +137,8 @@ pub struct ClusterState {
     reached: bool,
     /// The poll being planned started without a topology: read what the seeds name at once.
     bootstrapping: bool,
+    /// Since when polls read no view, for the log.
+    viewless: Option<Lasting>,
     rotation: Rotation,
     history: History,
     generation: u64,
@@ -130,6 +158,7 @@ impl ClusterState {
             topology: None,
             reached: false,
             bootstrapping: false,
+            viewless: None,
             rotation: Rotation::default(),
             history: History::new(events_capacity),
             generation: 0,
@@ -142,8 +171,8 @@ impl ClusterState {
     }
 
     /// The nodes to read this poll: every known node, or the seeds (plus known nodes) when the
-    /// last poll reached nobody; nodes in reconnect backoff are skipped.
-    pub fn plan(&mut self, now: Instant) -> Plan {
+    /// last poll reached nobody; resting nodes are skipped.
+    pub fn plan(&mut self) -> Plan {
         self.bootstrapping = !self.reached;
         let mut targets: Vec<(String, String, u16)> = Vec::new();
         if let Some(t) = &self.topology {
@@ -161,16 +190,54 @@ impl ClusterState {
         // Only the very first poll reads every view regardless of size: after a poll that
         // reached nobody, the bound still holds (the topology is known, the rotation goes on).
         let everything = self.topology.is_none();
-        self.plan_targets(targets, everything, now)
+        self.plan_targets(targets, everything)
     }
 
-    /// On (re)discovery, the nodes the first wave's views named that it did not read, so that
-    /// the baseline has every node's status (and in small clusters every view), not only the
-    /// seeds'. Empty otherwise.
-    pub fn discovered(&mut self, first: &[Fetched], now: Instant) -> Plan {
-        if !self.bootstrapping {
+    /// What a poll reads after its first wave, empty if nothing:
+    /// - on (re)discovery, the nodes the first wave's views named that it did not read, so that
+    ///   the baseline has every node's status (and in small clusters every view), not only the
+    ///   seeds';
+    /// - when the first wave read no view although nodes answered (every node chosen for a full
+    ///   read was down), full views from nodes that answered, so that a poll yields a topology
+    ///   while any node answers. Merge the answers with [`Fetched::fill_in`].
+    pub fn second_wave(&mut self, first: &[Fetched]) -> Plan {
+        if self.bootstrapping {
+            self.discovered(first)
+        } else {
+            self.fallback(first)
+        }
+    }
+
+    fn fallback(&mut self, first: &[Fetched]) -> Plan {
+        let viewed = first
+            .iter()
+            .any(|f| f.result.as_ref().is_ok_and(|s| s.view.is_some()));
+        if viewed {
             return Plan::default();
         }
+        let limit = match self.sampling {
+            Sampling::All => usize::MAX,
+            Sampling::Rotate(k) => k.max(1),
+        };
+        let visits = first
+            .iter()
+            .filter(|f| f.result.is_ok())
+            .filter_map(|f| Some(self.nodes.get(&f.endpoint)?.visit(&f.endpoint)))
+            .take(limit)
+            .map(|visit| Visit {
+                full_view: true,
+                // A stand-in for the rotation, which will not pick this node again soon.
+                close_after: true,
+                ..visit
+            })
+            .collect();
+        Plan {
+            visits,
+            skipped: Vec::new(),
+        }
+    }
+
+    fn discovered(&mut self, first: &[Fetched]) -> Plan {
         let fetched: HashSet<&str> = first.iter().map(|f| f.endpoint.as_str()).collect();
         let mut found: Vec<(String, String, u16)> = Vec::new();
         for view in first
@@ -192,15 +259,10 @@ impl ClusterState {
             Sampling::All => true,
             Sampling::Rotate(k) => fetched.len() + found.len() <= k,
         };
-        self.plan_targets(found, everything, now)
+        self.plan_targets(found, everything)
     }
 
-    fn plan_targets(
-        &mut self,
-        targets: Vec<(String, String, u16)>,
-        everything: bool,
-        now: Instant,
-    ) -> Plan {
+    fn plan_targets(&mut self, targets: Vec<(String, String, u16)>, everything: bool) -> Plan {
         let mut visits = Vec::with_capacity(targets.len());
         for (endpoint, host, port) in targets {
             let state = self.nodes.entry(endpoint.clone()).or_default();
@@ -239,11 +301,14 @@ impl ClusterState {
         );
         let mut plan = Plan::default();
         for visit in visits {
-            match self.nodes.get(&visit.endpoint).and_then(|n| n.retry_at) {
-                Some(at) if now < at => plan.skipped.push(Fetched {
-                    endpoint: visit.endpoint,
-                    result: Err(FetchError::Backoff(at - now)),
-                }),
+            match self.nodes.get_mut(&visit.endpoint) {
+                Some(n) if n.resting => {
+                    n.resting = false;
+                    plan.skipped.push(Fetched {
+                        endpoint: visit.endpoint,
+                        result: Err(FetchError::Resting),
+                    });
+                }
                 _ => plan.visits.push(visit),
             }
         }
@@ -264,7 +329,7 @@ impl ClusterState {
         let view_ids = node::ids_from_views(&self.nodes, &fetched);
         for Fetched { endpoint, result } in fetched {
             let state = self.nodes.entry(endpoint.clone()).or_default();
-            state.fetched(&result, end.now);
+            state.fetched(&result);
             match result {
                 Ok(sample) => {
                     let own = sample.view.as_ref().and_then(|v| v.myself()).map(|m| m.id);
@@ -305,7 +370,7 @@ impl ClusterState {
                 }
             }
         }
-        notes.extend(self.failure_notes(&failed));
+        notes.extend(self.failure_notes(&failed, end.started_ms));
 
         let topology = (!views.is_empty()).then(|| {
             let mut t = merge(&views, end.started_ms);
@@ -319,6 +384,11 @@ impl ClusterState {
         let mut recorded = Recorded::default();
         match &topology {
             Some(new) => {
+                if let Some(gone) = self.viewless.take() {
+                    notes.push(Note::ViewsAgain {
+                        lasted: gone.lasted(end.started_ms),
+                    });
+                }
                 match &self.topology {
                     Some(old) => events = stamp(crate::topology::diff::diff(old, new), new),
                     None => notes.push(Note::Baseline {
@@ -334,9 +404,18 @@ impl ClusterState {
                 self.topology = Some(new.clone());
             }
             None => {
-                notes.push(Note::NoView {
-                    tried: failed.len(),
-                });
+                let tried = failed.len();
+                match &mut self.viewless {
+                    None => {
+                        self.viewless = Some(Lasting::start(end.started_ms));
+                        notes.push(Note::NoView { tried });
+                    }
+                    Some(lasting) => notes.extend(
+                        lasting
+                            .again(end.started_ms)
+                            .map(|lasted| Note::StillNoView { tried, lasted }),
+                    ),
+                }
                 // Nothing is known to have moved: an operation that was going on has ended.
                 self.history.record(&[]);
                 // Keep known nodes (dropping their error counters would read as a reset) and
@@ -363,23 +442,45 @@ impl ClusterState {
         }
     }
 
-    /// Nodes that started failing, fail for another reason, or answer again.
-    fn failure_notes(&mut self, failed: &HashMap<String, String>) -> Vec<Note> {
+    /// Nodes that started failing, fail for another reason, still fail (a reminder), or
+    /// answer again.
+    fn failure_notes(&mut self, failed: &HashMap<String, String>, now_ms: u64) -> Vec<Note> {
         let mut notes = Vec::new();
         for (endpoint, n) in &mut self.nodes {
-            if n.failing == n.reported {
-                continue;
+            let error = || failed.get(endpoint).cloned().unwrap_or_default();
+            match (n.failing, &mut n.down) {
+                (None, None) => {}
+                (None, Some(down)) => {
+                    notes.push(Note::NodeAnswering {
+                        node: endpoint.clone(),
+                        lasted: down.lasted(now_ms),
+                    });
+                    n.down = None;
+                }
+                (Some(reason), down) => {
+                    let reminder = match down {
+                        None => {
+                            *down = Some(Lasting::start(now_ms));
+                            None
+                        }
+                        Some(down) => down.again(now_ms),
+                    };
+                    if n.reported != Some(reason) {
+                        notes.push(Note::NodeFailing {
+                            node: endpoint.clone(),
+                            reason,
+                            error: error(),
+                        });
+                    } else if let Some(lasted) = reminder {
+                        notes.push(Note::NodeStillFailing {
+                            node: endpoint.clone(),
+                            reason,
+                            error: error(),
+                            lasted,
+                        });
+                    }
+                }
             }
-            notes.push(match n.failing {
-                Some(reason) => Note::NodeFailing {
-                    node: endpoint.clone(),
-                    reason,
-                    error: failed.get(endpoint).cloned().unwrap_or_default(),
-                },
-                None => Note::NodeAnswering {
-                    node: endpoint.clone(),
-                },
-            });
             n.reported = n.failing;
         }
         notes

@@ -2,7 +2,7 @@
 //! way real nodes would, and time is passed in.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::plan::{Sampling, Visit};
 use super::sample::{Fetched, Jobs, Sample};
@@ -35,8 +35,11 @@ struct World {
     full: Vec<Vec<String>>,
     /// Endpoints visited (any way), per poll.
     visited: Vec<Vec<String>>,
-    start: Instant,
     polls: u64,
+    /// Unix ms of the last poll.
+    now_ms: u64,
+    /// Time between polls, 1 s unless a test changes it.
+    step_ms: u64,
 }
 
 fn ep(port: u16) -> String {
@@ -54,8 +57,9 @@ impl World {
             counted: Vec::new(),
             full: Vec::new(),
             visited: Vec::new(),
-            start: Instant::now(),
             polls: 0,
+            now_ms: 1_700_000_000_000,
+            step_ms: 1000,
         }
     }
 
@@ -102,11 +106,11 @@ impl World {
         })
     }
 
-    /// One whole poll, one second after the last.
+    /// One whole poll, `step_ms` after the last.
     fn poll(&mut self, state: &mut ClusterState) -> Outcome {
         self.polls += 1;
-        let now = self.start + Duration::from_secs(self.polls);
-        let plan = state.plan(now);
+        self.now_ms += self.step_ms;
+        let plan = state.plan();
         let mut fetched = plan.skipped.clone();
         let mut full = Vec::new();
         let mut visited = Vec::new();
@@ -127,9 +131,10 @@ impl World {
             }
         };
         read(&plan.visits, &mut fetched);
-        let more = state.discovered(&fetched, now);
-        read(&more.visits, &mut fetched);
-        fetched.extend(more.skipped);
+        let more = state.second_wave(&fetched);
+        let mut later = more.skipped;
+        read(&more.visits, &mut later);
+        Fetched::fill_in(&mut fetched, later);
         full.sort();
         visited.sort();
         self.full.push(full);
@@ -138,8 +143,7 @@ impl World {
         state.apply(
             fetched,
             PollEnd {
-                started_ms: 1_700_000_000_000 + self.polls * 1000,
-                now,
+                started_ms: self.now_ms,
                 elapsed: Duration::from_millis(2),
                 bytes_read_total: self.polls * 100,
             },

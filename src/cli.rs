@@ -9,7 +9,8 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use slotwatch::config::{
-    self, ClusterSettings, Config, HumanDuration, LogFormat, Origin, Reach, Seed, TlsConfig,
+    self, ClusterSettings, Config, HumanBytes, HumanDuration, LogFormat, Origin, Reach, Seed,
+    TlsConfig,
 };
 
 #[derive(Parser)]
@@ -89,6 +90,15 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "DURATION",
           default_value_t = HumanDuration(config::DEFAULT_TIMEOUT))]
     timeout: HumanDuration,
+    /// Most bytes one round trip to a node may return, e.g. 8MiB; more fails the node's fetch
+    /// with reason reply_too_large.
+    #[arg(long, value_name = "SIZE",
+          default_value_t = HumanBytes(config::DEFAULT_MAX_REPLY_BYTES))]
+    max_reply_bytes: HumanBytes,
+    /// Most bytes one poll may read from all of a cluster's nodes together.
+    #[arg(long, value_name = "SIZE",
+          default_value_t = HumanBytes(config::DEFAULT_MAX_POLL_BYTES))]
+    max_poll_bytes: HumanBytes,
     /// YAML file describing one or more clusters (see deploy/slotwatch.example.yml). Replaces
     /// the per-cluster flags.
     #[arg(long, value_name = "FILE", env = "SLOTWATCH_CONFIG", conflicts_with_all = ["seeds", "username", "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify"])]
@@ -235,6 +245,8 @@ impl ClusterArgs {
             poll_interval,
             timeout: Some(self.timeout),
             full_views_per_poll: views,
+            max_reply_bytes: Some(self.max_reply_bytes),
+            max_poll_bytes: Some(self.max_poll_bytes),
             username: self.username.clone(),
             password_file: self.password_file.clone(),
             password_env: self.password_env.clone(),
@@ -261,6 +273,8 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
                 ("poll_interval", "--poll-interval"),
                 ("timeout", "--timeout"),
                 ("full_views_per_poll", "--full-views-per-poll"),
+                ("max_reply_bytes", "--max-reply-bytes"),
+                ("max_poll_bytes", "--max-poll-bytes"),
                 ("cluster_name", "--cluster-name"),
             ] {
                 if parsed.given(id) {
@@ -342,6 +356,12 @@ pub fn check_cluster(args: &CheckArgs, parsed: &Parsed) -> Result<(String, Reach
     // An explicit --timeout applies to a cluster from the config file too.
     if parsed.given("timeout") {
         cluster.reach.timeout = c.timeout.0;
+    }
+    if parsed.given("max_reply_bytes") {
+        cluster.reach.limits.per_reply = c.max_reply_bytes.0;
+    }
+    if parsed.given("max_poll_bytes") {
+        cluster.reach.limits.per_poll = c.max_poll_bytes.0;
     }
     Ok((cluster.name, cluster.reach))
 }

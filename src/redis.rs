@@ -12,7 +12,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use crate::config::{Auth, Reach, TlsConfig};
+use crate::config::{Auth, HumanBytes, Reach, ReadLimits, TlsConfig};
 use crate::tls::{self, TlsError};
 
 /// The name slotwatch gives its connections, so that `CLIENT LIST` shows who is polling.
@@ -50,6 +50,16 @@ pub enum FetchError {
     /// The reply could not be understood.
     #[error("bad reply: {0}")]
     Protocol(String),
+    /// The node sent more than a cap allows.
+    #[error("{what} over the {} cap ({flag})", HumanBytes(*.limit))]
+    TooLarge {
+        /// What went over: the reply, or the poll's reads.
+        what: &'static str,
+        /// The flag that sets the cap.
+        flag: &'static str,
+        /// The cap, in bytes.
+        limit: u64,
+    },
     /// The node failed the last polls and rests this one; no attempt was made.
     #[error("not tried this poll: resting after repeated failures")]
     Resting,
@@ -65,6 +75,7 @@ impl FetchError {
             FetchError::Auth(_) => "auth",
             FetchError::NotCluster(_) => "not_cluster",
             FetchError::Protocol(_) => "protocol",
+            FetchError::TooLarge { .. } => "reply_too_large",
             FetchError::Resting => "resting",
         }
     }
@@ -96,6 +107,9 @@ pub struct Connector {
     auth: Auth,
     tls: Option<(TlsConnector, Option<String>)>,
     bytes_read: Arc<AtomicU64>,
+    limits: ReadLimits,
+    /// Bytes read since the current poll started, over all connections.
+    poll_read: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -121,7 +135,14 @@ impl Connector {
             auth: reach.auth.clone(),
             tls,
             bytes_read: Arc::new(AtomicU64::new(0)),
+            limits: reach.limits,
+            poll_read: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Starts a poll: its byte budget is full again.
+    pub fn new_poll(&self) {
+        self.poll_read.store(0, Ordering::Relaxed);
     }
 
     /// The per-node timeout.
@@ -134,13 +155,9 @@ impl Connector {
         self.bytes_read.load(Ordering::Relaxed)
     }
 
-    /// Opens an authenticated, named connection to `host:port`. The caller bounds the whole call
-    /// with the per-node timeout.
-    pub async fn connect(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> Result<MultiplexedConnection, FetchError> {
+    /// Opens an authenticated, named connection to `host:port`, held to the read caps. The
+    /// caller bounds the whole call with the per-node timeout.
+    pub async fn connect(&self, host: &str, port: u16) -> Result<NodeConnection, FetchError> {
         let tcp = TcpStream::connect((host, port))
             .await
             .map_err(|e| FetchError::Connect(e.to_string()))?;
@@ -159,7 +176,17 @@ impl Connector {
                 Box::new(tls)
             }
         };
-        let stream = CountingStream::new(stream, self.bytes_read.clone());
+        let over = Overflow {
+            cap: Arc::new(AtomicU8::new(WITHIN)),
+            limits: self.limits,
+        };
+        let counter = CappedCounter {
+            total: self.bytes_read.clone(),
+            poll: self.poll_read.clone(),
+            round_trip: AtomicU64::new(0),
+            over: over.clone(),
+        };
+        let stream = CountingStream::new(stream, counter);
         let mut info = ::redis::RedisConnectionInfo::default();
         if let Some(user) = &self.auth.username {
             info = info.set_username(user);
@@ -178,7 +205,7 @@ impl Connector {
             .set_pipeline_buffer_size(2);
         let (mut conn, driver) = MultiplexedConnection::new_with_config(&info, stream, config)
             .await
-            .map_err(|e| FetchError::from_redis(&e))?;
+            .map_err(|e| over.explain(&e))?;
         // The driver ends on its own once the connection is dropped.
         tokio::spawn(driver);
         ::redis::cmd("CLIENT")
@@ -186,8 +213,89 @@ impl Connector {
             .arg(CLIENT_NAME)
             .query_async::<()>(&mut conn)
             .await
-            .map_err(|e| FetchError::from_redis(&e))?;
-        Ok(conn)
+            .map_err(|e| over.explain(&e))?;
+        Ok(NodeConnection { conn, over })
+    }
+}
+
+/// A connection to one node, and whether it went over a read cap.
+#[derive(Debug)]
+pub struct NodeConnection {
+    /// The connection.
+    pub conn: MultiplexedConnection,
+    over: Overflow,
+}
+
+impl NodeConnection {
+    /// Classifies an error from this connection: going over a cap breaks the connection, which
+    /// redis-rs reports as an I/O error; this says which cap it was.
+    pub fn explain(&self, e: &::redis::RedisError) -> FetchError {
+        self.over.explain(e)
+    }
+}
+
+/// Which read cap a connection went over, if any, shared by its stream and its owner.
+#[derive(Debug, Clone)]
+struct Overflow {
+    cap: Arc<AtomicU8>,
+    limits: ReadLimits,
+}
+
+const WITHIN: u8 = 0;
+const OVER_REPLY: u8 = 1;
+const OVER_POLL: u8 = 2;
+
+impl Overflow {
+    fn explain(&self, e: &::redis::RedisError) -> FetchError {
+        match self.cap.load(Ordering::Relaxed) {
+            OVER_REPLY => FetchError::TooLarge {
+                what: "reply",
+                flag: "--max-reply-bytes",
+                limit: self.limits.per_reply,
+            },
+            OVER_POLL => FetchError::TooLarge {
+                what: "this poll's reads",
+                flag: "--max-poll-bytes",
+                limit: self.limits.per_poll,
+            },
+            _ => FetchError::from_redis(e),
+        }
+    }
+}
+
+/// Counts a connection's reads into the cluster's total and holds them to the caps: the bytes
+/// since the last write (one pipelined round trip: slotwatch sends one at a time) and the
+/// bytes of the whole poll over all connections. Going over fails the read, which breaks the
+/// connection before its buffer can grow further.
+struct CappedCounter {
+    total: Arc<AtomicU64>,
+    poll: Arc<AtomicU64>,
+    round_trip: AtomicU64,
+    over: Overflow,
+}
+
+impl ByteCounter for CappedCounter {
+    fn read(&self, n: usize) -> io::Result<()> {
+        let n = n as u64;
+        self.total.fetch_add(n, Ordering::Relaxed);
+        let round_trip = self.round_trip.fetch_add(n, Ordering::Relaxed) + n;
+        let poll = self.poll.fetch_add(n, Ordering::Relaxed) + n;
+        let cap = if round_trip > self.over.limits.per_reply {
+            OVER_REPLY
+        } else if poll > self.over.limits.per_poll {
+            OVER_POLL
+        } else {
+            WITHIN
+        };
+        if cap == WITHIN {
+            return Ok(());
+        }
+        self.over.cap.store(cap, Ordering::Relaxed);
+        Err(io::Error::other("read cap exceeded"))
+    }
+
+    fn written(&self, _n: usize) {
+        self.round_trip.store(0, Ordering::Relaxed);
     }
 }
 
@@ -201,16 +309,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Where a [`CountingStream`] adds the bytes it moves.
 pub trait ByteCounter: Unpin {
-    /// `n` bytes were read.
-    fn read(&self, n: usize);
+    /// `n` bytes were read; an error fails the read (a cap was exceeded).
+    fn read(&self, n: usize) -> io::Result<()>;
     /// `n` bytes were written; most counters only care about reads.
     fn written(&self, _n: usize) {}
-}
-
-impl ByteCounter for Arc<AtomicU64> {
-    fn read(&self, n: usize) {
-        self.fetch_add(n as u64, Ordering::Relaxed);
-    }
 }
 
 /// A stream that reports the bytes it reads and writes, so that operators see what polling
@@ -237,7 +339,7 @@ impl<S: AsyncRead + Unpin, C: ByteCounter> AsyncRead for CountingStream<S, C> {
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len().saturating_sub(before);
         if read > 0 {
-            self.counter.read(read);
+            self.counter.read(read)?;
         }
         result
     }
@@ -262,5 +364,61 @@ impl<S: AsyncWrite + Unpin, C: ByteCounter> AsyncWrite for CountingStream<S, C> 
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(poll: &Arc<AtomicU64>, limits: ReadLimits) -> CappedCounter {
+        CappedCounter {
+            total: Arc::new(AtomicU64::new(0)),
+            poll: poll.clone(),
+            round_trip: AtomicU64::new(0),
+            over: Overflow {
+                cap: Arc::new(AtomicU8::new(WITHIN)),
+                limits,
+            },
+        }
+    }
+
+    fn too_large(c: &CappedCounter) -> Option<FetchError> {
+        let e = ::redis::RedisError::from(io::Error::other("read cap exceeded"));
+        match c.over.explain(&e) {
+            e @ FetchError::TooLarge { .. } => Some(e),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn each_round_trip_has_the_reply_cap_and_all_connections_share_the_poll_cap() {
+        let limits = ReadLimits {
+            per_reply: 100,
+            per_poll: 250,
+        };
+        let poll = Arc::new(AtomicU64::new(0));
+        let (a, b) = (counter(&poll, limits), counter(&poll, limits));
+        assert!(
+            a.read(60).is_ok() && a.read(40).is_ok(),
+            "exactly the cap is allowed"
+        );
+        a.written(10);
+        assert!(a.read(90).is_ok(), "a new round trip starts from zero");
+        assert!(a.read(11).is_err());
+        assert_eq!(
+            too_large(&a).map(|e| e.to_string()),
+            Some("reply over the 100 cap (--max-reply-bytes)".to_owned())
+        );
+        assert_eq!(too_large(&a).map(|e| e.reason()), Some("reply_too_large"));
+        // 201 bytes read so far in this poll; b's own round trip is small.
+        assert!(b.read(49).is_ok());
+        assert!(b.read(1).is_err());
+        assert!(
+            too_large(&b).is_some_and(|e| e.to_string().contains("--max-poll-bytes")),
+            "{:?}",
+            too_large(&b)
+        );
+        assert!(too_large(&counter(&poll, limits)).is_none());
     }
 }

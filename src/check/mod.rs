@@ -18,7 +18,7 @@ pub use redirect::{Redirect, RedirectError, parse_redirect};
 pub use report::{Report, build};
 
 use crate::config::Reach;
-use crate::redis::{Connector, FetchError};
+use crate::redis::Connector;
 use crate::tls::TlsError;
 use crate::topology::NodeId;
 
@@ -69,9 +69,9 @@ pub async fn run(
             let mut conn = connector.connect(&seed.host, seed.port).await?;
             ::redis::cmd("CLUSTER")
                 .arg("MYID")
-                .query_async::<String>(&mut conn)
+                .query_async::<String>(&mut conn.conn)
                 .await
-                .map_err(|e| FetchError::from_redis(&e))
+                .map_err(|e| conn.explain(&e))
         })
         .await
         .ok()

@@ -210,6 +210,26 @@ mod tests {
         let err = parse("clusters:\n  - name: a\n    seeds: [redis://x:1]\n    timeout: 6s\n")
             .unwrap_err();
         assert!(err.to_string().contains("clusters[0].timeout"), "{err}");
+        let err =
+            parse("clusters:\n  - name: a\n    seeds: [redis://x:1]\n    max_reply_bytes: 1KiB\n")
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("clusters[0].max_reply_bytes: must be at least 64KiB"),
+            "{err}"
+        );
+        let err =
+            parse("clusters:\n  - name: a\n    seeds: [redis://x:1]\n    max_poll_bytes: 1MiB\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("clusters[0].max_poll_bytes"),
+            "{err}"
+        );
+        let ok = parse(
+            "clusters:\n  - name: a\n    seeds: [redis://x:1]\n    max_reply_bytes: 1MiB\n    max_poll_bytes: 16MiB\n",
+        )
+        .unwrap();
+        assert_eq!(ok.clusters[0].reach.limits.per_poll, 16 << 20);
         let err = parse("clusters:\n  - name: a\n    seeds: [redis://x:1]\n  - name: a\n    seeds: [redis://y:1]\n").unwrap_err();
         assert!(err.to_string().contains("used twice"), "{err}");
         let err =

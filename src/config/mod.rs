@@ -17,7 +17,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use file::{YamlError, load_file, parse_file, parse_listen, parse_yaml, read_text};
-pub use values::{Auth, HumanDuration, PasswordError, PasswordSource, Secret, Seed, TlsConfig};
+pub use values::{
+    Auth, HumanBytes, HumanDuration, PasswordError, PasswordSource, Secret, Seed, TlsConfig,
+};
 
 /// Default address of the HTTP endpoint; 19121 sits beside the de facto Redis exporter's 9121.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:19121";
@@ -32,6 +34,13 @@ pub const DEFAULT_EVENTS_CAPACITY: usize = 1000;
 /// Default number of nodes whose full `CLUSTER NODES` a poll reads, besides nodes involved in a
 /// recent change. Clusters up to this size are read in full every poll.
 pub const DEFAULT_FULL_VIEWS_PER_POLL: usize = 16;
+/// Default cap on the bytes one round trip to a node may return. A 1000-node cluster's
+/// `CLUSTER NODES` is about 150 KiB (and INFO a few KiB): this leaves a fiftyfold margin, yet
+/// a broken or hostile node streaming an endless reply cannot make slotwatch buffer it.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 8 << 20;
+/// Default cap on the bytes one poll may read from all of a cluster's nodes together. A poll of
+/// a 1000-node cluster reads about 4 MiB, and `check` reading every view of it about 150 MiB.
+pub const DEFAULT_MAX_POLL_BYTES: u64 = 256 << 20;
 
 /// Default time a request's headers may take to arrive, counted from when the connection is
 /// ready for a request.
@@ -75,6 +84,10 @@ pub enum Key {
     Timeout,
     /// Full views read per poll.
     FullViewsPerPoll,
+    /// Bytes one round trip may return.
+    MaxReplyBytes,
+    /// Bytes one poll may read.
+    MaxPollBytes,
     /// Password file.
     PasswordFile,
     /// Password environment variable.
@@ -98,6 +111,8 @@ impl Key {
             Key::PollInterval => ("--poll-interval", "poll_interval"),
             Key::Timeout => ("--timeout", "timeout"),
             Key::FullViewsPerPoll => ("--full-views-per-poll", "full_views_per_poll"),
+            Key::MaxReplyBytes => ("--max-reply-bytes", "max_reply_bytes"),
+            Key::MaxPollBytes => ("--max-poll-bytes", "max_poll_bytes"),
             Key::PasswordFile => ("--password-file", "password_file"),
             Key::PasswordEnv => ("--password-env", "password_env"),
             Key::Password => ("--password-file", "password"),
@@ -157,6 +172,27 @@ pub struct Reach {
     pub auth: Auth,
     /// TLS settings; used for `rediss://` seeds (and then for every discovered node).
     pub tls: Option<TlsConfig>,
+    /// Caps on what nodes may send.
+    pub limits: ReadLimits,
+}
+
+/// Caps on the bytes read from a cluster's nodes, so that a broken or hostile node cannot make
+/// slotwatch buffer without bound. Going over either fails the fetch with `reply_too_large`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Bytes one round trip to one node may return.
+    pub per_reply: u64,
+    /// Bytes one poll may read from all nodes together.
+    pub per_poll: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            per_reply: DEFAULT_MAX_REPLY_BYTES,
+            per_poll: DEFAULT_MAX_POLL_BYTES,
+        }
+    }
 }
 
 /// How `serve` polls a cluster; a one-shot `check` has no schedule.
@@ -197,6 +233,10 @@ pub struct ClusterSettings {
     pub timeout: Option<HumanDuration>,
     /// `full_views_per_poll` / `--full-views-per-poll`.
     pub full_views_per_poll: Option<usize>,
+    /// `max_reply_bytes` / `--max-reply-bytes`.
+    pub max_reply_bytes: Option<HumanBytes>,
+    /// `max_poll_bytes` / `--max-poll-bytes`.
+    pub max_poll_bytes: Option<HumanBytes>,
     /// `username` / `--username`.
     pub username: Option<String>,
     /// `password_file` / `--password-file`.
@@ -232,6 +272,25 @@ impl ClusterSettings {
         if timeout.is_zero() {
             return Err(origin.invalid(Key::Timeout, "must be greater than 0"));
         }
+        let limits = ReadLimits {
+            per_reply: self
+                .max_reply_bytes
+                .map_or(DEFAULT_MAX_REPLY_BYTES, |b| b.0),
+            per_poll: self.max_poll_bytes.map_or(DEFAULT_MAX_POLL_BYTES, |b| b.0),
+        };
+        // Below this not even a small cluster's view fits.
+        if limits.per_reply < 64 << 10 {
+            return Err(origin.invalid(Key::MaxReplyBytes, "must be at least 64KiB"));
+        }
+        if limits.per_poll < limits.per_reply {
+            return Err(origin.invalid(
+                Key::MaxPollBytes,
+                format!(
+                    "must be at least the reply cap ({})",
+                    HumanBytes(limits.per_reply)
+                ),
+            ));
+        }
         let password = match (&self.password_file, &self.password_env) {
             (Some(_), Some(_)) => {
                 return Err(origin.invalid(
@@ -266,6 +325,7 @@ impl ClusterSettings {
                 password,
             },
             tls: self.tls.clone(),
+            limits,
         })
     }
 

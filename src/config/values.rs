@@ -44,6 +44,53 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+/// A byte size written the way people write it: `8MiB`, `512KiB`, `1GiB`, `64MB` or a plain
+/// number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanBytes(pub u64);
+
+impl std::str::FromStr for HumanBytes {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let expected = || format!("expected a size such as 8MiB, 512KiB or 1GiB, found {text:?}");
+        let n: u64 = num.parse().map_err(|_| expected())?;
+        let scale: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "kB" | "KB" => 1000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            _ => return Err(expected()),
+        };
+        n.checked_mul(scale).map(HumanBytes).ok_or_else(expected)
+    }
+}
+
+impl fmt::Display for HumanBytes {
+    /// The largest binary unit that writes the size exactly, so that it parses back unchanged.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+            if n > 0 && n.is_multiple_of(1 << shift) {
+                return write!(f, "{}{unit}", n >> shift);
+            }
+        }
+        write!(f, "{n}")
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(ParsedStr(std::marker::PhantomData))
+    }
+}
+
 /// Deserializes a string through `FromStr`, failing inside the scalar so that serde_yaml
 /// reports the key path and the value's own line and column.
 struct ParsedStr<T>(std::marker::PhantomData<T>);
@@ -264,6 +311,19 @@ mod tests {
         for text in ["500ms", "5s", "90s", "2m", "1h", "1500ms"] {
             let d: HumanDuration = text.parse().unwrap();
             assert_eq!(d.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn sizes_parse_and_print_back() {
+        assert_eq!("8MiB".parse::<HumanBytes>(), Ok(HumanBytes(8 << 20)));
+        assert_eq!("64MB".parse::<HumanBytes>(), Ok(HumanBytes(64_000_000)));
+        assert_eq!("4096".parse::<HumanBytes>(), Ok(HumanBytes(4096)));
+        for bad in ["", "MiB", "1.5MiB", "-1KiB", "8 mib", "99999999999GiB"] {
+            assert!(bad.parse::<HumanBytes>().is_err(), "{bad:?}");
+        }
+        for text in ["8MiB", "512KiB", "1GiB", "1000"] {
+            assert_eq!(text.parse::<HumanBytes>().unwrap().to_string(), text);
         }
     }
 

@@ -297,7 +297,7 @@ pub const FAMILIES: &[Family] = &[
         kind: Type::Counter,
         unit: None,
         labels: &["node", "reason"],
-        help: "Failed node fetches, by reason: timeout, connect, tls, auth, not_cluster or protocol.",
+        help: "Failed node fetches, by reason: timeout, connect, tls, auth, not_cluster, protocol or reply_too_large (a reply or a poll over --max-reply-bytes or --max-poll-bytes).",
         polled: false,
         source: Source::Cluster(|s, out| {
             for n in &s.nodes {

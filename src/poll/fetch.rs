@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ::redis::aio::MultiplexedConnection;
 use ::redis::{RedisError, Value};
 use tokio::task::JoinSet;
 
@@ -12,7 +11,7 @@ use super::plan::Plan;
 use super::plan::Visit;
 use super::sample::{Fetched, Jobs, Sample};
 use crate::info::{NodeCounters, parse_info};
-use crate::redis::{Connector, FetchError};
+use crate::redis::{Connector, FetchError, NodeConnection};
 use crate::topology::atomic::parse_jobs;
 use crate::topology::parse::parse_view_bytes;
 
@@ -26,7 +25,7 @@ pub struct Fetcher {
 /// An open connection, and what its server showed it supports.
 #[derive(Debug)]
 struct Conn {
-    conn: MultiplexedConnection,
+    conn: NodeConnection,
     /// `None` until the first visit that asks.
     jobs: Option<JobSupport>,
     /// Whether one INFO call can return several sections (Redis 7.0+, Valkey); `None` until
@@ -46,6 +45,11 @@ impl Fetcher {
     /// Bytes read from the cluster since start.
     pub fn bytes_read(&self) -> u64 {
         self.connector.bytes_read()
+    }
+
+    /// Starts a poll: its read budget (`--max-poll-bytes`) is full again.
+    pub fn new_poll(&self) {
+        self.connector.new_poll();
     }
 
     /// Closes connections to nodes the poll no longer reads (they left the cluster).
@@ -172,9 +176,9 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot);
     }
     let replies: Vec<Value> = pipe
-        .query_async(&mut conn.conn)
+        .query_async(&mut conn.conn.conn)
         .await
-        .map_err(|e| FetchError::from_redis(&e))?;
+        .map_err(|e| conn.conn.explain(&e))?;
     let info_replies = if multi_info { 1 } else { 2 };
     let expected = usize::from(visit.full_view)
         + info_replies
@@ -240,9 +244,9 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
             .arg("errorstats")
             .cmd("INFO")
             .arg("stats")
-            .query_async(&mut conn.conn)
+            .query_async(&mut conn.conn.conn)
             .await
-            .map_err(|e| FetchError::from_redis(&e))?;
+            .map_err(|e| conn.conn.explain(&e))?;
         for text in [errorstats, stats] {
             parse_info(&String::from_utf8_lossy(&text), &mut counters);
         }

@@ -109,6 +109,7 @@ async fn poll(state: &mut ClusterState, fetcher: &mut Fetcher) -> Outcome {
     let started_ms = clock::now_ms();
     let plan = state.plan();
     fetcher.keep_only(&plan);
+    fetcher.new_poll();
     let mut fetched = fetcher.fetch(&plan).await;
     let more = state.second_wave(&fetched);
     if !more.is_empty() {

@@ -486,8 +486,9 @@ impl NodeBytes {
 }
 
 impl ByteCounter for NodeBytes {
-    fn read(&self, n: usize) {
+    fn read(&self, n: usize) -> std::io::Result<()> {
         self.count(|c| &c.bytes_read, n);
+        Ok(())
     }
 
     fn written(&self, n: usize) {

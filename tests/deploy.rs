@@ -771,7 +771,7 @@ fn prometheus_rule_is_the_rules_file() {
     assert_eq!(rule.name(), "slotwatch");
     if let Err(e) = compare_groups(&rules_file_groups(), get(&rule.doc, &["spec", "groups"])) {
         panic!(
-            "{KUBERNETES}/{} differs from {RULES}: {e}. Regenerate it with the command in its header.",
+            "{KUBERNETES}/{} differs from {RULES}: {e}. Both are rendered from mixin/: run scripts/generate.",
             rule.file
         );
     }

@@ -186,7 +186,7 @@ fn demo_start_reshard_stop() {
     let text = out_text(&started);
     for url in [
         format!("http://127.0.0.1:{}/metrics", demo.slotwatch),
-        format!("/alerts\n"),
+        "/alerts\n".to_owned(),
         format!("http://127.0.0.1:{}/", demo.alertmanager),
     ] {
         assert!(text.contains(&url), "URL {url} is printed:\n{text}");

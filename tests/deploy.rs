@@ -858,7 +858,8 @@ fn schema_validation_rejects_a_broken_deployment() {
         serde_yaml::from_str(&read(&format!("{KUBERNETES}/deployment.yaml"))).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("deployment.yaml");
-    let cases: [(&str, fn(&mut Value)); 2] = [
+    type Break = fn(&mut Value);
+    let cases: [(&str, Break); 2] = [
         ("imagePullPolicyy", |d| {
             d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always".into()
         }),

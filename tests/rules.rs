@@ -1387,3 +1387,209 @@ fn readme_mixin_example_renders_with_its_override() {
         serde_json::from_str(&read_path(&out_dir.join("slotwatch-cluster.json"))).unwrap();
     assert_eq!(d["uid"], "slotwatch-cluster");
 }
+
+// ---------------------------------------------------------------------------------------
+// The dashboard with two slotwatch instances
+// ---------------------------------------------------------------------------------------
+
+/// Input series of one cluster as seen by one slotwatch instance: `(series, values)` with
+/// `CLUSTER` and `INSTANCE` to fill in, and `OFFSET` to subtract from slotwatch's own counters
+/// (an instance that started later has counted fewer events). Redis's counters are the
+/// node's own, so every instance reads the same values.
+const DASHBOARD_INPUT: &[(&str, &str)] = &[
+    (
+        r#"redis_cluster_redirects_total{CLUSTER,INSTANCE,node="n1:6379",type="moved"}"#,
+        "1000+60x30",
+    ),
+    (
+        r#"redis_cluster_redirects_total{CLUSTER,INSTANCE,node="n1:6379",type="ask"}"#,
+        "0+6x30",
+    ),
+    (
+        r#"redis_cluster_redirects_total{CLUSTER,INSTANCE,node="n2:6379",type="moved"}"#,
+        "0+3x30",
+    ),
+    (
+        r#"redis_cluster_redirects_total{CLUSTER,INSTANCE,node="n2:6379",type="ask"}"#,
+        "0x30",
+    ),
+    (
+        r#"redis_cluster_commands_processed_total{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "500+600x30",
+    ),
+    (
+        r#"redis_cluster_commands_processed_total{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "0+1200x30",
+    ),
+    (
+        r#"redis_cluster_node_up{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_up{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_up{CLUSTER,INSTANCE,node="n3:6379"}"#,
+        "0x30",
+    ),
+    (
+        r#"redis_cluster_node_info{CLUSTER,INSTANCE,node="n1:6379",node_id="a1",role="master",master_node=""}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_info{CLUSTER,INSTANCE,node="n2:6379",node_id="a2",role="master",master_node=""}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_info{CLUSTER,INSTANCE,node="n3:6379",node_id="a3",role="master",master_node=""}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_failing{CLUSTER,INSTANCE,node="n3:6379",flag="fail"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_failing{CLUSTER,INSTANCE,node="n3:6379",flag="pfail"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_failing{CLUSTER,INSTANCE,node="n1:6379",flag="fail"}"#,
+        "0x30",
+    ),
+    (
+        r#"redis_cluster_node_slots{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "8000x30",
+    ),
+    (
+        r#"redis_cluster_node_slots{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "8000x30",
+    ),
+    (
+        r#"redis_cluster_node_slots{CLUSTER,INSTANCE,node="n3:6379"}"#,
+        "384x30",
+    ),
+    (
+        r#"redis_cluster_slots_migrating{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_slots_importing{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_slots_unassigned{CLUSTER,INSTANCE}"#,
+        "12x30",
+    ),
+    (
+        r#"redis_cluster_view_disagreement_slots{CLUSTER,INSTANCE}"#,
+        "3x30",
+    ),
+    (
+        r#"redis_cluster_migration_age_seconds{CLUSTER,INSTANCE}"#,
+        "0+60x30",
+    ),
+    (
+        r#"redis_cluster_last_topology_change_timestamp_seconds{CLUSTER,INSTANCE}"#,
+        "600x30",
+    ),
+    (
+        r#"redis_cluster_last_reshard_timestamp_seconds{CLUSTER,INSTANCE}"#,
+        "600x30",
+    ),
+    (
+        r#"redis_cluster_last_failover_timestamp_seconds{CLUSTER,INSTANCE}"#,
+        "300x30",
+    ),
+    (
+        r#"redis_cluster_events_total{CLUSTER,INSTANCE,kind="reshard"}"#,
+        "OFFSET+1x30",
+    ),
+    (
+        r#"redis_cluster_events_total{CLUSTER,INSTANCE,kind="failover"}"#,
+        "OFFSET+0x15 OFFSET+1x14",
+    ),
+    (
+        r#"redis_cluster_slot_moves_total{CLUSTER,INSTANCE,reason="reshard"}"#,
+        "OFFSET+100x30",
+    ),
+    (r#"slotwatch_up{CLUSTER,INSTANCE}"#, "1x30"),
+];
+
+/// Panels about each slotwatch instance (grouped by `instance`) or the processes
+/// (`slotwatch_build_info`) show one line per instance on purpose.
+fn is_per_instance(query: &str) -> bool {
+    query.contains("instance") || query.contains("slotwatch_build_info")
+}
+
+/// A promtool test file: cluster "one" watched by instance a, cluster "two" by a and b (b's
+/// own counters offset), and for every query: the answer for "two" equals the answer for
+/// "one" (series for series, value for value), and the answer is not empty.
+fn two_instance_test(queries: &[String]) -> String {
+    let mut input = String::new();
+    for (cluster, instance, offset) in [("one", "a", 25), ("two", "a", 25), ("two", "b", 0)] {
+        for (series, values) in DASHBOARD_INPUT {
+            let series = series
+                .replace("CLUSTER", &format!("cluster=\"{cluster}\""))
+                .replace(
+                    "INSTANCE",
+                    &format!("job=\"slotwatch\",instance=\"{instance}:19121\""),
+                );
+            let values = values.replace("OFFSET", &offset.to_string());
+            input.push_str(&format!(
+                "      - series: '{series}'\n        values: '{values}'\n"
+            ));
+        }
+    }
+    let mut checks = String::new();
+    for q in queries {
+        let one = substitute_grafana_variables(&q.replace("\"$cluster\"", "\"one\""));
+        let two = format!(
+            r#"label_replace({}, "cluster", "one", "cluster", "two")"#,
+            substitute_grafana_variables(&q.replace("\"$cluster\"", "\"two\""))
+        );
+        for expr in [
+            format!("absent({one})"),
+            format!("abs(({one}) - ({two})) > 1e-9"),
+            format!("(({one}) unless ({two})) or (({two}) unless ({one}))"),
+        ] {
+            checks.push_str(&format!(
+                "      - expr: {}\n        eval_time: 20m\n        exp_samples: []\n",
+                serde_json::to_string(&expr).unwrap()
+            ));
+        }
+    }
+    format!(
+        "tests:\n  - name: one instance or two give the same answers\n    interval: 1m\n    \
+         input_series:\n{input}    promql_expr_test:\n{checks}"
+    )
+}
+
+fn promtool_test_text(test: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dashboard.test.yml");
+    std::fs::write(&file, test).unwrap();
+    run_status(tool("promtool").args(["test", "rules"]).arg(&file))
+}
+
+#[test]
+fn dashboard_answers_the_same_with_two_instances() {
+    let queries: Vec<String> = dashboard_queries(&dashboard())
+        .into_iter()
+        .filter(|(where_, q)| !where_.starts_with("variable") && !is_per_instance(q))
+        .map(|(_, q)| q)
+        .collect();
+    assert!(queries.len() >= 20, "{queries:#?}");
+    let (ok, out) = promtool_test_text(&two_instance_test(&queries));
+    assert!(ok, "{out}");
+
+    // The check sees a doubled sum and a count per instance (the previous queries).
+    for doubled in [
+        r#"sum by (node) (rate(redis_cluster_redirects_total{cluster="$cluster",type="moved"}[$__rate_interval]))"#,
+        r#"sum(redis_cluster_node_up{cluster="$cluster"})"#,
+        r#"sum by (kind) (increase(redis_cluster_events_total{cluster="$cluster"}[$__rate_interval])) > 0"#,
+    ] {
+        let (ok, out) = promtool_test_text(&two_instance_test(&[doubled.to_owned()]));
+        assert!(!ok, "{doubled} passed the two-instance check:\n{out}");
+    }
+}

@@ -65,12 +65,12 @@ deps_run() {
 deps_install() {
     [ ${#DEPS_MISSING[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
-        echo "$(basename "$0") needs Debian packages that are missing. Install them, then run it again:" >&2
+        echo "$0 needs Debian packages that are missing. Install them, then run it again:" >&2
         echo "sudo apt-get install -y --no-install-recommends ${DEPS_MISSING[*]}" >&2
         exit 1
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "$(basename "$0") needs these Debian/Ubuntu packages (or their equivalents): ${DEPS_MISSING[*]}" >&2
+        echo "$0 needs these Debian/Ubuntu packages (or their equivalents): ${DEPS_MISSING[*]}" >&2
         exit 1
     fi
     echo "installing Debian packages: ${DEPS_MISSING[*]}"

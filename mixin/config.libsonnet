@@ -1,0 +1,64 @@
+// Everything a user may want to change, in one place. Override it like this:
+//
+//   (import 'slotwatch-mixin/mixin.libsonnet') + {
+//     _config+:: { redirects+: { graceWindow: '5m' } },
+//   }
+//
+// Durations are a whole number and one unit: s, m, h or d ('90s', '10m', '1h').
+// alerts/slotwatch.rules.yml explains why each default is what it is.
+{
+  _config+:: {
+    // The label that names a cluster. slotwatch sets `cluster`; change this only if your
+    // Prometheus renames it on ingestion (e.g. because `cluster` already names something else).
+    clusterLabel: 'cluster',
+
+    // Label matchers added to every selector of slotwatch's metrics, e.g. 'job="slotwatch"'
+    // when another job exports series of the same names. Empty: any job.
+    slotwatchSelector: '',
+
+    // The scrape job(s) of slotwatch itself, for SlotwatchDown and SlotwatchTargetMissing.
+    jobSelector: 'job="slotwatch"',
+
+    // RedisClusterRedirectsPersisting.
+    redirects: {
+      // MOVED replies per second per node, over the 5m rate, above which a stream counts.
+      movedThreshold: 0.05,
+      // Time after the last topology change during which a MOVED burst is expected.
+      graceWindow: '10m',
+      // How long the rate must stay above the threshold outside the grace window.
+      'for': '10m',
+    },
+
+    // RedisClusterSlotMigrationStuck: age of the oldest open migration that counts as stuck.
+    migration: {
+      stuckAfter: '15m',
+    },
+
+    // RedisClusterFailoverFlapping: `count` or more failovers within `window`.
+    failoverFlapping: {
+      window: '30m',
+      count: 2,
+    },
+
+    // `for` of the other alerts.
+    slotsUnassignedFor: '1m',
+    masterFailingFor: '1m',
+    viewsDisagreeFor: '10m',
+    nodeUnreachableFor: '3m',
+    slotwatchDownFor: '5m',
+    slotwatchTargetMissingFor: '10m',
+    slotwatchCannotReachClusterFor: '3m',
+
+    // Each alert's runbook_url is this with %s replaced by the lower-case alert name.
+    runbookUrlTemplate: 'https://github.com/slotwatch/slotwatch/blob/main/docs/runbooks.md#%s',
+
+    // The Grafana dashboard.
+    dashboard: {
+      uid: 'slotwatch-cluster',
+      title: 'slotwatch / Redis Cluster',
+      tags: ['redis', 'redis-cluster', 'valkey', 'slotwatch'],
+      refresh: '30s',
+      timeFrom: 'now-6h',
+    },
+  },
+}

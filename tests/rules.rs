@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::process::Command;
 
-use exported_metrics::EXPORTED_METRICS;
+use exported_metrics::{exported_metrics, histograms, is_listed};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, VectorSelector};
 use serde::Deserialize;
@@ -28,8 +28,6 @@ const DASHBOARD: &str = "dashboards/slotwatch-cluster.json";
 const RUNBOOK_URL: &str = "https://github.com/slotwatch/slotwatch/blob/main/docs/runbooks.md#";
 /// The path prometheus.yml loads the rules from on an installed system.
 const INSTALLED_RULES: &str = "/etc/prometheus/rules/slotwatch.rules.yml";
-/// Histogram families among EXPORTED_METRICS; their samples are `_bucket`, `_sum`, `_count`.
-const HISTOGRAMS: &[&str] = &["slotwatch_poll_duration_seconds"];
 /// Functions that turn a counter into something meaningful across resets.
 const COUNTER_FUNCTIONS: &[&str] = &["rate", "increase", "irate"];
 /// Level-2 runbook sections that are not about one alert.
@@ -674,17 +672,16 @@ fn parse_promql(where_: &str, expr: &str) -> Vec<Selected> {
 fn is_counter_sample(name: &str) -> bool {
     name.ends_with("_total")
         || name.ends_with("_bucket")
-        || HISTOGRAMS
+        || histograms()
             .iter()
             .any(|h| name == format!("{h}_sum") || name == format!("{h}_count"))
 }
 
 fn is_exported(name: &str) -> bool {
-    EXPORTED_METRICS.contains(&name)
+    is_listed(name)
         || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
-            name.strip_suffix(suffix).is_some_and(|family| {
-                HISTOGRAMS.contains(&family) && EXPORTED_METRICS.contains(&family)
-            })
+            name.strip_suffix(suffix)
+                .is_some_and(|family| histograms().iter().any(|h| h == family))
         })
 }
 
@@ -1058,19 +1055,14 @@ fn dashboard_follows_the_conventions() {
 #[test]
 fn every_exported_metric_is_unique_and_well_named() {
     let mut seen = BTreeSet::new();
-    for name in EXPORTED_METRICS {
-        assert!(seen.insert(name), "{name} is listed twice");
+    for name in exported_metrics() {
         assert!(
             name.starts_with("redis_cluster_") || name.starts_with("slotwatch_"),
             "{name}: cluster facts use redis_cluster_, exporter metrics slotwatch_"
         );
+        assert!(seen.insert(name.clone()), "{name} is declared twice");
     }
-    for h in HISTOGRAMS {
-        assert!(
-            EXPORTED_METRICS.contains(h),
-            "histogram {h} is not exported"
-        );
-    }
+    assert!(!histograms().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,18 +1,38 @@
-//! `INFO errorstats` and `INFO stats` text to the counters slotwatch exports. Pure.
+//! `INFO errorstats`, `INFO stats` and `INFO commandstats` text to the counters slotwatch
+//! exports. Pure.
 //!
 //! Redis counts every error reply it sends in `errorstat_<PREFIX>:count=N` (Redis 6.2+). MOVED
 //! and ASK redirects are error replies, so their counts are exactly the redirects the node sent.
+//! `cmdstat_<command>:...,rejected_calls=N` (Redis 6.2+) counts the calls of a command that were
+//! refused before running: redirects, but also CROSSSLOT, TRYAGAIN, CLUSTERDOWN, ACL, OOM and
+//! arity errors, so a per-command view of redirects is approximate.
+
+/// The cluster errors other than redirects that slotwatch counts, by their errorstats prefix,
+/// with the label value each gets in `redis_cluster_error_replies_total{error}`.
+pub const CLUSTER_ERRORS: [(&str, &str); 3] = [
+    // A multi-key command whose keys hash to different slots: a client bug.
+    ("CROSSSLOT", "crossslot"),
+    // A multi-key command on a slot being migrated with its keys split between the nodes.
+    ("TRYAGAIN", "tryagain"),
+    // The cluster is down (slots uncovered, or the node cannot reach a majority).
+    ("CLUSTERDOWN", "clusterdown"),
+];
 
 /// Counters read from one node's INFO sections. `None` means the server did not report it
 /// (e.g. `errorstats` before Redis 6.2), which is different from zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeCounters {
     /// `errorstat_MOVED` count.
     pub moved: Option<u64>,
     /// `errorstat_ASK` count.
     pub ask: Option<u64>,
+    /// Counts of the [`CLUSTER_ERRORS`], in that order.
+    pub cluster_errors: [Option<u64>; CLUSTER_ERRORS.len()],
     /// `total_commands_processed` from `INFO stats`.
     pub commands_processed: Option<u64>,
+    /// `rejected_calls` of each command that has any, by command name (`get`, `client|list`),
+    /// sorted; from `INFO commandstats`.
+    pub rejected_calls: Vec<(String, u64)>,
     /// True if the reply had an `# Errorstats` section, so a missing MOVED line means zero.
     pub has_errorstats: bool,
     /// Redis stopped tracking error stats (`errorstat_ERRORSTATS_DISABLED`, after 128 distinct
@@ -36,6 +56,24 @@ impl NodeCounters {
         }
         self.ask.or(self.has_errorstats.then_some(0))
     }
+
+    /// Count of the `i`th of the [`CLUSTER_ERRORS`], treating an absent line in a present
+    /// `errorstats` section as zero.
+    pub fn cluster_error_total(&self, i: usize) -> Option<u64> {
+        if self.errorstats_disabled {
+            return None;
+        }
+        self.cluster_errors
+            .get(i)
+            .copied()
+            .flatten()
+            .or(self.has_errorstats.then_some(0))
+    }
+
+    /// Rejected calls over all commands: every refusal the node answered, redirects included.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected_calls.iter().map(|(_, n)| n).sum()
+    }
 }
 
 /// Reads the counters slotwatch needs from one or more INFO replies; unknown lines are ignored
@@ -57,9 +95,25 @@ pub fn parse_info(text: &str, into: &mut NodeCounters) {
             "errorstat_MOVED" => into.moved = errorstat_count(value),
             "errorstat_ASK" => into.ask = errorstat_count(value),
             "errorstat_ERRORSTATS_DISABLED" => into.errorstats_disabled = true,
-            _ => {}
+            _ => {
+                if let Some(prefix) = key.strip_prefix("errorstat_") {
+                    if let Some(i) = CLUSTER_ERRORS.iter().position(|(p, _)| *p == prefix) {
+                        into.cluster_errors[i] = errorstat_count(value);
+                    }
+                } else if let Some(command) = key.strip_prefix("cmdstat_") {
+                    let rejected = value
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix("rejected_calls="))
+                        .and_then(|n| n.trim().parse::<u64>().ok());
+                    if let Some(n) = rejected.filter(|n| *n > 0) {
+                        into.rejected_calls.push((command.to_ascii_lowercase(), n));
+                    }
+                }
+            }
         }
     }
+    into.rejected_calls.sort();
+    into.rejected_calls.dedup_by(|a, b| a.0 == b.0);
 }
 
 /// Extracts `count` from `count=12` (the whole value of an `errorstat_*` line).
@@ -107,10 +161,43 @@ mod tests {
     }
 
     #[test]
+    fn reads_other_cluster_errors_and_rejected_calls_by_command() {
+        // As Redis 7.0 prints them (cmdstat lines trimmed of fields slotwatch ignores).
+        let text = "# Errorstats\r\nerrorstat_CROSSSLOT:count=4\r\nerrorstat_MOVED:count=34\r\n\
+                    errorstat_TRYAGAIN:count=1\r\n# Commandstats\r\n\
+                    cmdstat_get:calls=16,usec=40,usec_per_call=2.50,rejected_calls=34,failed_calls=0\r\n\
+                    cmdstat_mset:calls=0,usec=0,usec_per_call=0.00,rejected_calls=5,failed_calls=0\r\n\
+                    cmdstat_client|setname:calls=1,usec=1,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n\
+                    cmdstat_set:calls=9,usec=20,usec_per_call=2.22\r\n";
+        let mut c = NodeCounters::default();
+        parse_info(text, &mut c);
+        let by_name = |label: &str| {
+            let i = CLUSTER_ERRORS
+                .iter()
+                .position(|(_, l)| *l == label)
+                .unwrap();
+            c.cluster_error_total(i)
+        };
+        assert_eq!(by_name("crossslot"), Some(4));
+        assert_eq!(by_name("tryagain"), Some(1));
+        assert_eq!(
+            by_name("clusterdown"),
+            Some(0),
+            "absent from a present section"
+        );
+        assert_eq!(
+            c.rejected_calls,
+            [("get".to_owned(), 34), ("mset".to_owned(), 5)]
+        );
+        assert_eq!(c.rejected_total(), 39);
+    }
+
+    #[test]
     fn garbage_is_ignored() {
         let mut c = NodeCounters::default();
         parse_info(
-            "errorstat_MOVED:count=x\nnonsense\n:\n::::\ntotal_commands_processed:-1\n",
+            "errorstat_MOVED:count=x\nnonsense\n:\n::::\ntotal_commands_processed:-1\n\
+             cmdstat_get:rejected_calls=-3\ncmdstat_:rejected_calls=\nerrorstat_TRYAGAIN:count\n",
             &mut c,
         );
         assert_eq!(c.moved, None);

@@ -2,6 +2,7 @@
 //! slotwatch itself. Each row says what the family is and how to read it from a snapshot.
 
 use super::{BaseUnit, Family, Samples, Source, Type};
+use crate::info::CLUSTER_ERRORS;
 use crate::snapshot::Snapshot;
 use crate::topology::event::KINDS;
 use crate::topology::{Mechanism, MigrationId, Node, NodeId, Role, Topology};
@@ -25,6 +26,38 @@ pub const FAMILIES: &[Family] = &[
                     if let Some(v) = v {
                         out.push(&[&n.endpoint, ty], v);
                     }
+                }
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_error_replies",
+        kind: Type::Counter,
+        unit: None,
+        labels: &["node", "error"],
+        help: "Cluster error replies other than redirects the node sent, from its INFO errorstats: crossslot (a multi-key command across slots: a client bug), tryagain (a multi-key command on a slot whose keys are split by a migration), clusterdown (the node refused service because the cluster is down). The node's own counter: it resets when the node restarts.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            for n in &s.nodes {
+                for (i, (_, label)) in CLUSTER_ERRORS.iter().enumerate() {
+                    if let Some(v) = n.counters.cluster_error_total(i) {
+                        out.push(&[&n.endpoint, label], v);
+                    }
+                }
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_command_rejected_calls",
+        kind: Type::Counter,
+        unit: None,
+        labels: &["node", "command"],
+        help: "Calls of a command the node refused before running it, from INFO commandstats rejected_calls (Redis 6.2+); only commands with rejections appear. Approximate as a view of redirects by command: it counts MOVED and ASK but also CROSSSLOT, TRYAGAIN, CLUSTERDOWN, ACL, OOM and wrong-arity refusals.",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            for n in &s.nodes {
+                for (command, v) in &n.counters.rejected_calls {
+                    out.push(&[&n.endpoint, command], *v);
                 }
             }
         }),

@@ -266,11 +266,12 @@ mod tests {
         );
         let mut counters = crate::info::NodeCounters::default();
         crate::info::parse_info(
-            "# Errorstats\r\nerrorstat_MOVED:count=3\r\n# Stats\r\ntotal_commands_processed:10\r\n",
+            "# Errorstats\r\nerrorstat_MOVED:count=3\r\n# Stats\r\ntotal_commands_processed:10\r\n\
+             # Commandstats\r\ncmdstat_get:calls=7,rejected_calls=3,failed_calls=0\r\n",
             &mut counters,
         );
         for n in &mut s.nodes {
-            n.counters = counters;
+            n.counters = counters.clone();
             n.errors = [("timeout", 2)].into_iter().collect();
         }
         s

@@ -151,8 +151,12 @@ enum JobSupport {
     Denied(String),
 }
 
-/// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), `INFO errorstats
-/// stats` in one call (two calls on Redis 6.2, which takes one section per call), and where
+/// The INFO sections a poll reads: redirect and other error counts, commands processed, and
+/// rejected calls by command.
+const INFO_SECTIONS: [&str; 3] = ["errorstats", "stats", "commandstats"];
+
+/// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), the INFO sections in
+/// one call (one call per section on Redis 6.2, which takes one section per call), and where
 /// asked `CLUSTER GETSLOTMIGRATIONS` and `CLUSTER COUNTKEYSINSLOT` for migrating slots.
 async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     let mut pipe = ::redis::pipe();
@@ -164,9 +168,11 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     }
     let multi_info = conn.multi_info != Some(false);
     if multi_info {
-        pipe.cmd("INFO").arg("errorstats").arg("stats");
+        pipe.cmd("INFO").arg(&INFO_SECTIONS[..]);
     } else {
-        pipe.cmd("INFO").arg("errorstats").cmd("INFO").arg("stats");
+        for section in INFO_SECTIONS {
+            pipe.cmd("INFO").arg(section);
+        }
     }
     let ask_jobs = visit.jobs && matches!(conn.jobs, None | Some(JobSupport::Yes));
     if ask_jobs {
@@ -179,7 +185,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         .query_async(&mut conn.conn.conn)
         .await
         .map_err(|e| conn.conn.explain(&e))?;
-    let info_replies = if multi_info { 1 } else { 2 };
+    let info_replies = if multi_info { 1 } else { INFO_SECTIONS.len() };
     let expected = usize::from(visit.full_view)
         + info_replies
         + usize::from(ask_jobs)
@@ -239,15 +245,15 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         conn.multi_info = Some(!single_sections);
     }
     if single_sections {
-        let (errorstats, stats): (Vec<u8>, Vec<u8>) = ::redis::pipe()
-            .cmd("INFO")
-            .arg("errorstats")
-            .cmd("INFO")
-            .arg("stats")
+        let mut pipe = ::redis::pipe();
+        for section in INFO_SECTIONS {
+            pipe.cmd("INFO").arg(section);
+        }
+        let texts: Vec<Vec<u8>> = pipe
             .query_async(&mut conn.conn.conn)
             .await
             .map_err(|e| conn.conn.explain(&e))?;
-        for text in [errorstats, stats] {
+        for text in texts {
             parse_info(&String::from_utf8_lossy(&text), &mut counters);
         }
     }

@@ -119,7 +119,7 @@ pub(super) fn follow_membership(nodes: &mut BTreeMap<String, NodeState>, t: &Top
         let state = nodes.entry(n.endpoint.clone()).or_default();
         state.id = Some(n.id);
         if state.counters.is_none() {
-            state.counters = departed.get(&n.id).and_then(|d| d.counters);
+            state.counters = departed.get(&n.id).and_then(|d| d.counters.clone());
         }
     }
 }

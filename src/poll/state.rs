@@ -341,7 +341,7 @@ impl ClusterState {
                         answered.insert(id);
                     }
                     // New ASK replies mean a migration is moving keys: watch it closely.
-                    let before = state.counters.and_then(|c| c.ask_total());
+                    let before = state.counters.as_ref().and_then(|c| c.ask_total());
                     if before.is_some_and(|b| sample.counters.ask_total().is_some_and(|a| a > b)) {
                         asked.push(endpoint.clone());
                     }
@@ -522,7 +522,7 @@ impl ClusterState {
             endpoint: endpoint.to_owned(),
             id,
             up: id.is_some_and(|id| answered.contains(&id)),
-            counters: state.and_then(|s| s.counters).unwrap_or_default(),
+            counters: state.and_then(|s| s.counters.clone()).unwrap_or_default(),
             errors: state.map(|s| s.errors.clone()).unwrap_or_default(),
             last_error: failed.get(endpoint).cloned(),
         };

@@ -139,8 +139,9 @@ fn cluster_info(shared: &Shared, me: usize) -> String {
     )
 }
 
-/// `INFO [section ...]`: `stats`, `errorstats` and `cluster` are known; no section, `default`,
-/// `all` or `everything` gives all three; unknown sections give nothing, as in Redis.
+/// `INFO [section ...]`: `stats`, `errorstats`, `commandstats` and `cluster` are known; no
+/// section, `default`, `all` or `everything` gives all but `commandstats` (as in Redis, where
+/// only `all` and `everything` include it); unknown sections give nothing, as in Redis.
 fn info(shared: &Shared, me: usize, sections: &[Bytes]) -> String {
     let node = &shared.nodes[me];
     let mut wanted: Vec<&str> = Vec::new();
@@ -149,6 +150,7 @@ fn info(shared: &Shared, me: usize, sections: &[Bytes]) -> String {
             b"stats" => wanted.push("stats"),
             b"errorstats" => wanted.push("errorstats"),
             b"cluster" => wanted.push("cluster"),
+            b"commandstats" => wanted.push("commandstats"),
             b"default" | b"all" | b"everything" => {
                 wanted.extend(["stats", "errorstats", "cluster"]);
             }
@@ -167,11 +169,37 @@ fn info(shared: &Shared, me: usize, sections: &[Bytes]) -> String {
                 node.get(|c| &c.moved),
                 node.get(|c| &c.ask)
             ),
+            "commandstats" => commandstats_section(node),
             _ => "# Cluster\r\ncluster_enabled:1\r\n".to_owned(),
         });
     }
     // Redis separates sections with an empty line.
     out.join("\r\n")
+}
+
+/// A `# Commandstats` section shaped like Redis 7's for a node serving a few data commands
+/// and slotwatch, so replies have a realistic size. Redirects count as rejected GETs.
+fn commandstats_section(node: &Counters) -> String {
+    let commands = node.get(|c| &c.commands);
+    let rejected = node.get(|c| &c.moved) + node.get(|c| &c.ask);
+    let line = |name: &str, calls: u64, rejected: u64| {
+        format!(
+            "cmdstat_{name}:calls={calls},usec={usec},usec_per_call=1.00,rejected_calls={rejected},failed_calls=0\r\n",
+            usec = calls
+        )
+    };
+    let mut out = String::from("# Commandstats\r\n");
+    out.push_str(&line("get", commands / 2, rejected));
+    out.push_str(&line("set", commands / 4, 0));
+    out.push_str(&line("del", commands / 16, 0));
+    out.push_str(&line("mget", commands / 16, 0));
+    out.push_str(&line("expire", commands / 16, 0));
+    out.push_str(&line("ping", commands / 32, 0));
+    out.push_str(&line("info", commands / 64, 0));
+    out.push_str(&line("cluster|nodes", commands / 64, 0));
+    out.push_str(&line("client|setname", 1, 0));
+    out.push_str(&line("command|docs", 1, 0));
+    out
 }
 
 /// A `# Stats` section shaped like Redis 7's, so replies have a realistic size.

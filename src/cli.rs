@@ -141,6 +141,11 @@ pub struct ServeArgs {
     /// node still answers INFO every poll. Clusters up to this size are read in full.
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_FULL_VIEWS_PER_POLL)]
     full_views_per_poll: usize,
+    /// Time between analyses of the clients that cause redirects (CLIENT LIST on every node,
+    /// only after redirects), served at /clients; 0 turns them off.
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(config::DEFAULT_CLIENTS_INTERVAL))]
+    clients_interval: HumanDuration,
     /// Address to serve HTTP on.
     #[arg(long, value_name = "ADDR", env = "SLOTWATCH_LISTEN",
           default_value = config::DEFAULT_LISTEN)]
@@ -191,6 +196,10 @@ pub struct CheckArgs {
     /// Explain a MOVED or ASK error against the live topology, e.g. "MOVED 8404 10.0.0.32:6379".
     #[arg(long, value_name = "ERROR")]
     pub moved: Option<String>,
+    /// Instead of the health report, name the client connections that cause redirects: reads
+    /// CLIENT LIST from every node twice, a second apart (exit 1 if any is suspect).
+    #[arg(long, conflicts_with_all = ["keys", "moved"])]
+    pub clients: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -229,6 +238,7 @@ impl ClusterArgs {
         &self,
         poll_interval: Option<HumanDuration>,
         views: Option<usize>,
+        clients_interval: Option<HumanDuration>,
     ) -> Result<ClusterSettings, String> {
         let seeds = self
             .seeds
@@ -245,6 +255,7 @@ impl ClusterArgs {
             poll_interval,
             timeout: Some(self.timeout),
             full_views_per_poll: views,
+            clients_interval,
             max_reply_bytes: Some(self.max_reply_bytes),
             max_poll_bytes: Some(self.max_poll_bytes),
             username: self.username.clone(),
@@ -273,6 +284,7 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
                 ("poll_interval", "--poll-interval"),
                 ("timeout", "--timeout"),
                 ("full_views_per_poll", "--full-views-per-poll"),
+                ("clients_interval", "--clients-interval"),
                 ("max_reply_bytes", "--max-reply-bytes"),
                 ("max_poll_bytes", "--max-poll-bytes"),
                 ("cluster_name", "--cluster-name"),
@@ -289,7 +301,11 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
             if c.seeds.is_empty() {
                 return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());
             }
-            let settings = c.settings(Some(args.poll_interval), Some(args.full_views_per_poll))?;
+            let settings = c.settings(
+                Some(args.poll_interval),
+                Some(args.full_views_per_poll),
+                Some(args.clients_interval),
+            )?;
             Config {
                 listen: args.listen,
                 log_format: args.log_format,
@@ -329,7 +345,7 @@ pub fn check_cluster(args: &CheckArgs, parsed: &Parsed) -> Result<(String, Reach
             return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());
         }
         let reach = c
-            .settings(None, None)?
+            .settings(None, None, None)?
             .reach(&Origin::Flags)
             .map_err(|e| e.to_string())?;
         return Ok((c.cluster_name.clone(), reach));

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod health;

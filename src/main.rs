@@ -63,6 +63,29 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
         .enable_all()
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
+    let kind_of = |e: &slotwatch::check::CheckError| match e {
+        slotwatch::check::CheckError::Unreachable(_) => "unreachable",
+        slotwatch::check::CheckError::Tls(_) => "tls",
+    };
+    if args.clients {
+        let report = runtime
+            .block_on(slotwatch::check::clients(&name, &reach))
+            .map_err(|e| (kind_of(&e), e.to_string()))?;
+        let mut out = std::io::stdout().lock();
+        let written = if args.json {
+            serde_json::to_writer_pretty(&mut out, &report)
+                .map_err(std::io::Error::other)
+                .and_then(|()| writeln!(out))
+        } else {
+            out.write_all(report.render().as_bytes())
+        };
+        written.map_err(|e| usage(format!("writing output: {e}")))?;
+        return Ok(if report.suspects() == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     let report = runtime
         .block_on(slotwatch::check::run(
             &name,
@@ -70,13 +93,7 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
             &args.keys,
             redirect.as_ref(),
         ))
-        .map_err(|e| {
-            let kind = match e {
-                slotwatch::check::CheckError::Unreachable(_) => "unreachable",
-                slotwatch::check::CheckError::Tls(_) => "tls",
-            };
-            (kind, e.to_string())
-        })?;
+        .map_err(|e| (kind_of(&e), e.to_string()))?;
     let mut out = std::io::stdout().lock();
     let written = if args.json {
         serde_json::to_writer_pretty(&mut out, &report)

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::clients::report::ClientsReport;
 use crate::info::NodeCounters;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
 use crate::topology::{MigrationId, NodeId, Topology};
@@ -140,6 +141,8 @@ pub struct Snapshot {
     pub stats: ClusterStats,
     /// Open migrations' progress.
     pub progress: Arc<HashMap<MigrationId, Progress>>,
+    /// The latest analysis of the clients causing redirects; `None` when off or not run yet.
+    pub clients: Option<Arc<ClientsReport>>,
 }
 
 impl Snapshot {
@@ -156,6 +159,7 @@ impl Snapshot {
             events: Arc::new(Vec::new()),
             stats: ClusterStats::default(),
             progress: Arc::new(HashMap::new()),
+            clients: None,
         }
     }
 

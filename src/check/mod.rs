@@ -4,7 +4,8 @@
 //! ([`crate::poll::poll_once`]), then reports coverage, failing masters, agreement of the views,
 //! masters and replicas, and open migrations, judged by [`crate::health`]. `--key` adds where a
 //! key lives and what a plain client connected to each seed would get; `--moved` explains a
-//! pasted `MOVED`/`ASK` error against the live topology.
+//! pasted `MOVED`/`ASK` error against the live topology. `--clients` instead names the client
+//! connections that cause redirects ([`crate::clients`]).
 //!
 //! - [`report`]: the report, built by a pure function from one snapshot;
 //! - [`redirect`]: parsing and explaining a pasted redirect (pure);
@@ -33,6 +34,46 @@ pub enum CheckError {
     Tls(#[from] TlsError),
 }
 
+/// Time between the two `CLIENT LIST` samples of `check --clients`: long enough for a busy
+/// client to send commands, short enough to wait for.
+pub const CLIENTS_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Polls the cluster once, then samples every node's clients and judges them.
+pub async fn clients(
+    name: &str,
+    reach: &Reach,
+) -> Result<crate::clients::report::ClientsReport, CheckError> {
+    let snapshot = crate::poll::poll_once(name, reach).await?;
+    let Some(topology) = snapshot.topology.clone() else {
+        return Err(CheckError::Unreachable(unreachable_causes(&snapshot)));
+    };
+    let connector = std::sync::Arc::new(Connector::new(reach)?);
+    let targets = crate::clients::read::targets(&topology);
+    let (nodes, unread) =
+        crate::clients::read::sample(&connector, &targets, CLIENTS_SAMPLE_INTERVAL).await;
+    Ok(crate::clients::report::ClientsReport::build(
+        name,
+        crate::clock::now_ms(),
+        &nodes,
+        unread,
+    ))
+}
+
+fn unreachable_causes(snapshot: &crate::snapshot::Snapshot) -> String {
+    let causes: Vec<String> = snapshot
+        .nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "{}: {}",
+                n.endpoint,
+                n.last_error.as_deref().unwrap_or("no answer")
+            )
+        })
+        .collect();
+    causes.join("; ")
+}
+
 /// Polls the cluster once and builds the report.
 pub async fn run(
     name: &str,
@@ -42,18 +83,7 @@ pub async fn run(
 ) -> Result<Report, CheckError> {
     let snapshot = crate::poll::poll_once(name, reach).await?;
     let Some(topology) = snapshot.topology.clone() else {
-        let causes: Vec<String> = snapshot
-            .nodes
-            .iter()
-            .map(|n| {
-                format!(
-                    "{}: {}",
-                    n.endpoint,
-                    n.last_error.as_deref().unwrap_or("no answer")
-                )
-            })
-            .collect();
-        return Err(CheckError::Unreachable(causes.join("; ")));
+        return Err(CheckError::Unreachable(unreachable_causes(&snapshot)));
     };
     // Which node is behind each seed: the topology knows seeds given by address; only a seed
     // given by host name needs asking.

@@ -21,6 +21,8 @@ impl std::str::FromStr for HumanDuration {
         let expected = || format!("expected a duration such as 500ms, 5s or 1m, found {text:?}");
         let n: u64 = num.parse().map_err(|_| expected())?;
         let d = match unit {
+            // Zero needs no unit: `0` is how "off" is usually written.
+            "" if n == 0 => Duration::ZERO,
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n.saturating_mul(60)),
@@ -308,6 +310,7 @@ mod tests {
         for bad in ["", "5", "s", "-1s", "1.5s", "5 s"] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad:?}");
         }
+        assert_eq!("0".parse::<HumanDuration>().unwrap().0, Duration::ZERO);
         for text in ["500ms", "5s", "90s", "2m", "1h", "1500ms"] {
             let d: HumanDuration = text.parse().unwrap();
             assert_eq!(d.to_string(), text);

@@ -2,6 +2,7 @@
 //! slotwatch itself. Each row says what the family is and how to read it from a snapshot.
 
 use super::{BaseUnit, Family, Samples, Source, Type};
+use crate::clients::Reason;
 use crate::info::CLUSTER_ERRORS;
 use crate::snapshot::Snapshot;
 use crate::topology::event::KINDS;
@@ -222,6 +223,26 @@ pub const FAMILIES: &[Family] = &[
         source: Source::Cluster(|s, out| {
             if s.topology.is_some() {
                 out.push(&[], s.migration_stalled_s());
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_suspect_clients",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node", "reason"],
+        help: "Client connections to the node suspected of causing redirects, by reason (not_cluster_aware, replica_without_readonly, stale_map, rejected_commands), from the latest analysis of CLIENT LIST (--clients-interval; a heuristic). The connections themselves are at /clients. Absent while the analysis is off or has not run.",
+        polled: false,
+        source: Source::Cluster(|s, out| {
+            if let Some(report) = &s.clients {
+                for n in &report.nodes {
+                    for reason in Reason::ALL {
+                        out.push(
+                            &[&n.node, reason.label()],
+                            report.count(&n.node, reason) as u64,
+                        );
+                    }
+                }
             }
         }),
     },

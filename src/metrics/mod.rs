@@ -270,6 +270,25 @@ mod tests {
              # Commandstats\r\ncmdstat_get:calls=7,rejected_calls=3,failed_calls=0\r\n",
             &mut counters,
         );
+        let list = crate::clients::parse_client_list(
+            "id=5 addr=10.0.0.9:5000 name=plain-app age=9 idle=0 flags=N cmd=get user=default\n",
+        )
+        .unwrap();
+        let node = crate::clients::NodeClients {
+            endpoint: s.nodes[0].endpoint.clone(),
+            role: crate::topology::Role::Master,
+            first: list.clone(),
+            second: list,
+            interval_ms: 1000,
+            moved: Some(3),
+            rejected: 3,
+        };
+        s.clients = Some(Arc::new(crate::clients::report::ClientsReport::build(
+            "c1",
+            1_000,
+            &[node],
+            Default::default(),
+        )));
         for n in &mut s.nodes {
             n.counters = counters.clone();
             n.errors = [("timeout", 2)].into_iter().collect();
@@ -299,6 +318,13 @@ mod tests {
             "redis_cluster_redirects_total{cluster=\"c1\",node=\"127.0.0.1:30001\",type=\"moved\"} 3"
         ));
         assert!(text.contains("slotwatch_build_info{version=\""));
+        assert!(
+            text.contains(
+                "redis_cluster_suspect_clients{cluster=\"c1\",node=\"127.0.0.1:30005\",reason=\"not_cluster_aware\"} 1.0"
+            ) && text.contains("reason=\"stale_map\"} 0.0"),
+            "{}",
+            text.lines().filter(|l| l.contains("suspect")).collect::<Vec<_>>().join("\n")
+        );
         assert!(text.contains("# HELP redis_cluster_node_up 1 if the node answered"));
         assert!(
             text.contains("As of slotwatch's last poll"),

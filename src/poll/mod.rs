@@ -45,6 +45,8 @@ pub struct Poller {
     state: ClusterState,
     fetcher: Fetcher,
     tx: watch::Sender<Arc<Snapshot>>,
+    /// The client analysis, when on: its own connections and its interval.
+    clients: Option<(Arc<Connector>, std::time::Duration)>,
 }
 
 impl Poller {
@@ -67,18 +69,34 @@ impl Poller {
             state,
             fetcher: Fetcher::new(Connector::new(&cluster.reach)?),
             tx,
+            clients: match cluster.schedule.clients_interval {
+                d if d.is_zero() => None,
+                d => Some((Arc::new(Connector::new(&cluster.reach)?), d)),
+            },
         };
         Ok((poller, rx))
     }
 
     /// Polls on the configured interval until `shutdown` turns true.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let (reports_tx, reports) = watch::channel(None);
+        if let Some((connector, interval)) = self.clients.take() {
+            tokio::spawn(crate::clients::watch::run(
+                self.name.clone(),
+                connector,
+                interval,
+                self.tx.subscribe(),
+                reports_tx,
+                shutdown.clone(),
+            ));
+        }
         let mut ticker = tokio::time::interval(self.interval);
         // A poll that overran should not be followed by a burst of catch-up polls.
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
+                    self.state.set_clients(reports.borrow().clone());
                     let outcome = poll(&mut self.state, &mut self.fetcher).await;
                     log(&self.name, &outcome);
                     // Nobody listening only happens during shutdown.

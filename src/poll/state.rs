@@ -16,6 +16,7 @@ use super::migrations;
 use super::node::{self, NodeState};
 use super::plan::{Plan, Rotation, Sampling, Visit};
 use super::sample::{Fetched, Jobs};
+use crate::clients::report::ClientsReport;
 use crate::config::Seed;
 use crate::redis::FetchError;
 use crate::snapshot::{NodeStatus, Snapshot};
@@ -139,6 +140,8 @@ pub struct ClusterState {
     bootstrapping: bool,
     /// Since when polls read no view, for the log.
     viewless: Option<Lasting>,
+    /// The latest client analysis, from `serve`'s client task.
+    clients: Option<Arc<ClientsReport>>,
     rotation: Rotation,
     history: History,
     generation: u64,
@@ -159,6 +162,7 @@ impl ClusterState {
             reached: false,
             bootstrapping: false,
             viewless: None,
+            clients: None,
             rotation: Rotation::default(),
             history: History::new(events_capacity),
             generation: 0,
@@ -557,6 +561,12 @@ impl ClusterState {
             events: self.history.events(),
             stats: self.history.stats.clone(),
             progress: self.history.progress(),
+            clients: self.clients.clone(),
         }
+    }
+
+    /// The latest client analysis, published with the next snapshot.
+    pub fn set_clients(&mut self, report: Option<Arc<ClientsReport>>) {
+        self.clients = report;
     }
 }

@@ -23,9 +23,12 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
          <li><a href=\"metrics\">/metrics</a> (OpenMetrics)</li>\
          <li><a href=\"topology\">/topology</a> (JSON)</li>\
          <li><a href=\"events\">/events</a> (JSON, <code>?since=&lt;unix seconds&gt;</code>)</li>\
+         <li><a href=\"clients\">/clients</a> (JSON: the client connections suspected of \
+         causing redirects; <code>slotwatch check --clients</code> runs the same analysis)</li>\
          <li><a href=\"healthz\">/healthz</a></li></ul>\
          <table><tr><th>cluster</th><th>verdict</th><th>nodes up</th><th>masters</th>\
-         <th>unassigned slots</th><th>open migrations</th><th>last event</th></tr>",
+         <th>unassigned slots</th><th>open migrations</th><th>suspect clients</th>\
+         <th>last event</th></tr>",
     );
     for s in state.snapshots() {
         let problems = health::problems(&s);
@@ -53,10 +56,20 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
             .last()
             .map(|e| format!("{} ({})", e.message, e.time))
             .unwrap_or_else(|| "none".into());
+        let suspects = match &s.clients {
+            None => "-".to_owned(),
+            Some(r) => format!(
+                "<a href=\"clients?cluster={}\" class=\"{}\">{}</a>",
+                esc(&s.cluster),
+                if r.suspects() > 0 { "bad" } else { "" },
+                r.suspects()
+            ),
+        };
         let _ = write!(
             page,
             "<tr><td>{}</td><td class=\"{class}\"><b>{verdict}</b>{details}</td><td>{up}/{}</td>\
-             <td>{masters}</td><td>{unassigned}</td><td>{migrations}</td><td>{}</td></tr>",
+             <td>{masters}</td><td>{unassigned}</td><td>{migrations}</td><td>{suspects}</td>\
+             <td>{}</td></tr>",
             esc(&s.cluster),
             s.nodes.len(),
             esc(&last)

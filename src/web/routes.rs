@@ -1,4 +1,4 @@
-//! The routes: `/metrics`, `/topology`, `/events`, `/healthz` and `/`.
+//! The routes: `/metrics`, `/topology`, `/events`, `/clients`, `/healthz` and `/`.
 
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ pub fn router(state: Arc<AppState>, guard: Option<Arc<Guard>>) -> Router {
         .route("/metrics", get(metrics_handler))
         .route("/topology", get(topology_handler))
         .route("/events", get(events))
+        .route("/clients", get(clients_handler))
         .route("/healthz", get(healthz))
         .with_state(state);
     match guard {
@@ -115,6 +116,39 @@ async fn events(State(state): State<Arc<AppState>>, Query(q): Query<EventsQuery>
         .collect();
     // Oldest first, newest last, across clusters.
     out.sort_by_key(|e| e.event.timestamp_ms);
+    axum::Json(out).into_response()
+}
+
+#[derive(Serialize)]
+struct ClientsOut<'a> {
+    cluster: &'a str,
+    /// Why there is no report, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+    report: Option<&'a crate::clients::report::ClientsReport>,
+}
+
+/// `GET /clients`: each cluster's latest analysis of the clients causing redirects.
+async fn clients_handler(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<ClusterFilter>,
+) -> Response {
+    let snaps = state.snapshots();
+    let chosen = match selected(&snaps, q.cluster.as_deref()) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let out: Vec<ClientsOut> = chosen
+        .iter()
+        .map(|s| ClientsOut {
+            cluster: &s.cluster,
+            note: s.clients.is_none().then_some(
+                "no analysis yet: it runs every --clients-interval once nodes send redirects \
+                 (0 turns it off); slotwatch check --clients runs one now",
+            ),
+            report: s.clients.as_deref(),
+        })
+        .collect();
     axum::Json(out).into_response()
 }
 

@@ -1,0 +1,104 @@
+//! Which client connections cause the redirects: `CLIENT LIST` read twice from every node, a
+//! short interval apart, judged by a heuristic. Pure, except [`read`], which samples the
+//! nodes, and [`watch`], `serve`'s task that repeats the analysis.
+//!
+//! No server counts errors per client, so the judgement uses what the servers do show:
+//!
+//! - every server: where each client is connected, whether a replica connection sent READONLY
+//!   (`flags=r`), its last command (set even when refused) and how long it has been idle;
+//! - Valkey 8+: per connection, commands processed (`tot-cmds`, refused ones excluded) and
+//!   bytes read (`tot-net-in`, refused ones included), so input that grows faster than the
+//!   processed commands shows commands being refused.
+//!
+//! Connections are grouped into clients by host, name and library. It is a heuristic: clients
+//! that share a host, name and library look like one client; name your connections
+//! (`CLIENT SETNAME`) to tell them apart.
+
+pub mod analyse;
+pub mod list;
+pub mod read;
+pub mod refresh;
+pub mod report;
+pub mod watch;
+
+use serde::Serialize;
+
+pub use analyse::{NodeClients, analyse};
+pub use list::{Connection, ListError, parse_client_list};
+
+/// Why a connection is suspected of causing redirects. Adding a reason is one variant here and
+/// one arm in each method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Connected to one master only and sending keyed commands there while it answers MOVED.
+    NotClusterAware,
+    /// Sending keyed commands to a replica without READONLY: every one is answered MOVED.
+    ReplicaWithoutReadonly,
+    /// A cluster client whose connection to one master keeps being refused while its others
+    /// are not: it follows redirects but never refreshes its slot map.
+    StaleMap,
+    /// Sending commands that are refused, for no reason the other rules name.
+    RejectedCommands,
+}
+
+impl Reason {
+    /// Every reason, in report order.
+    pub const ALL: [Reason; 4] = [
+        Reason::NotClusterAware,
+        Reason::ReplicaWithoutReadonly,
+        Reason::StaleMap,
+        Reason::RejectedCommands,
+    ];
+
+    /// The `reason` label of `redis_cluster_suspect_clients` and the JSON value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::NotClusterAware => "not_cluster_aware",
+            Reason::ReplicaWithoutReadonly => "replica_without_readonly",
+            Reason::StaleMap => "stale_map",
+            Reason::RejectedCommands => "rejected_commands",
+        }
+    }
+
+    /// What the reason means, in the report.
+    pub fn title(self) -> &'static str {
+        match self {
+            Reason::NotClusterAware => "not cluster-aware",
+            Reason::ReplicaWithoutReadonly => "reads a replica without READONLY",
+            Reason::StaleMap => "cluster client with a stale slot map",
+            Reason::RejectedCommands => "rejected commands",
+        }
+    }
+
+    /// The fix, in the report.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Reason::NotClusterAware => {
+                "use a cluster client (redis-py RedisCluster, ioredis Cluster, Lettuce \
+                 RedisClusterClient, go-redis ClusterClient) or redis-cli -c"
+            }
+            Reason::ReplicaWithoutReadonly => {
+                "send READONLY on replica connections (cluster clients: enable replica reads, \
+                 e.g. redis-py read_from_replicas, ioredis scaleReads), or read from masters"
+            }
+            Reason::StaleMap => {
+                "make the client refresh its slot map on MOVED (Lettuce: enable adaptive \
+                 topology refresh; Spring Boot: spring.data.redis.lettuce.cluster.refresh.\
+                 adaptive=true), or restart it"
+            }
+            Reason::RejectedCommands => {
+                "see which command it sends (cmd) and the node's errors: MOVED, CROSSSLOT, \
+                 TRYAGAIN or an ACL refusal"
+            }
+        }
+    }
+
+    /// Which servers show what the reason needs.
+    pub fn servers(self) -> &'static str {
+        match self {
+            Reason::NotClusterAware | Reason::ReplicaWithoutReadonly => "all",
+            Reason::StaleMap | Reason::RejectedCommands => "Valkey 8+ (tot-cmds, tot-net-in)",
+        }
+    }
+}

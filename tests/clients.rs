@@ -1,0 +1,304 @@
+//! Who is being redirected, with real clients on every server of the matrix: a plain
+//! `redis.Redis` on one master, a replica reader with and without READONLY, cluster-aware
+//! clients from two ecosystems (redis-py `RedisCluster`, ioredis `Cluster`), and on Valkey a
+//! client that keeps a stale slot map. `check --clients` must name the first, the reader
+//! without READONLY and the stale map, and never a cluster-aware client; `serve` must do the
+//! same at `/clients` while 20 cluster-aware clients ride through a reshard and a failover.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Exporter, ProcessGuard, RedisCluster, Server, slotwatch_bin};
+
+/// Debian's python3, which has Debian's python3-redis (another python3 may come first on PATH).
+const PYTHON: &str = "/usr/bin/python3";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where scripts/test installed ioredis (`npm ci` of tests/clients/package-lock.json).
+fn node_modules() -> PathBuf {
+    let dir = repo().join("target/npm-clients/node_modules");
+    assert!(
+        dir.join("ioredis").is_dir(),
+        "ioredis is not installed in {}: run scripts/test, which installs it",
+        dir.display()
+    );
+    dir
+}
+
+fn require_clients() {
+    let redis_py = Command::new(PYTHON)
+        .args(["-c", "import redis.cluster"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        redis_py,
+        "{PYTHON} cannot import redis.cluster: install Debian's python3-redis (scripts/test does)"
+    );
+    support::require("node");
+}
+
+/// A client process from tests/clients, started and ready (it prints `ready` once connected).
+fn client(kind: &str, port: u16, name: &str, extra: &[&str]) -> ProcessGuard {
+    let script = repo().join("tests/clients").join(kind);
+    let mut cmd = if kind.ends_with(".js") {
+        let mut c = Command::new("node");
+        c.env("NODE_PATH", node_modules());
+        c
+    } else {
+        Command::new(PYTHON)
+    };
+    cmd.arg(&script)
+        .arg(port.to_string())
+        .arg(name)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut guard = ProcessGuard::spawn(&format!("{kind} {name}"), &mut cmd);
+    let stdout = guard.child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if line.trim() == "ready" {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{kind} {name} did not get ready"));
+    guard
+}
+
+fn check_clients(seed: &str, json: bool) -> Output {
+    let mut cmd = Command::new(slotwatch_bin());
+    cmd.args(["check", "--clients", "--seed", seed]);
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.output().unwrap()
+}
+
+/// (reason, client name, node) of every suspect connection in a report.
+fn suspects(report: &Value) -> BTreeSet<(String, String, String)> {
+    report["clients"]
+        .as_array()
+        .expect("clients array")
+        .iter()
+        .flat_map(|g| g["suspects"].as_array().cloned().unwrap_or_default())
+        .map(|s| {
+            (
+                s["reason"].as_str().unwrap_or("").to_owned(),
+                s["connection"]["name"].as_str().unwrap_or("").to_owned(),
+                s["node"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// (master address, its replica's address) pairs, from node 0's view.
+fn shards(cluster: &RedisCluster) -> Vec<(String, String)> {
+    let nodes = cluster.nodes[0].cmd(&["CLUSTER", "NODES"]);
+    let lines: Vec<Vec<&str>> = nodes.lines().map(|l| l.split(' ').collect()).collect();
+    let addr = |f: &[&str]| f[1].split('@').next().unwrap().to_owned();
+    lines
+        .iter()
+        .filter(|f| f[2].contains("master"))
+        .filter_map(|m| {
+            let replica = lines.iter().find(|f| f[3] == m[0])?;
+            Some((addr(m), addr(replica)))
+        })
+        .collect()
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// Moves `slots` slots from `from` to `to` with redis-cli, the way operators reshard.
+fn reshard(cluster: &RedisCluster, from: &str, to: &str, slots: u32) {
+    let id = |addr: &str| cluster.node_at(addr).id();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &cluster.nodes[0].addr()])
+        .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+        .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+        .args(["--cluster-pipeline", "100"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reshard failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn plain_replica_and_cluster_clients_are_told_apart(server: Server) {
+    require_clients();
+    let cluster = RedisCluster::on(server, 3, 1, &[]);
+    let shards = shards(&cluster);
+    let (master_a, replica_a) = &shards[0];
+    let (master_b, replica_b) = &shards[1];
+    let seed = port_of(master_a);
+    let _clients = [
+        client("plain.py", port_of(master_a), "plain-app", &[]),
+        client("plain.py", port_of(replica_a), "replica-reader", &[]),
+        client(
+            "plain.py",
+            port_of(replica_b),
+            "replica-readonly",
+            &["--readonly", "--own-slots"],
+        ),
+        client("cluster.py", seed, "rc-1", &[]),
+        client("cluster.py", seed, "rc-2", &[]),
+        client("cluster.js", seed, "io-1", &[]),
+        client("cluster.js", seed, "io-2", &[]),
+    ];
+    // The stale-map client caches the map before a reshard moves half of A's slots to B.
+    let stale = server
+        .is_valkey()
+        .then(|| client("stale.py", seed, "stale-map", &[]));
+    if stale.is_some() {
+        reshard(&cluster, master_a, master_b, 2700);
+        // Cluster-aware clients refresh their maps on their first MOVED.
+        std::thread::sleep(Duration::from_secs(3));
+    }
+
+    let out = check_clients(&cluster.seed(), true);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = suspects(&report);
+    let mut expected: BTreeSet<(String, String, String)> = [
+        ("not_cluster_aware", "plain-app", master_a),
+        ("replica_without_readonly", "replica-reader", replica_a),
+    ]
+    .iter()
+    .map(|(r, n, a)| (r.to_string(), n.to_string(), a.to_string()))
+    .collect();
+    if stale.is_some() {
+        expected.insert(("stale_map".into(), "stale-map".into(), master_a.clone()));
+    }
+    assert_eq!(found, expected, "{report:#}");
+    let plain = report["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "plain-app")
+        .unwrap();
+    let conn = &plain["suspects"][0]["connection"];
+    assert!(
+        conn["addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{conn}"
+    );
+    assert_eq!(conn["cmd"], "get");
+
+    // The text form names the same clients with their fixes.
+    let text = String::from_utf8_lossy(&check_clients(&cluster.seed(), false).stdout).into_owned();
+    eprintln!("{text}");
+    for words in [
+        "[not cluster-aware] on",
+        "fix: use a cluster client",
+        "[reads a replica without READONLY] on",
+        "name=plain-app",
+    ] {
+        assert!(text.contains(words), "{words:?} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains("name=rc-") && !text.contains("name=io-"),
+        "{text}"
+    );
+}
+
+fn twenty_cluster_clients_through_a_reshard_and_a_failover_are_never_suspects(server: Server) {
+    require_clients();
+    let cluster = RedisCluster::on(server, 3, 1, &[]);
+    let shards = shards(&cluster);
+    let seed = port_of(&shards[0].0);
+    let exporter = Exporter::start(&[
+        "--seed",
+        &cluster.seed(),
+        "--poll-interval",
+        "200ms",
+        "--timeout",
+        "200ms",
+        "--clients-interval",
+        "1s",
+    ]);
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        clients.push(client("cluster.py", seed, &format!("rc-{i}"), &["--slow"]));
+        clients.push(client("cluster.js", seed, &format!("io-{i}"), &["--slow"]));
+    }
+    // A plain client keeps the analysis running (it only runs after redirects) and is the one
+    // suspect there should be.
+    clients.push(client("plain.py", seed, "plain-app", &[]));
+    let names = std::sync::Mutex::new(BTreeSet::new());
+    let analyses = std::sync::Mutex::new(BTreeSet::new());
+    let watch = |until: Instant| {
+        while Instant::now() < until {
+            let body = exporter.get("/clients");
+            let all: Value = serde_json::from_str(&body).unwrap();
+            let report = &all[0]["report"];
+            if report.is_object() && report["skipped"].is_null() {
+                analyses
+                    .lock()
+                    .unwrap()
+                    .insert(report["taken_at_ms"].as_u64().unwrap());
+                names
+                    .lock()
+                    .unwrap()
+                    .extend(suspects(report).into_iter().map(|(r, n, _)| (r, n)));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    watch(Instant::now() + Duration::from_secs(5));
+    reshard(&cluster, &shards[0].0, &shards[1].0, 1000);
+    let (_, replica) = &shards[2];
+    cluster.node_at(replica).cmd(&["CLUSTER", "FAILOVER"]);
+    exporter.wait_event("failover", Duration::from_secs(30), |e| {
+        e["new_master"]["node"] == replica.as_str()
+    });
+    // Past the pause after a topology change (10 s), analyses run again.
+    watch(Instant::now() + Duration::from_secs(20));
+    let names = names.into_inner().unwrap();
+    assert_eq!(
+        names,
+        [("not_cluster_aware".to_owned(), "plain-app".to_owned())].into(),
+        "only the plain client may be a suspect"
+    );
+    assert!(
+        analyses.into_inner().unwrap().len() >= 5,
+        "the analysis ran through the changes"
+    );
+    let metrics = exporter.metrics();
+    let flagged = support::sample(
+        &metrics,
+        "redis_cluster_suspect_clients",
+        &[("reason", "not_cluster_aware"), ("node", &shards[0].0)],
+    );
+    assert_eq!(flagged, Some(1.0), "{metrics}");
+    // The same run by check: the 20 cluster clients are not suspects.
+    let out = check_clients(&cluster.seed(), true);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: BTreeSet<String> = suspects(&report).into_iter().map(|(_, n, _)| n).collect();
+    assert_eq!(found, ["plain-app".to_owned()].into(), "{report:#}");
+}
+
+server_matrix!(
+    plain_replica_and_cluster_clients_are_told_apart,
+    twenty_cluster_clients_through_a_reshard_and_a_failover_are_never_suspects,
+);

@@ -10,6 +10,12 @@ this needs; every subcommand prints a Markdown table.
   fleet     one slotwatch watching 200 simulated clusters of 6 nodes: CPU and RSS.
   latency   time from a change completing to its event in /events, with --poll-interval 1s:
             failovers and reshards on a real cluster, reshards on the simulator.
+  clients   what one CLIENT LIST costs a node with --connections client connections (redis-server
+            7.0 and valkey-server 9.1): reply size and server CPU, and the share of one core
+            the client analysis takes at the default --clients-interval.
+  hostile   the HTTP side under abuse: --slow connections sending headers a byte at a time
+            while a legitimate scraper measures /metrics, then --auth-clients wrong-password
+            and unknown-user clients against a basic-auth web config, warm and cold.
 """
 import argparse
 import json
@@ -473,6 +479,69 @@ def latency(args):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- clients
+
+def open_clients(port, n):
+    """n idle client connections to port, each named like an application's, as sockets."""
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        name = f"app-{i % 50}-worker"
+        s.sendall(f"*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n${len(name)}\r\n{name}\r\n".encode())
+        socks.append(s)
+    for s in socks:
+        s.recv(16)  # +OK
+    return socks
+
+
+def clients(args):
+    tmp = tempfile.mkdtemp(prefix="slotwatch-bench-")
+    servers = [("redis-server 7.0", "redis-server")]
+    valkey = os.path.join(ROOT, "target/servers/valkey-9.1.2/valkey-server")
+    if os.path.exists(valkey):
+        servers.append(("valkey-server 9.1", valkey))
+    rows = []
+    for label, binary in servers:
+        port = free_port()
+        d = os.path.join(tmp, f"{port}")
+        os.makedirs(d)
+        srv = spawn([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                     "--maxclients", str(args.connections + 100), "--dir", d], os.path.join(d, "log"))
+        wait(label, lambda: "PONG" in redis(port, "PING"))
+        socks = open_clients(port, args.connections)
+        redis(port, "CONFIG", "RESETSTAT")
+        sizes = []
+        conn = socket.create_connection(("127.0.0.1", port))
+        for _ in range(args.repeat):
+            conn.sendall(b"*2\r\n$6\r\nCLIENT\r\n$4\r\nLIST\r\n")
+            header = b""
+            while not header.endswith(b"\r\n"):
+                header += conn.recv(1)
+            size = int(header[1:-2])
+            got = 0
+            while got < size + 2:
+                got += len(conn.recv(min(1 << 20, size + 2 - got)))
+            sizes.append(size)
+        stats = redis(port, "INFO", "commandstats")
+        m = re.search(r"cmdstat_client\|list:calls=(\d+),usec=(\d+)", stats)
+        calls, usec = int(m.group(1)), int(m.group(2))
+        per_call_ms = usec / calls / 1000
+        # An analysis reads CLIENT LIST twice per node; the default interval is 60 s.
+        share = 100 * 2 * per_call_ms / 1000 / 60
+        rows.append((label, args.connections, median(sizes), per_call_ms, share))
+        conn.close()
+        for s in socks:
+            s.close()
+        srv.kill()
+    print(f"\n### CLIENT LIST with {args.connections} client connections on one node, {args.repeat} calls\n")
+    print("| server | connections | reply size | server time per call | node CPU at --clients-interval 60s (goal < 1%) | reply vs --max-reply-bytes 8 MiB |")
+    print("|---|---|---|---|---|---|")
+    for label, n, size, ms, share in rows:
+        print(f"| {label} | {n} | {size / 1024 / 1024:.2f} MiB | {ms:.2f} ms | {share:.3f}% | {100 * size / (8 << 20):.0f}% |")
+    cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -489,10 +558,14 @@ def main():
     l = sub.add_parser("latency")
     l.add_argument("--repeat", type=int, default=10)
     l.add_argument("--sim-nodes", type=int, default=100)
+    k = sub.add_parser("clients")
+    k.add_argument("--connections", type=int, default=10000)
+    k.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(1)))
     try:
-        {"compare": compare, "scale": scale, "fleet": fleet, "latency": latency}[args.cmd](args)
+        {"compare": compare, "scale": scale, "fleet": fleet, "latency": latency,
+         "clients": clients}[args.cmd](args)
     finally:
         cleanup()
 

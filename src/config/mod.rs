@@ -34,9 +34,9 @@ pub const DEFAULT_EVENTS_CAPACITY: usize = 1000;
 /// Default number of nodes whose full `CLUSTER NODES` a poll reads, besides nodes involved in a
 /// recent change. Clusters up to this size are read in full every poll.
 pub const DEFAULT_FULL_VIEWS_PER_POLL: usize = 16;
-/// Default time between two analyses of a cluster's clients (`CLIENT LIST` on every node,
-/// only after redirects). At 10,000 connections a node spends about 5 ms on a `CLIENT LIST`,
-/// so two a minute stay far under 1% of its CPU.
+/// Default time between two analyses of a cluster's clients (`CLIENT LIST` twice on every
+/// node, only after redirects). At 10,000 connections a node spends about 25 ms on one `CLIENT
+/// LIST` (`scripts/bench clients`): 0.1% of its CPU at this interval.
 pub const DEFAULT_CLIENTS_INTERVAL: Duration = Duration::from_secs(60);
 /// Default cap on the bytes one round trip to a node may return. A 1000-node cluster's
 /// `CLUSTER NODES` is about 150 KiB (and INFO a few KiB): this leaves a fiftyfold margin, yet

@@ -195,6 +195,14 @@ def _ok(url):
         return False
 
 
+def _listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def polls(url):
     return metric(http(url + "/metrics")[0].decode(), "slotwatch_polls_total")
 
@@ -542,6 +550,170 @@ def clients(args):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- hostile
+
+def proc_max(pid, samples, stop):
+    """Samples pid's fds, threads and RSS every 0.2 s into samples until stop is set."""
+    import threading
+    def run():
+        while not stop.is_set():
+            try:
+                samples.append((len(os.listdir(f"/proc/{pid}/fd")), status_kib(pid, "Threads"),
+                                status_kib(pid, "VmRSS")))
+            except FileNotFoundError:
+                return
+            time.sleep(0.2)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def scrape_latencies(url, seconds, headers=None, every=0.1):
+    """GETs url every `every` seconds for `seconds`; returns the latencies (a failure counts
+    as the 10 s Prometheus scrape timeout)."""
+    xs = []
+    end = time.time() + seconds
+    while time.time() < end:
+        t = time.perf_counter()
+        try:
+            req = urllib.request.Request(url, headers=headers or {})
+            urllib.request.urlopen(req, timeout=10).read()
+            xs.append(time.perf_counter() - t)
+        except Exception:
+            xs.append(10.0)
+        time.sleep(every)
+    return xs
+
+
+async def slow_clients(port, n, seconds):
+    """n connections sending a request's headers one byte a second; returns how many the
+    server had closed by the end."""
+    import asyncio
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 4000
+    conns = []
+    for _ in range(n):
+        try:
+            conns.append(await asyncio.open_connection("127.0.0.1", port))
+        except OSError:
+            pass
+    closed = set()
+    for i in range(int(seconds)):
+        for k, (_, w) in enumerate(conns):
+            if k in closed:
+                continue
+            try:
+                w.write(request[i:i + 1])
+                await w.drain()
+            except (ConnectionError, OSError):
+                closed.add(k)
+        await asyncio.sleep(1)
+    for k, (r, _) in enumerate(conns):
+        if k not in closed and r.at_eof():
+            closed.add(k)
+    for _, w in conns:
+        w.close()
+    return len(closed)
+
+
+async def bad_auth_clients(port, n, seconds, user):
+    """n keep-alive clients sending requests with wrong credentials (half a wrong password
+    for `user`, half unknown users) as fast as they are answered."""
+    import asyncio
+    import base64
+    end = time.time() + seconds
+    answered = [0]
+
+    async def one(i):
+        who = f"{user}:wrong-{i}" if i % 2 == 0 else f"nobody-{i}:pw"
+        auth = base64.b64encode(who.encode()).decode()
+        req = f"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n\r\n".encode()
+        while time.time() < end:
+            try:
+                r, w = await asyncio.open_connection("127.0.0.1", port)
+                while time.time() < end:
+                    w.write(req)
+                    await w.drain()
+                    head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), timeout=30)
+                    m = re.search(rb"content-length: (\d+)", head, re.I)
+                    if m:
+                        await r.readexactly(int(m.group(1)))
+                    answered[0] += 1
+            except Exception:
+                await asyncio.sleep(0.05)
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return answered[0]
+
+
+def hostile(args):
+    import asyncio
+    import base64
+    import threading
+    tmp = tempfile.mkdtemp(prefix="slotwatch-bench-")
+    sim = Simulator(6, tmp)
+    rows = []
+    # 1. Slow clients, no auth.
+    sw, url = start_slotwatch(f"redis://127.0.0.1:{sim.base}", tmp)
+    port = int(url.rsplit(":", 1)[1])
+    base_fds = len(os.listdir(f"/proc/{sw.pid}/fd"))
+    base_rss = status_kib(sw.pid, "VmRSS")
+    samples, stop = [], threading.Event()
+    proc_max(sw.pid, samples, stop)
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        closed=asyncio.run(slow_clients(port, args.slow, args.window))))
+    t.start()
+    time.sleep(2)
+    lat = scrape_latencies(url + "/metrics", args.window - 4)
+    t.join()
+    stop.set()
+    rows.append(("slow", args.slow, base_fds, max(x[0] for x in samples), base_rss,
+                 max(x[2] for x in samples), pct(lat, 0.99), result["closed"]))
+    sw.kill()
+    # 2. Wrong credentials, against a basic-auth web config with bcrypt cost 10.
+    line = subprocess.run(["htpasswd", "-nbBC", "10", "prom", "right-pw"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    web = os.path.join(tmp, "web.yml")
+    with open(web, "w") as f:
+        f.write(f"basic_auth_users:\n  prom: '{line.split(':', 1)[1]}'\n")
+    good = {"Authorization": "Basic " + base64.b64encode(b"prom:right-pw").decode()}
+    auth_rows = []
+    for cache in ("warm", "cold"):
+        port = free_port()
+        sw = spawn([SLOTWATCH, "serve", "--seed", f"redis://127.0.0.1:{sim.base}", "--listen",
+                    f"127.0.0.1:{port}", "--web.config.file", web, "--web.max-connections",
+                    str(args.auth_clients + 100)], os.path.join(tmp, f"auth-{cache}.log"))
+        url = f"http://127.0.0.1:{port}"
+        wait("slotwatch to listen", lambda: _listening(port), timeout=10)
+        time.sleep(1)
+        if cache == "warm":
+            scrape_latencies(url + "/metrics", 0.5, good)
+        samples, stop = [], threading.Event()
+        proc_max(sw.pid, samples, stop)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            answered=asyncio.run(bad_auth_clients(port, args.auth_clients, args.window, "prom"))))
+        t.start()
+        time.sleep(1)
+        lat = scrape_latencies(url + "/metrics", args.window - 3, good, every=0.2)
+        t.join()
+        stop.set()
+        auth_rows.append((cache, args.auth_clients, pct(lat, 0.5), pct(lat, 0.99), max(lat),
+                          max(x[1] for x in samples), result["answered"]))
+        sw.kill()
+    print(f"\n### HTTP side under abuse, {args.window:.0f} s each (goal: legitimate /metrics p99 < 500 ms)\n")
+    print("| case | hostile connections | fds before → max | RSS before → max | legitimate /metrics p99 | slow connections closed by the server |")
+    print("|---|---|---|---|---|---|")
+    for _, n, f0, f1, r0, r1, p99, closed in rows:
+        print(f"| headers sent a byte a second | {n} | {f0} → {f1} | {r0 / 1024:.1f} → {r1 / 1024:.1f} MiB | "
+              f"{p99 * 1000:.1f} ms | {closed} of {n} |")
+    print("\n| auth cache | wrong-credential clients (half wrong password, half unknown user) | correct scrape p50 | p99 | max | max threads | hostile requests answered |")
+    print("|---|---|---|---|---|---|---|")
+    for cache, n, p50, p99, mx, threads, answered in auth_rows:
+        print(f"| {cache} | {n} | {p50 * 1000:.1f} ms | {p99 * 1000:.1f} ms | {mx * 1000:.0f} ms | {threads} | {answered} |")
+    cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -558,6 +730,10 @@ def main():
     l = sub.add_parser("latency")
     l.add_argument("--repeat", type=int, default=10)
     l.add_argument("--sim-nodes", type=int, default=100)
+    h = sub.add_parser("hostile")
+    h.add_argument("--slow", type=int, default=3000)
+    h.add_argument("--auth-clients", type=int, default=1000)
+    h.add_argument("--window", type=float, default=30)
     k = sub.add_parser("clients")
     k.add_argument("--connections", type=int, default=10000)
     k.add_argument("--repeat", type=int, default=20)
@@ -565,7 +741,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(1)))
     try:
         {"compare": compare, "scale": scale, "fleet": fleet, "latency": latency,
-         "clients": clients}[args.cmd](args)
+         "clients": clients, "hostile": hostile}[args.cmd](args)
     finally:
         cleanup()
 

@@ -160,7 +160,7 @@ impl ClientsReport {
             };
             let _ = writeln!(
                 out,
-                "  {} {}: {} connections, {moved}{counts}",
+                "  {} {}: {} client connection(s), {moved}{counts}",
                 n.node, n.role, n.connections
             );
         }

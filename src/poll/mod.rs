@@ -17,6 +17,7 @@ pub mod history;
 pub mod lasting;
 mod migrations;
 mod node;
+mod notes;
 pub mod plan;
 pub mod sample;
 pub mod state;

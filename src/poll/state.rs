@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::history::{History, Recorded};
-use super::lasting::{Lasted, Lasting};
+use super::lasting::Lasting;
 use super::migrations;
 use super::node::{self, NodeState};
+use super::notes;
+pub use super::notes::Note;
 use super::plan::{Plan, Rotation, Sampling, Visit};
 use super::sample::{Fetched, Jobs};
 use crate::clients::report::ClientsReport;
@@ -44,72 +46,6 @@ pub struct PollEnd {
     pub elapsed: Duration,
     /// Bytes read from the cluster since start.
     pub bytes_read_total: u64,
-}
-
-/// Conditions worth a log line: reported when they start, reminded at most every
-/// [`REMIND_EVERY_MS`](super::lasting::REMIND_EVERY_MS) while they last, and reported when they
-/// end with how long they lasted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Note {
-    /// The first topology after (re)discovery.
-    Baseline {
-        /// Nodes in it.
-        nodes: usize,
-        /// Masters in it.
-        masters: usize,
-    },
-    /// A node could not be read (or now fails for another reason).
-    NodeFailing {
-        /// The node.
-        node: String,
-        /// `slotwatch_poll_errors_total`'s reason.
-        reason: &'static str,
-        /// The cause.
-        error: String,
-    },
-    /// A node still fails: a reminder.
-    NodeStillFailing {
-        /// The node.
-        node: String,
-        /// `slotwatch_poll_errors_total`'s reason.
-        reason: &'static str,
-        /// The cause.
-        error: String,
-        /// Since when.
-        lasted: Lasted,
-    },
-    /// A node that was failing answered again.
-    NodeAnswering {
-        /// The node.
-        node: String,
-        /// How long it failed.
-        lasted: Lasted,
-    },
-    /// A node refuses `CLUSTER GETSLOTMIGRATIONS` to slotwatch's user: its atomic migrations
-    /// cannot be seen.
-    JobsDenied {
-        /// The node.
-        node: String,
-        /// The server's words.
-        error: String,
-    },
-    /// No view could be read, so the poll produced no topology.
-    NoView {
-        /// How many nodes failed.
-        tried: usize,
-    },
-    /// Still no view: a reminder.
-    StillNoView {
-        /// How many nodes failed this poll.
-        tried: usize,
-        /// Since when.
-        lasted: Lasted,
-    },
-    /// A view was read again after polls that read none.
-    ViewsAgain {
-        /// How long none could be read.
-        lasted: Lasted,
-    },
 }
 
 /// What one poll produced.
@@ -374,7 +310,7 @@ impl ClusterState {
                 }
             }
         }
-        notes.extend(self.failure_notes(&failed, end.started_ms));
+        notes.extend(notes::node_notes(&mut self.nodes, &failed, end.started_ms));
 
         let topology = (!views.is_empty()).then(|| {
             let mut t = merge(&views, end.started_ms);
@@ -444,50 +380,6 @@ impl ClusterState {
             continued: recorded.continued,
             notes,
         }
-    }
-
-    /// Nodes that started failing, fail for another reason, still fail (a reminder), or
-    /// answer again.
-    fn failure_notes(&mut self, failed: &HashMap<String, String>, now_ms: u64) -> Vec<Note> {
-        let mut notes = Vec::new();
-        for (endpoint, n) in &mut self.nodes {
-            let error = || failed.get(endpoint).cloned().unwrap_or_default();
-            match (n.failing, &mut n.down) {
-                (None, None) => {}
-                (None, Some(down)) => {
-                    notes.push(Note::NodeAnswering {
-                        node: endpoint.clone(),
-                        lasted: down.lasted(now_ms),
-                    });
-                    n.down = None;
-                }
-                (Some(reason), down) => {
-                    let reminder = match down {
-                        None => {
-                            *down = Some(Lasting::start(now_ms));
-                            None
-                        }
-                        Some(down) => down.again(now_ms),
-                    };
-                    if n.reported != Some(reason) {
-                        notes.push(Note::NodeFailing {
-                            node: endpoint.clone(),
-                            reason,
-                            error: error(),
-                        });
-                    } else if let Some(lasted) = reminder {
-                        notes.push(Note::NodeStillFailing {
-                            node: endpoint.clone(),
-                            reason,
-                            error: error(),
-                            lasted,
-                        });
-                    }
-                }
-            }
-            n.reported = n.failing;
-        }
-        notes
     }
 
     /// Marks the nodes of this poll's events, open migrations and new ASK traffic so that their

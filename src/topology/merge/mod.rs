@@ -1,0 +1,277 @@
+//! Many nodes' views to one [`Topology`], plus the slots on which the views disagree. Pure.
+//!
+//! Rules, following how Redis itself converges:
+//! - a slot belongs to the claim with the highest config epoch (ties go to the earliest view, so
+//!   callers should pass views in a stable order);
+//! - a node's role, master and address come from its own reply when it answered, otherwise from
+//!   the majority of the views that list it;
+//! - `fail?` and `fail` hold when a majority of the views that list the node report them;
+//! - open migrations come from each node's own `myself` line, the only place Redis prints them;
+//! - `handshake` entries are skipped: their IDs are temporary and would show up as churn.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Flags, Migration, NO_OWNER, Node, NodeId, NodeLine, Role, Topology, View};
+use crate::slot::{SLOT_COUNT, SlotSet, ranges_of};
+
+/// What the views say about one node, gathered before the votes are counted.
+struct Ballot<'a> {
+    own: Option<&'a NodeLine>,
+    lines: Vec<&'a NodeLine>,
+    pfail_votes: u32,
+    fail_votes: u32,
+    max_epoch: u64,
+}
+
+/// Merges the views read at `observed_at_ms` (Unix milliseconds) into one topology.
+///
+/// A view from a node that no other view lists is left out: such a node has left the cluster
+/// (after `CLUSTER FORGET` and `CLUSTER RESET` it still answers, knowing only itself) or belongs
+/// to another cluster, and its empty slot map would read as a disagreement on every slot.
+pub fn merge(views: &[View], observed_at_ms: u64) -> Topology {
+    let members = member_views(views);
+    let mut topology = merge_members(&members, observed_at_ms);
+    topology.ignored_views = (views.len() - members.len()) as u32;
+    topology
+}
+
+/// The views whose own node some other view lists (all of them when there is only one).
+fn member_views(views: &[View]) -> Vec<&View> {
+    if views.len() < 2 {
+        return views.iter().collect();
+    }
+    let mut listed: HashMap<NodeId, u32> = HashMap::new();
+    for view in views {
+        for line in view
+            .lines
+            .iter()
+            .filter(|l| !l.flags.contains(Flags::MYSELF))
+        {
+            *listed.entry(line.id).or_insert(0) += 1;
+        }
+    }
+    views
+        .iter()
+        .filter(|v| v.myself().is_none_or(|me| listed.contains_key(&me.id)))
+        .collect()
+}
+
+fn merge_members(views: &[&View], observed_at_ms: u64) -> Topology {
+    let mut index: HashMap<NodeId, usize> = HashMap::new();
+    let mut ballots: Vec<Ballot<'_>> = Vec::new();
+    for view in views {
+        for line in &view.lines {
+            if line.flags.contains(Flags::HANDSHAKE) {
+                continue;
+            }
+            let i = *index.entry(line.id).or_insert_with(|| {
+                ballots.push(Ballot {
+                    own: None,
+                    lines: Vec::new(),
+                    pfail_votes: 0,
+                    fail_votes: 0,
+                    max_epoch: 0,
+                });
+                ballots.len() - 1
+            });
+            let b = &mut ballots[i];
+            if line.flags.contains(Flags::MYSELF) {
+                b.own = Some(line);
+            }
+            b.lines.push(line);
+            b.pfail_votes += u32::from(line.flags.contains(Flags::PFAIL));
+            b.fail_votes += u32::from(line.flags.contains(Flags::FAIL));
+            b.max_epoch = b.max_epoch.max(line.config_epoch);
+        }
+    }
+
+    // Sort node IDs so that the topology (and everything rendered from it) is deterministic.
+    let mut ids: Vec<NodeId> = index.keys().copied().collect();
+    ids.sort_unstable();
+    let final_index: HashMap<NodeId, u32> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i as u32))
+        .collect();
+
+    let (owners, disagreement) = vote_slots(views, &final_index);
+
+    let mut slot_lists: Vec<Vec<u16>> = vec![Vec::new(); ids.len()];
+    for (slot, &owner) in owners.iter().enumerate() {
+        if owner != NO_OWNER {
+            slot_lists[owner as usize].push(slot as u16);
+        }
+    }
+
+    let nodes: Vec<Node> = ids
+        .iter()
+        .zip(slot_lists)
+        .map(|(id, slots)| {
+            let b = &ballots[index[id]];
+            let rep = b.own.unwrap_or_else(|| majority_line(&b.lines));
+            let seen_by = b.lines.len() as u32;
+            let ranges = ranges_of(slots.iter().copied());
+            // Ownership follows the highest epoch, so a freshly promoted replica can own slots
+            // while lagging views still outvote it as a replica; whoever owns slots is a master.
+            let role = if slots.is_empty() {
+                rep.role()
+            } else {
+                Role::Master
+            };
+            // A node that has not learnt its own IP yet (fresh, just met) prints `:port` on its
+            // own line while the others know its address: take theirs.
+            let addr = if rep.addr.ip.is_empty() {
+                b.lines
+                    .iter()
+                    .find(|l| !l.addr.ip.is_empty() && l.addr.port != 0)
+                    .map_or(&rep.addr, |l| &l.addr)
+            } else {
+                &rep.addr
+            };
+            // A node with no address gets a label of its own: several can exist at once (each
+            // replaced pod leaves one behind), and ":0" for all would collide.
+            let endpoint = if addr.ip.is_empty() || addr.port == 0 {
+                format!("noaddr:{}", id.short())
+            } else {
+                addr.endpoint()
+            };
+            Node {
+                id: *id,
+                endpoint,
+                addr: addr.clone(),
+                role,
+                master: if role == Role::Replica {
+                    rep.master
+                } else {
+                    None
+                },
+                config_epoch: b.max_epoch,
+                pfail: b.pfail_votes * 2 > seen_by,
+                fail: b.fail_votes * 2 > seen_by,
+                noaddr: rep.flags.contains(Flags::NOADDR),
+                nofailover: rep.flags.contains(Flags::NOFAILOVER),
+                seen_by,
+                answered: b.own.is_some(),
+                slot_count: slots.len() as u32,
+                slots: ranges,
+            }
+        })
+        .collect();
+
+    Topology {
+        observed_at_ms,
+        nodes,
+        owners,
+        migrations: collect_migrations(views),
+        atomic: Vec::new(),
+        disagreement,
+        views: views.len() as u32,
+        ignored_views: 0,
+    }
+}
+
+/// Picks the line whose (role, master, address) most views agree on; ties go to the first.
+fn majority_line<'a>(lines: &[&'a NodeLine]) -> &'a NodeLine {
+    let same = |a: &NodeLine, b: &NodeLine| {
+        a.role() == b.role()
+            && a.master == b.master
+            && a.addr.port == b.addr.port
+            && a.addr.ip == b.addr.ip
+    };
+    // Views almost always agree: then the first line is the answer, found in linear time.
+    if lines.iter().all(|l| same(l, lines[0])) {
+        return lines[0];
+    }
+    let mut best = lines[0];
+    let mut best_votes = 0;
+    for (i, candidate) in lines.iter().enumerate() {
+        let votes = lines[i..].iter().filter(|l| same(l, candidate)).count();
+        if votes > best_votes {
+            best = candidate;
+            best_votes = votes;
+        }
+    }
+    best
+}
+
+/// Resolves each slot's owner by highest config epoch and marks slots the views disagree on.
+fn vote_slots(views: &[&View], index: &HashMap<NodeId, u32>) -> (Box<[u32]>, SlotSet) {
+    let n = usize::from(SLOT_COUNT);
+    let mut owners = vec![NO_OWNER; n].into_boxed_slice();
+    let mut best_epoch = vec![0u64; n];
+    let mut reference: Option<Vec<u32>> = None;
+    let mut this_view = vec![NO_OWNER; n];
+    let mut disagreement = SlotSet::new();
+
+    for view in views {
+        this_view.fill(NO_OWNER);
+        for line in &view.lines {
+            if line.flags.contains(Flags::HANDSHAKE) || line.slots.is_empty() {
+                continue;
+            }
+            let Some(&idx) = index.get(&line.id) else {
+                continue;
+            };
+            for range in &line.slots {
+                for slot in range.slots() {
+                    let s = usize::from(slot);
+                    this_view[s] = idx;
+                    if owners[s] == NO_OWNER || line.config_epoch > best_epoch[s] {
+                        owners[s] = idx;
+                        best_epoch[s] = line.config_epoch;
+                    }
+                }
+            }
+        }
+        match &reference {
+            None => reference = Some(this_view.clone()),
+            Some(reference) => {
+                for (s, (a, b)) in reference.iter().zip(this_view.iter()).enumerate() {
+                    if a != b {
+                        disagreement.insert(s as u16);
+                    }
+                }
+            }
+        }
+    }
+    (owners, disagreement)
+}
+
+/// Open migrations from each master's own line, pairing MIGRATING and IMPORTING halves.
+///
+/// Valkey copies `CLUSTER SETSLOT` to replicas, which then print the same markers on their own
+/// line; counting those would add phantom migrations from and to replicas.
+fn collect_migrations(views: &[&View]) -> Vec<Migration> {
+    let mut open: BTreeMap<(u16, NodeId, NodeId), Migration> = BTreeMap::new();
+    for me in views.iter().filter_map(|v| v.myself()) {
+        if me.flags.contains(Flags::HANDSHAKE) || me.role() != Role::Master {
+            continue;
+        }
+        for &(slot, target) in &me.migrating {
+            open.entry((slot, me.id, target))
+                .or_insert_with(|| Migration {
+                    slot,
+                    source: me.id,
+                    target,
+                    migrating_seen: false,
+                    importing_seen: false,
+                })
+                .migrating_seen = true;
+        }
+        for &(slot, source) in &me.importing {
+            open.entry((slot, source, me.id))
+                .or_insert_with(|| Migration {
+                    slot,
+                    source,
+                    target: me.id,
+                    migrating_seen: false,
+                    importing_seen: false,
+                })
+                .importing_seen = true;
+        }
+    }
+    open.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -134,7 +134,7 @@ function(c)
   local redirectsPerNode = 'sum by (node) (%s)' % redirectRate();
   local commandsPerNode = 'max by (node) (rate(%s[$__rate_interval]))' % sel('redis_cluster_commands_processed_total');
   local graceSeconds = util.seconds(c.redirects.graceWindow);
-  local stuckSeconds = util.seconds(c.migration.stuckAfter);
+  local noProgressSeconds = util.seconds(c.migration.noProgressFor);
 
   {
     uid: c.dashboard.uid,
@@ -320,12 +320,15 @@ function(c)
       ),
       timeseries(
         17,
-        'Oldest open migration',
-        'Age of the oldest open slot migration (0 when none). Above %s the migration is considered stuck and RedisClusterSlotMigrationStuck fires.' % util.humanDuration(c.migration.stuckAfter),
+        'Migration progress',
+        'No progress for: time since the open migration that progressed least recently last made progress (a key left its source, or an atomic job changed state); a long migration that keeps moving stays low, a stuck one climbs. Above %s RedisClusterSlotMigrationStuck fires (line). Open for: age of the oldest open migration; above %s the alert fires on age alone. Both are 0 when none is open.' % [util.humanDuration(c.migration.noProgressFor), util.humanDuration(c.migration.openTooLongAfter)],
         grid(12, 31, 12, 8),
-        [target('max(%s)' % sel('redis_cluster_migration_age_seconds'), 'age')],
+        [
+          target('max(%s)' % sel('redis_cluster_migration_stalled_seconds'), 'no progress for'),
+          target('max(%s)' % sel('redis_cluster_migration_age_seconds'), 'open for', refId='B'),
+        ],
         unit='s',
-        thresholdLine=stuckSeconds,
+        thresholdLine=noProgressSeconds,
       ),
       row(18, 'Nodes', 'Reachability, roles and failure flags of every node.', 39),
       {

@@ -28,6 +28,8 @@ local util = import 'lib/util.libsonnet';
 
     local r = c.redirects,
     local m = c.migration,
+    assert util.seconds(m.openTooLongAfter) > util.seconds(m.noProgressFor)
+           : 'migration.openTooLongAfter (%s) must be longer than migration.noProgressFor (%s): it is the backstop for migrations that keep progressing' % [m.openTooLongAfter, m.noProgressFor],
     local change = sel('redis_cluster_last_topology_change_timestamp_seconds'),
 
     groups+: [

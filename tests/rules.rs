@@ -1332,6 +1332,118 @@ fn a_bad_duration_is_a_clear_error() {
     );
 }
 
+/// Two promtool unit tests, written next to `rules` rendered with a 5-minute noProgressFor and
+/// a 20-minute openTooLongAfter. In the first a migration stops moving at 10m: its stall passes
+/// 300 s at 16m (with the default 10 minutes, not before 21m). In the second a migration
+/// opened at 0 keeps moving: its age passes 1200 s at 21m (by default, not before 6 hours).
+const SHORT_MIGRATION_TEST: &str = r#"
+rule_files: [RULES]
+evaluation_interval: 1m
+group_eval_order: [slotwatch.recording, slotwatch.alerts]
+tests:
+  - name: a migration that stops moving, 5 minutes without progress
+    interval: 1m
+    input_series:
+      - series: 'redis_cluster_migration_stalled_seconds{cluster="prod"}'
+        values: '0x10 60+60x20'
+      - series: 'redis_cluster_migration_age_seconds{cluster="prod"}'
+        values: '0+60x30'
+    alert_rule_test:
+      - { eval_time: 15m, alertname: RedisClusterSlotMigrationStuck, exp_alerts: [] }
+      - eval_time: 16m
+        alertname: RedisClusterSlotMigrationStuck
+        exp_alerts:
+          - exp_labels: { severity: warning, cluster: prod, reason: no_progress }
+            exp_annotations:
+              summary: A slot migration has made no progress for 5 minutes, or has been open for more than 20 minutes.
+              description: >-
+                An open slot migration in cluster prod has made no progress for 6m 0s: no
+                key has left its source and no atomic job has changed state. Whatever drives
+                it has probably died or is blocked. Until it is finished or rolled back, its
+                slots cannot be resharded again, and clients get ASK for keys a classic
+                migration already moved.
+              runbook_url: https://github.com/slotwatch/slotwatch/blob/main/docs/runbooks.md#redisclusterslotmigrationstuck
+  - name: a migration that keeps moving, open for 20 minutes
+    interval: 1m
+    input_series:
+      - series: 'redis_cluster_migration_stalled_seconds{cluster="prod"}'
+        values: '0 30 15 45 0+20x2 0+20x2 0+20x2 0+20x2 0+20x2 0+20x2 0+20x2 0+20x2 0+20x2'
+      - series: 'redis_cluster_migration_age_seconds{cluster="prod"}'
+        values: '0+60x30'
+    alert_rule_test:
+      - { eval_time: 20m, alertname: RedisClusterSlotMigrationStuck, exp_alerts: [] }
+      - eval_time: 21m
+        alertname: RedisClusterSlotMigrationStuck
+        exp_alerts:
+          - exp_labels: { severity: warning, cluster: prod, reason: open_too_long }
+            exp_annotations:
+              summary: A slot migration has made no progress for 5 minutes, or has been open for more than 20 minutes.
+              description: >-
+                The oldest open slot migration in cluster prod has been open for 21m 0s.
+                It still seems to progress but does not finish; keys expiring on the source
+                look like progress. Until it is finished or rolled back, its slots cannot be
+                resharded again, and clients get ASK for keys a classic migration already
+                moved.
+              runbook_url: https://github.com/slotwatch/slotwatch/blob/main/docs/runbooks.md#redisclusterslotmigrationstuck
+"#;
+
+#[test]
+fn the_migration_thresholds_take_effect() {
+    let short = render_with("{migration+: {noProgressFor: '5m', openTooLongAfter: '20m'}}");
+    let rules = short.path().join(RULES);
+    run(tool("promtool").args(["check", "rules"]).arg(&rules));
+    let (ok, out) = promtool_test_against(&rules, SHORT_MIGRATION_TEST);
+    assert!(ok, "with noProgressFor 5m and openTooLongAfter 20m:\n{out}");
+    let text = read_path(&rules);
+    assert!(text.contains("_stalled_seconds) > 300,\n"), "{text}");
+    assert!(text.contains("_age_seconds) > 1200,\n"), "{text}");
+
+    // The shipped rules (10 minutes, 6 hours) fire in neither case at those times.
+    let (ok, out) = promtool_test_against(&repo().join(RULES), SHORT_MIGRATION_TEST);
+    assert!(
+        !ok,
+        "the shipped rules should not alert at 16m or 21m:\n{out}"
+    );
+    for time in ["16m", "21m"] {
+        assert!(
+            out.contains(&format!("RedisClusterSlotMigrationStuck, time: {time}")),
+            "{out}"
+        );
+    }
+
+    // The dashboard's line moves with noProgressFor.
+    let d: Json = serde_json::from_str(&read_path(&short.path().join(DASHBOARD))).unwrap();
+    let progress = all_panels(&d)
+        .into_iter()
+        .find(|p| p["title"] == "Migration progress")
+        .expect("the panel");
+    assert_eq!(
+        progress["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+        300
+    );
+}
+
+#[test]
+fn a_backstop_shorter_than_the_stall_threshold_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = run_status(
+        generate()
+            .args([
+                "--config",
+                "{migration+: {openTooLongAfter: '10m'}}",
+                "--out",
+            ])
+            .arg(dir.path()),
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "migration.openTooLongAfter (10m) must be longer than migration.noProgressFor (10m)"
+        ),
+        "{out}"
+    );
+}
+
 fn read_path(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }

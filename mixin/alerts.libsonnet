@@ -92,6 +92,22 @@ local util = import 'lib/util.libsonnet';
             ||| % { noProgress: human(m.noProgressFor), openTooLong: human(m.openTooLongAfter), cl: cl },
           ),
           alert(
+            'RedisClusterSlotMigrationLostWrites',
+            'critical',
+            'max by (%s) (increase(%s[%s])) > 0' % [cl, sel('redis_cluster_migration_lost_writes_total'), m.lostWritesWindow],
+            'An atomic slot migration failed after writes to its slots may have been lost.',
+            'An atomic slot migration in cluster {{ $labels.%(cl)s }} failed after its source had resumed writes before the cut-over finished ({{ $value | printf "%%.0f" }} in the last %(window)s): the migration may have succeeded with some writes lost. slotwatch /events names its slot ranges (kind migration_failed).' % { cl: cl, window: human(m.lostWritesWindow) },
+            |||
+              One such failure is the whole signal: no threshold and no `for`. Critical, because
+              acknowledged writes may be gone and nothing in the cluster will notice or repair
+              it. The alert fires for %(window)s after the failure, then resolves by itself; the
+              writes stay lost (see the comment at the top of the file). Each slotwatch instance
+              counts the failures it saw: increase per instance, then max, so that two instances
+              do not count one failure twice, and an instance that restarted (its counter starts
+              again from 0) neither adds nor hides one.
+            ||| % { window: human(m.lostWritesWindow) },
+          ),
+          alert(
             'RedisClusterSlotsUnassigned',
             'critical',
             'max by (%s) (%s) > 0' % [cl, sel('redis_cluster_slots_unassigned')],

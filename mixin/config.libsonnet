@@ -38,6 +38,8 @@
       // RedisClusterSlotMigrationStuck, reason="open_too_long": the backstop, on age alone,
       // for a migration that seems to progress but does not finish. Longer than noProgressFor.
       openTooLongAfter: '6h',
+      // RedisClusterSlotMigrationLostWrites fires for this long after each such failure.
+      lostWritesWindow: '1h',
     },
 
     // RedisClusterFailoverFlapping: `count` or more failovers within `window`.

@@ -1224,6 +1224,7 @@ fn rendered_files_parse_to_exactly_the_mixin() {
         "# * Grace window: 10 minutes after the last topology change",
         "# * No progress for 10 minutes (reason=\"no_progress\")",
         "# * Open for more than 6 hours (reason=\"open_too_long\"), the backstop.",
+        "# * Lost writes: any increase of redis_cluster_migration_lost_writes_total",
         "# Several exporters, one cluster:",
     ] {
         assert!(text.contains(needle), "{RULES} lacks {needle:?}");

@@ -1577,12 +1577,32 @@ const DASHBOARD_INPUT: &[(&str, &str)] = &[
         "384x30",
     ),
     (
-        r#"redis_cluster_slots_migrating{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        r#"redis_cluster_slots_migrating{CLUSTER,INSTANCE,node="n1:6379",mechanism="classic"}"#,
         "1x30",
     ),
     (
-        r#"redis_cluster_slots_importing{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        r#"redis_cluster_slots_importing{CLUSTER,INSTANCE,node="n2:6379",mechanism="classic"}"#,
         "1x30",
+    ),
+    (
+        r#"redis_cluster_slots_migrating{CLUSTER,INSTANCE,node="n2:6379",mechanism="atomic"}"#,
+        "0x15 100x15",
+    ),
+    (
+        r#"redis_cluster_slots_importing{CLUSTER,INSTANCE,node="n1:6379",mechanism="atomic"}"#,
+        "0x15 100x15",
+    ),
+    (
+        r#"redis_cluster_migrations{CLUSTER,INSTANCE,mechanism="classic",state="migrating+importing"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_migrations{CLUSTER,INSTANCE,mechanism="atomic",state="snapshotting"}"#,
+        "0x15 1x15",
+    ),
+    (
+        r#"redis_cluster_migration_keys_remaining{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "90000-3000x30",
     ),
     (
         r#"redis_cluster_slots_unassigned{CLUSTER,INSTANCE}"#,

@@ -27,6 +27,9 @@ local util = import 'lib/util.libsonnet';
     },
 
     local r = c.redirects,
+    local m = c.migration,
+    assert util.seconds(m.openTooLongAfter) > util.seconds(m.noProgressFor)
+           : 'migration.openTooLongAfter (%s) must be longer than migration.noProgressFor (%s): it is the backstop for migrations that keep progressing' % [m.openTooLongAfter, m.noProgressFor],
     local change = sel('redis_cluster_last_topology_change_timestamp_seconds'),
 
     groups+: [
@@ -58,16 +61,51 @@ local util = import 'lib/util.libsonnet';
           alert(
             'RedisClusterSlotMigrationStuck',
             'warning',
-            'max by (%s) (%s) > %d' % [cl, sel('redis_cluster_migration_age_seconds'), util.seconds(c.migration.stuckAfter)],
-            'A slot migration has been open for more than %s.' % human(c.migration.stuckAfter),
-            'The oldest open slot migration in cluster {{ $labels.%s }} has been open for {{ $value | humanizeDuration }}. Keys of that slot are answered with ASK until the migration is finished or closed with CLUSTER SETSLOT.' % cl,
             |||
-              redis-cli --cluster reshard moves one slot at a time and keeps each slot open for
-              seconds; even a slot holding a multi-GB key finishes in a few minutes. %s is
-              therefore a stuck migration, typically one whose driver died half-way. The age
-              already measures duration, so no `for` is needed on top of it. Each slotwatch
-              instance measures the age from when it first saw the migration; max keeps the oldest.
-            ||| % human(c.migration.stuckAfter),
+              label_replace(
+                max by (%(cl)s) (%(stalled)s) > %(noProgress)d,
+                "reason", "no_progress", "", ""
+              )
+              or on (%(cl)s)
+              label_replace(
+                max by (%(cl)s) (%(age)s) > %(openTooLong)d,
+                "reason", "open_too_long", "", ""
+              )
+            ||| % {
+              cl: cl,
+              stalled: sel('redis_cluster_migration_stalled_seconds'),
+              age: sel('redis_cluster_migration_age_seconds'),
+              noProgress: util.seconds(m.noProgressFor),
+              openTooLong: util.seconds(m.openTooLongAfter),
+            },
+            'A slot migration has made no progress for %s, or has been open for more than %s.' % [human(m.noProgressFor), human(m.openTooLongAfter)],
+            '{{ if eq $labels.reason "no_progress" }}An open slot migration in cluster {{ $labels.%(cl)s }} has made no progress for {{ $value | humanizeDuration }}: no key has left its source and no atomic job has changed state. Whatever drives it has probably died or is blocked.{{ else }}The oldest open slot migration in cluster {{ $labels.%(cl)s }} has been open for {{ $value | humanizeDuration }}. It still seems to progress but does not finish; keys expiring on the source look like progress.{{ end }} Until it is finished or rolled back, its slots cannot be resharded again, and clients get ASK for keys a classic migration already moved.' % { cl: cl },
+            |||
+              No progress for %(noProgress)s, or open for more than %(openTooLong)s: see the comment at
+              the top of the file. One alert name for both; the `reason` label says which
+              condition holds (no_progress or open_too_long). When both hold, `or on (%(cl)s)`
+              keeps no_progress only, so a cluster never has two of these alerts at once. Both
+              gauges already measure durations, so no `for` is needed on top of them. Each
+              slotwatch instance measures them from when it first saw the migration (an atomic
+              job's age from its creation), so an instance that restarted reports less; max
+              keeps the longest. The gauges merge classic and atomic migrations.
+            ||| % { noProgress: human(m.noProgressFor), openTooLong: human(m.openTooLongAfter), cl: cl },
+          ),
+          alert(
+            'RedisClusterSlotMigrationLostWrites',
+            'critical',
+            'max by (%s) (increase(%s[%s])) > 0' % [cl, sel('redis_cluster_migration_lost_writes_total'), m.lostWritesWindow],
+            'An atomic slot migration failed after writes to its slots may have been lost.',
+            'An atomic slot migration in cluster {{ $labels.%(cl)s }} failed after its source had resumed writes before the cut-over finished ({{ $value | printf "%%.0f" }} in the last %(window)s): the migration may have succeeded with some writes lost. slotwatch /events names its slot ranges (kind migration_failed).' % { cl: cl, window: human(m.lostWritesWindow) },
+            |||
+              One such failure is the whole signal: no threshold and no `for`. Critical, because
+              acknowledged writes may be gone and nothing in the cluster will notice or repair
+              it. The alert fires for %(window)s after the failure, then resolves by itself; the
+              writes stay lost (see the comment at the top of the file). Each slotwatch instance
+              counts the failures it saw: increase per instance, then max, so that two instances
+              do not count one failure twice, and an instance that restarted (its counter starts
+              again from 0) neither adds nor hides one.
+            ||| % { window: human(m.lostWritesWindow) },
           ),
           alert(
             'RedisClusterSlotsUnassigned',

@@ -29,9 +29,17 @@
       'for': '10m',
     },
 
-    // RedisClusterSlotMigrationStuck: age of the oldest open migration that counts as stuck.
+    // Slot migrations, classic (CLUSTER SETSLOT + MIGRATE) and atomic (Valkey 9 CLUSTER
+    // MIGRATESLOTS) alike.
     migration: {
-      stuckAfter: '15m',
+      // RedisClusterSlotMigrationStuck, reason="no_progress": an open migration has made no
+      // progress (no key left its source, no new job state) for longer than this.
+      noProgressFor: '10m',
+      // RedisClusterSlotMigrationStuck, reason="open_too_long": the backstop, on age alone,
+      // for a migration that seems to progress but does not finish. Longer than noProgressFor.
+      openTooLongAfter: '6h',
+      // RedisClusterSlotMigrationLostWrites fires for this long after each such failure.
+      lostWritesWindow: '1h',
     },
 
     // RedisClusterFailoverFlapping: `count` or more failovers within `window`.

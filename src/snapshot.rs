@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::info::NodeCounters;
+use crate::poll::timeline::Redirects;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
 use crate::topology::{MigrationId, NodeId, Topology};
 
@@ -140,6 +141,8 @@ pub struct Snapshot {
     pub stats: ClusterStats,
     /// Open migrations' progress.
     pub progress: Arc<HashMap<MigrationId, Progress>>,
+    /// Per-node MOVED and ASK over the last polls, for the cluster page.
+    pub redirects: Arc<Redirects>,
 }
 
 impl Snapshot {
@@ -156,6 +159,7 @@ impl Snapshot {
             events: Arc::new(Vec::new()),
             stats: ClusterStats::default(),
             progress: Arc::new(HashMap::new()),
+            redirects: Arc::default(),
         }
     }
 

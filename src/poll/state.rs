@@ -16,6 +16,7 @@ use super::migrations;
 use super::node::{self, NodeState};
 use super::plan::{Plan, Rotation, Sampling, Visit};
 use super::sample::{Fetched, Jobs};
+use super::timeline::Timeline;
 use crate::config::Seed;
 use crate::redis::FetchError;
 use crate::snapshot::{NodeStatus, Snapshot};
@@ -141,6 +142,8 @@ pub struct ClusterState {
     viewless: Option<Lasting>,
     rotation: Rotation,
     history: History,
+    /// Per-node redirects over the last 30 minutes, for the cluster page.
+    timeline: Timeline,
     generation: u64,
 }
 
@@ -161,6 +164,7 @@ impl ClusterState {
             viewless: None,
             rotation: Rotation::default(),
             history: History::new(events_capacity),
+            timeline: Timeline::new(),
             generation: 0,
         }
     }
@@ -429,6 +433,11 @@ impl ClusterState {
                     .retain(|e, _| failed.contains_key(e) || known.contains(e.as_str()));
             }
         }
+        let counters = self
+            .nodes
+            .iter()
+            .map(|(e, n)| (e.as_str(), n.counters.as_ref()));
+        self.timeline.record(end.started_ms, counters);
         let stats = &mut self.history.stats;
         stats.polls_total += 1;
         stats.poll_duration.observe(end.elapsed.as_secs_f64());
@@ -557,6 +566,7 @@ impl ClusterState {
             events: self.history.events(),
             stats: self.history.stats.clone(),
             progress: self.history.progress(),
+            redirects: self.timeline.shared(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The landing page: links to the endpoints, and each cluster at a glance with the verdict of
-//! the shared health judgement, the same one `slotwatch check` gives.
+//! the shared health judgement, the same one `slotwatch check` gives, linking its live page.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
          <li><a href=\"topology\">/topology</a> (JSON)</li>\
          <li><a href=\"events\">/events</a> (JSON, <code>?since=&lt;unix seconds&gt;</code>)</li>\
          <li><a href=\"healthz\">/healthz</a></li></ul>\
-         <table><tr><th>cluster</th><th>verdict</th><th>nodes up</th><th>masters</th>\
+         <table><tr><th>cluster (live page)</th><th>verdict</th><th>nodes up</th><th>masters</th>\
          <th>unassigned slots</th><th>open migrations</th><th>last event</th></tr>",
     );
     for s in state.snapshots() {
@@ -55,8 +55,10 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
             .unwrap_or_else(|| "none".into());
         let _ = write!(
             page,
-            "<tr><td>{}</td><td class=\"{class}\"><b>{verdict}</b>{details}</td><td>{up}/{}</td>\
-             <td>{masters}</td><td>{unassigned}</td><td>{migrations}</td><td>{}</td></tr>",
+            "<tr><td><a href=\"cluster/{}\">{}</a></td><td class=\"{class}\"><b>{verdict}</b>\
+             {details}</td><td>{up}/{}</td><td>{masters}</td><td>{unassigned}</td>\
+             <td>{migrations}</td><td>{}</td></tr>",
+            super::cluster::path_segment(&s.cluster),
             esc(&s.cluster),
             s.nodes.len(),
             esc(&last)

@@ -88,13 +88,19 @@ impl Redirects {
     /// (node, MOVED, ASK) summed over the window, for nodes that sent any: most redirects first,
     /// then by endpoint.
     pub fn totals(&self) -> Vec<(u32, u64, u64)> {
-        let mut sums: HashMap<u32, (u64, u64)> = HashMap::new();
+        let mut sums = vec![(0u64, 0u64); self.nodes.len()];
         for d in self.points.iter().flat_map(|p| &p.deltas) {
-            let s = sums.entry(d.node).or_default();
-            s.0 += u64::from(d.moved);
-            s.1 += u64::from(d.ask);
+            if let Some(s) = sums.get_mut(d.node as usize) {
+                s.0 += u64::from(d.moved);
+                s.1 += u64::from(d.ask);
+            }
         }
-        let mut out: Vec<(u32, u64, u64)> = sums.into_iter().map(|(n, (m, a))| (n, m, a)).collect();
+        let mut out: Vec<(u32, u64, u64)> = sums
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (m, a))| m + a > 0)
+            .map(|(n, (m, a))| (n as u32, m, a))
+            .collect();
         out.sort_by(|x, y| {
             (y.1 + y.2)
                 .cmp(&(x.1 + x.2))
@@ -276,8 +282,11 @@ mod tests {
         t.record(at_ms, c.iter().map(|(e, c)| (e.as_str(), Some(c))));
     }
 
-    /// (start, end, [(endpoint, moved, ask)]) of every point.
-    fn points(r: &Redirects) -> Vec<(u64, u64, Vec<(String, u32, u32)>)> {
+    /// A point as (start, end, [(endpoint, moved, ask)]).
+    type Plain = (u64, u64, Vec<(String, u32, u32)>);
+
+    /// Every point, plainly.
+    fn points(r: &Redirects) -> Vec<Plain> {
         r.points
             .iter()
             .map(|p| {

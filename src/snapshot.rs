@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::clients::report::ClientsReport;
 use crate::info::NodeCounters;
+use crate::poll::timeline::Redirects;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
 use crate::topology::{MigrationId, NodeId, Topology};
 
@@ -143,6 +144,8 @@ pub struct Snapshot {
     pub progress: Arc<HashMap<MigrationId, Progress>>,
     /// The latest analysis of the clients causing redirects; `None` when off or not run yet.
     pub clients: Option<Arc<ClientsReport>>,
+    /// Per-node MOVED and ASK over the last polls, for the cluster page.
+    pub redirects: Arc<Redirects>,
 }
 
 impl Snapshot {
@@ -160,6 +163,7 @@ impl Snapshot {
             stats: ClusterStats::default(),
             progress: Arc::new(HashMap::new()),
             clients: None,
+            redirects: Arc::default(),
         }
     }
 

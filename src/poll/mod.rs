@@ -10,6 +10,7 @@
 //! - [`plan`]: which nodes, which full views (pure);
 //! - [`state`]: the state machine from answers to snapshot and events (pure);
 //! - [`history`]: the events ring and cumulative statistics (pure);
+//! - [`timeline`]: the redirect history the cluster page draws (pure);
 //! - [`fetch`]: connections and the pipelined round trip.
 
 pub mod fetch;
@@ -23,6 +24,7 @@ pub mod sample;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod timeline;
 
 use std::sync::Arc;
 use std::time::Instant;

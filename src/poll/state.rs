@@ -19,6 +19,7 @@ pub use super::notes::Note;
 use super::plan::{Plan, Rotation, Sampling, Visit};
 use super::sample::{Fetched, Jobs};
 use crate::clients::report::ClientsReport;
+use super::timeline::Timeline;
 use crate::config::Seed;
 use crate::redis::FetchError;
 use crate::snapshot::{NodeStatus, Snapshot};
@@ -80,6 +81,8 @@ pub struct ClusterState {
     clients: Option<Arc<ClientsReport>>,
     rotation: Rotation,
     history: History,
+    /// Per-node redirects over the last 30 minutes, for the cluster page.
+    timeline: Timeline,
     generation: u64,
 }
 
@@ -101,6 +104,7 @@ impl ClusterState {
             clients: None,
             rotation: Rotation::default(),
             history: History::new(events_capacity),
+            timeline: Timeline::new(),
             generation: 0,
         }
     }
@@ -369,6 +373,11 @@ impl ClusterState {
                     .retain(|e, _| failed.contains_key(e) || known.contains(e.as_str()));
             }
         }
+        let counters = self
+            .nodes
+            .iter()
+            .map(|(e, n)| (e.as_str(), n.counters.as_ref()));
+        self.timeline.record(end.started_ms, counters);
         let stats = &mut self.history.stats;
         stats.polls_total += 1;
         stats.poll_duration.observe(end.elapsed.as_secs_f64());
@@ -454,6 +463,7 @@ impl ClusterState {
             stats: self.history.stats.clone(),
             progress: self.history.progress(),
             clients: self.clients.clone(),
+            redirects: self.timeline.shared(),
         }
     }
 

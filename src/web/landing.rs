@@ -1,5 +1,5 @@
 //! The landing page: links to the endpoints, and each cluster at a glance with the verdict of
-//! the shared health judgement, the same one `slotwatch check` gives.
+//! the shared health judgement, the same one `slotwatch check` gives, linking its live page.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
          <li><a href=\"clients\">/clients</a> (JSON: the client connections suspected of \
          causing redirects; <code>slotwatch check --clients</code> runs the same analysis)</li>\
          <li><a href=\"healthz\">/healthz</a></li></ul>\
-         <table><tr><th>cluster</th><th>verdict</th><th>nodes up</th><th>masters</th>\
+         <table><tr><th>cluster (live page)</th><th>verdict</th><th>nodes up</th><th>masters</th>\
          <th>unassigned slots</th><th>open migrations</th><th>suspect clients</th>\
          <th>last event</th></tr>",
     );
@@ -60,16 +60,17 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
             None => "-".to_owned(),
             Some(r) => format!(
                 "<a href=\"clients?cluster={}\" class=\"{}\">{}</a>",
-                esc(&s.cluster),
+                super::cluster::path_segment(&s.cluster),
                 if r.suspects() > 0 { "bad" } else { "" },
                 r.suspects()
             ),
         };
         let _ = write!(
             page,
-            "<tr><td>{}</td><td class=\"{class}\"><b>{verdict}</b>{details}</td><td>{up}/{}</td>\
-             <td>{masters}</td><td>{unassigned}</td><td>{migrations}</td><td>{suspects}</td>\
-             <td>{}</td></tr>",
+            "<tr><td><a href=\"cluster/{}\">{}</a></td><td class=\"{class}\"><b>{verdict}</b>\
+             {details}</td><td>{up}/{}</td><td>{masters}</td><td>{unassigned}</td>\
+             <td>{migrations}</td><td>{suspects}</td><td>{}</td></tr>",
+            super::cluster::path_segment(&s.cluster),
             esc(&s.cluster),
             s.nodes.len(),
             esc(&last)

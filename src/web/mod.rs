@@ -6,11 +6,13 @@
 //! - [`routes`]: the router and the JSON endpoints;
 //! - [`topology`]: the `/topology` document;
 //! - [`landing`]: the landing page;
+//! - [`cluster`]: the live page of one cluster (`/cluster/<name>`);
 //! - [`config`]: the exporter-toolkit web config file (TLS, basic auth, headers);
 //! - [`auth`]: basic auth and extra headers, applied to every request;
 //! - [`server`]: accepting, TLS, and the drain on shutdown.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod landing;
 pub mod routes;

@@ -1,4 +1,5 @@
-//! The routes: `/metrics`, `/topology`, `/events`, `/clients`, `/healthz` and `/`.
+//! The routes: `/metrics`, `/topology`, `/events`, `/clients`, `/healthz`, `/` and the cluster
+//! pages.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{self, Guard};
-use super::{AppState, landing, topology};
+use super::{AppState, cluster, landing, topology};
 use crate::metrics;
 use crate::snapshot::Snapshot;
 use crate::topology::event::Event;
@@ -19,6 +20,8 @@ use crate::topology::event::Event;
 pub fn router(state: Arc<AppState>, guard: Option<Arc<Guard>>) -> Router {
     let router = Router::new()
         .route("/", get(landing::page))
+        .route("/cluster/{name}", get(cluster::page_handler))
+        .route("/cluster/{name}/data", get(cluster::data_handler))
         .route("/metrics", get(metrics_handler))
         .route("/topology", get(topology_handler))
         .route("/events", get(events))

@@ -23,7 +23,7 @@ pub fn require(program: &str) {
     assert!(
         found,
         "{program} is not installed. Run scripts/test, which installs it, or: \
-         apt-get install -y redis-server redis-tools prometheus prometheus-alertmanager"
+         apt-get install -y redis-server redis-tools prometheus prometheus-alertmanager chromium"
     );
 }
 

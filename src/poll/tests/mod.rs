@@ -275,3 +275,30 @@ fn each_snapshot_counts_the_poll_and_keeps_the_events() {
     assert_eq!(snap.events.len(), 1);
     assert_eq!(snap.events[0].timestamp_ms, 1_700_000_002_000);
 }
+
+#[test]
+fn each_snapshot_carries_the_redirects_since_the_poll_before() {
+    let mut world = World::new(healthy());
+    let mut s = state(Sampling::Rotate(16));
+    world.poll(&mut s);
+    world.asks.insert(ep(30001), 4);
+    let o = world.poll(&mut s);
+    world.down.insert(ep(30001));
+    let o2 = world.poll(&mut s);
+    let r = &o.snapshot.redirects;
+    assert_eq!(r.since_ms, 1_700_000_001_000);
+    assert_eq!(r.points.len(), 1);
+    let d = r.points[0].deltas.as_slice();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((r.node(d[0].node), d[0].ask), (ep(30001).as_str(), 4));
+    // One second later: the same point (shorter than 5 s) grows; the node that did not answer
+    // sent nothing slotwatch knows of.
+    let r2 = &o2.snapshot.redirects;
+    assert_eq!(r2.points.len(), 1);
+    assert_eq!(r2.points[0].polls, 2);
+    assert_eq!(r2.points[0].deltas, r.points[0].deltas);
+    assert_eq!(
+        r.points[0].polls, 1,
+        "the published snapshot is not changed"
+    );
+}

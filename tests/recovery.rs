@@ -39,9 +39,9 @@ fn a_cluster_and_its_nodes_are_seen_within_two_polls_of_answering_after_any_outa
         "--seed",
         &cluster.seed(),
         "--poll-interval",
-        "200ms",
+        "300ms",
         "--timeout",
-        "200ms",
+        "300ms",
     ]);
     exporter.wait_metric("slotwatch up", "slotwatch_up", &[], WAIT, |v| v == 1.0);
     for node in &mut cluster.nodes {
@@ -109,9 +109,9 @@ fn a_connection_killed_between_polls_is_replaced_within_the_poll() {
         "--seed",
         &cluster.seed(),
         "--poll-interval",
-        "200ms",
+        "500ms",
         "--timeout",
-        "200ms",
+        "500ms",
     ]);
     exporter.wait_metric("slotwatch up", "slotwatch_up", &[], WAIT, |v| v == 1.0);
     let node = &cluster.nodes[1];

@@ -67,47 +67,50 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
         slotwatch::check::CheckError::Unreachable(_) => "unreachable",
         slotwatch::check::CheckError::Tls(_) => "tls",
     };
-    if args.clients {
+    let (written, clean) = if args.clients {
         let report = runtime
             .block_on(slotwatch::check::clients(&name, &reach))
             .map_err(|e| (kind_of(&e), e.to_string()))?;
-        let mut out = std::io::stdout().lock();
-        let written = if args.json {
-            serde_json::to_writer_pretty(&mut out, &report)
-                .map_err(std::io::Error::other)
-                .and_then(|()| writeln!(out))
-        } else {
-            out.write_all(report.render().as_bytes())
-        };
-        written.map_err(|e| usage(format!("writing output: {e}")))?;
-        return Ok(if report.suspects() == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        });
-    }
-    let report = runtime
-        .block_on(slotwatch::check::run(
-            &name,
-            &reach,
-            &args.keys,
-            redirect.as_ref(),
-        ))
-        .map_err(|e| (kind_of(&e), e.to_string()))?;
-    let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
+        (
+            print(args.json, &report, || report.render()),
+            report.suspects() == 0,
+        )
     } else {
-        out.write_all(report.to_text().as_bytes())
+        let report = runtime
+            .block_on(slotwatch::check::run(
+                &name,
+                &reach,
+                &args.keys,
+                redirect.as_ref(),
+            ))
+            .map_err(|e| (kind_of(&e), e.to_string()))?;
+        (
+            print(args.json, &report, || report.to_text()),
+            report.healthy,
+        )
     };
     written.map_err(|e| usage(format!("writing output: {e}")))?;
-    Ok(if report.healthy {
+    Ok(if clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Prints a report to stdout, as JSON or as its text.
+fn print(
+    json: bool,
+    report: &impl serde::Serialize,
+    text: impl FnOnce() -> String,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, report)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        out.write_all(text().as_bytes())
+    }
 }
 
 fn init_logging(format: LogFormat) {

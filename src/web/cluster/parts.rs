@@ -150,6 +150,25 @@ fn state(n: &Node, status: Option<&&NodeStatus>, up: bool) -> String {
     out
 }
 
+/// The latest client analysis's suspect connections on `node`, with a link to them; empty if
+/// none (or no analysis).
+fn suspects(ctx: &Ctx, node: &str) -> String {
+    let Some(report) = &ctx.s.clients else {
+        return String::new();
+    };
+    let n: usize = crate::clients::Reason::ALL
+        .iter()
+        .map(|r| report.count(node, *r))
+        .sum();
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        ", <a class=\"bad\" href=\"../clients?cluster={}\">{n} suspect client connection(s)</a>",
+        super::path_segment(&ctx.s.cluster)
+    )
+}
+
 /// The nodes table: each master with its colour and slots, followed by its replicas, then any
 /// other node; the masters' legend for big clusters.
 pub fn nodes(ctx: &Ctx) -> String {
@@ -190,7 +209,8 @@ pub fn nodes(ctx: &Ctx) -> String {
             role = n.role.as_str(),
             ep = esc(&n.endpoint),
             m = master.map(|m| esc(&m.endpoint)).unwrap_or_default(),
-            st = state(n, status.get(n.endpoint.as_str()), up.contains(&n.id)),
+            st = state(n, status.get(n.endpoint.as_str()), up.contains(&n.id))
+                + &suspects(ctx, &n.endpoint),
         );
     };
     if let Some(t) = ctx.t {

@@ -174,6 +174,12 @@ fn a_migrated_slot_is_one_start_and_one_finish_between_masters(server: Server) {
         "{:#}",
         s.exporter.events()
     );
+    // For `--nocapture` readers: the events as an operator sees them.
+    eprintln!(
+        "{}: /events after one classic migration:\n{:#}",
+        server.name(),
+        s.exporter.events()
+    );
 }
 
 fn an_aborted_migration_is_one_abort(server: Server) {
@@ -351,6 +357,11 @@ fn atomic_migrations_are_seen_while_they_run(server: Server) {
         .filter(|e| e["kind"] == "reshard")
         .count();
     assert_eq!(reshards, 1, "{:#}", s.exporter.events());
+    eprintln!(
+        "{}: /events after one atomic migration:\n{:#}",
+        server.name(),
+        s.exporter.events()
+    );
 }
 
 /// Valkey 9: a cancelled atomic migration is one `migration_cancelled`, and one whose target

@@ -31,6 +31,12 @@ local util = import 'lib/util.libsonnet';
     assert util.seconds(m.openTooLongAfter) > util.seconds(m.noProgressFor)
            : 'migration.openTooLongAfter (%s) must be longer than migration.noProgressFor (%s): it is the backstop for migrations that keep progressing' % [m.openTooLongAfter, m.noProgressFor],
     local change = sel('redis_cluster_last_topology_change_timestamp_seconds'),
+    local errors(kind) = sel('redis_cluster_error_replies_total', ['error="%s"' % kind]),
+    local cd = c.clusterDown,
+    local ta = c.tryAgain,
+    local cs = c.crossSlot,
+    assert util.seconds(cd.window) <= util.seconds(cd['for'])
+           : 'clusterDown.window (%s) must not be longer than clusterDown.for (%s): the refusals of a single failover would fire the alert' % [cd.window, cd['for']],
 
     groups+: [
       {
@@ -57,6 +63,64 @@ local util = import 'lib/util.libsonnet';
               grace window for the others.
             ||| % { threshold: util.number(r.movedThreshold), grace: util.seconds(r.graceWindow), 'for': r['for'] },
             r['for'],
+          ),
+          alert(
+            'RedisClusterDownReplies',
+            'critical',
+            'max by (%s, node) (increase(%s[%s])) > 0' % [cl, errors('clusterdown'), cd.window],
+            'A cluster node keeps refusing commands with CLUSTERDOWN.',
+            'Node {{ $labels.node }} of cluster {{ $labels.%(cl)s }} has kept refusing commands with CLUSTERDOWN for more than %(for)s ({{ $value | printf "%%.0f" }} in the last %(window)s): it takes the cluster for down (a slot without a working master, or no majority of masters within its reach), or it was asked for a slot that no node serves. Every keyed command it refuses is an error for the application.' % { cl: cl, 'for': human(cd['for']), window: human(cd.window) },
+            |||
+              Any CLUSTERDOWN in every %(window)s window for %(for)s: see the comment at the top of
+              the file. A failover refuses commands for a few seconds (from the FAIL flag to the
+              replica's promotion), a restarted master for up to 2 seconds; neither lasts through
+              %(for)s. Per node, because a node cut off in a minority refuses alone. The node's own
+              counter, read by every slotwatch instance: increase per series, then max.
+            ||| % { window: cd.window, 'for': cd['for'] },
+            cd['for'],
+          ),
+          alert(
+            'RedisClusterTryAgainPersisting',
+            'warning',
+            |||
+              max by (%(cl)s, node) (increase(%(tryagain)s[%(window)s])) > 0
+              and on (%(cl)s)
+              max by (%(cl)s) (max_over_time(%(age)s[%(window)s])) == 0
+              and on (%(cl)s)
+              (time() - max by (%(cl)s) (%(change)s)) > %(windowSeconds)d
+            ||| % {
+              cl: cl,
+              tryagain: errors('tryagain'),
+              age: sel('redis_cluster_migration_age_seconds'),
+              change: change,
+              window: ta.window,
+              windowSeconds: util.seconds(ta.window),
+            },
+            'Multi-key commands keep getting TRYAGAIN while no slot migration is open.',
+            'Node {{ $labels.node }} of cluster {{ $labels.%(cl)s }} has kept answering TRYAGAIN for more than %(for)s ({{ $value | printf "%%.0f" }} in the last %(window)s), while slotwatch saw no open slot migration and no slot changing owner. A node sends TRYAGAIN only for a multi-key command on a slot it holds open for a migration (MIGRATING or IMPORTING), so some slot is open where slotwatch does not see it. The commands fail until it is closed.' % { cl: cl, 'for': human(ta['for']), window: human(ta.window) },
+            |||
+              TRYAGAIN in the last %(window)s, and within that same %(window)s no open migration
+              (classic or atomic) and no slot changing owner, for %(for)s: see the comment at the
+              top of the file. During a migration TRYAGAIN is expected and alerts nothing; a
+              migration that does not finish has its own alert. Both slotwatch gauges are reduced
+              with max: an instance that restarted and has not seen the open migration yet (age
+              0), or no change yet (0, which also reads as "long ago"), does not hide what the
+              other instance sees.
+            ||| % { window: ta.window, 'for': ta['for'] },
+            ta['for'],
+          ),
+          alert(
+            'RedisClusterCrossSlotPersisting',
+            'warning',
+            'max by (%s, node) (increase(%s[%s])) > 0' % [cl, errors('crossslot'), cs.window],
+            'Clients keep sending multi-key commands whose keys hash to different slots.',
+            'Node {{ $labels.node }} of cluster {{ $labels.%(cl)s }} has kept answering CROSSSLOT for more than %(for)s ({{ $value | printf "%%.0f" }} in the last %(window)s). Each is a multi-key command (MGET, MSET, a DEL of several keys, a transaction) whose keys hash to different slots: it fails every time, whatever the topology. An application bug: give the keys a common {hashtag}, or split the command.' % { cl: cl, 'for': human(cs['for']), window: human(cs.window) },
+            |||
+              Any CROSSSLOT in every %(window)s window for %(for)s: see the comment at the top of the
+              file. A warning, not info: every CROSSSLOT is a command that failed and will fail
+              again, and the application may hide the error.
+            ||| % { window: cs.window, 'for': cs['for'] },
+            cs['for'],
           ),
           alert(
             'RedisClusterSlotMigrationStuck',

@@ -48,6 +48,26 @@
       count: 2,
     },
 
+    // Cluster error replies other than redirects (redis_cluster_error_replies_total).
+    // RedisClusterDownReplies: a node answered CLUSTERDOWN in every `window` for `for`. Keep
+    // `window` no longer than `for`, so that the seconds of refusals of one failover cannot
+    // fire it, and at least twice the scrape interval, so that it holds two samples.
+    clusterDown: {
+      window: '2m',
+      'for': '2m',
+    },
+    // RedisClusterTryAgainPersisting: TRYAGAIN over `window` while no migration was open and
+    // no slot changed owner in that `window`, for `for`.
+    tryAgain: {
+      window: '5m',
+      'for': '10m',
+    },
+    // RedisClusterCrossSlotPersisting: CROSSSLOT over `window`, for `for`.
+    crossSlot: {
+      window: '5m',
+      'for': '10m',
+    },
+
     // `for` of the other alerts.
     slotsUnassignedFor: '1m',
     masterFailingFor: '1m',

@@ -190,20 +190,23 @@ fn alertmanager_example_inhibits_redirect_alerts_behind_their_cause() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let found = rules.iter().any(|r| {
-        let source = joined(&r["source_matchers"]);
-        let target = joined(&r["target_matchers"]);
-        let equal = joined(&r["equal"]);
-        source.contains("RedisClusterSlotsUnassigned")
-            && source.contains("RedisClusterMasterFailing")
-            && target.contains("RedisClusterRedirectsPersisting")
-            && equal.split(' ').any(|l| l == "cluster")
-    });
-    assert!(
-        found,
-        "no inhibit rule silences RedisClusterRedirectsPersisting per cluster while \
-         RedisClusterSlotsUnassigned or RedisClusterMasterFailing fires"
-    );
+    // The echoes of a lost slot or master: clients bounce, nodes refuse with CLUSTERDOWN.
+    for echo in ["RedisClusterRedirectsPersisting", "RedisClusterDownReplies"] {
+        let found = rules.iter().any(|r| {
+            let source = joined(&r["source_matchers"]);
+            let target = joined(&r["target_matchers"]);
+            let equal = joined(&r["equal"]);
+            source.contains("RedisClusterSlotsUnassigned")
+                && source.contains("RedisClusterMasterFailing")
+                && target.contains(echo)
+                && equal.split(' ').any(|l| l == "cluster")
+        });
+        assert!(
+            found,
+            "no inhibit rule silences {echo} per cluster while \
+             RedisClusterSlotsUnassigned or RedisClusterMasterFailing fires"
+        );
+    }
 
     // Every alert name the routing mentions must exist, or a typo silently matches nothing.
     let alerts: BTreeSet<String> = alert_rules().into_iter().filter_map(|r| r.alert).collect();
@@ -1645,6 +1648,18 @@ const DASHBOARD_INPUT: &[(&str, &str)] = &[
         "OFFSET+100x30",
     ),
     (r#"slotwatch_up{CLUSTER,INSTANCE}"#, "1x30"),
+    (
+        r#"redis_cluster_command_rejected_calls_total{CLUSTER,INSTANCE,node="10.0.0.31:6379",command="get"}"#,
+        "OFFSET+60x30",
+    ),
+    (
+        r#"redis_cluster_error_replies_total{CLUSTER,INSTANCE,node="10.0.0.31:6379",error="crossslot"}"#,
+        "OFFSET+6x30",
+    ),
+    (
+        r#"redis_cluster_suspect_clients{CLUSTER,INSTANCE,node="10.0.0.31:6379",reason="not_cluster_aware"}"#,
+        "2x30",
+    ),
 ];
 
 /// Panels about each slotwatch instance (grouped by `instance`) or the processes

@@ -30,9 +30,15 @@ pub struct NodeCounters {
     pub cluster_errors: [Option<u64>; CLUSTER_ERRORS.len()],
     /// `total_commands_processed` from `INFO stats`.
     pub commands_processed: Option<u64>,
+    /// `total_error_replies` from `INFO stats` (Redis 6.2+): every error reply, refusals
+    /// included, so `rejected_calls` cannot have changed while it stays the same.
+    pub error_replies: Option<u64>,
     /// `rejected_calls` of each command that has any, by command name (`get`, `client|list`),
     /// sorted; from `INFO commandstats`.
     pub rejected_calls: Vec<(String, u64)>,
+    /// True if the reply had a `# Commandstats` section, so `rejected_calls` was read (and an
+    /// empty list means none), rather than not asked for.
+    pub has_commandstats: bool,
     /// True if the reply had an `# Errorstats` section, so a missing MOVED line means zero.
     pub has_errorstats: bool,
     /// Redis stopped tracking error stats (`errorstat_ERRORSTATS_DISABLED`, after 128 distinct
@@ -82,8 +88,11 @@ pub fn parse_info(text: &str, into: &mut NodeCounters) {
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
         if let Some(section) = line.strip_prefix('#') {
-            if section.trim().eq_ignore_ascii_case("errorstats") {
+            let section = section.trim();
+            if section.eq_ignore_ascii_case("errorstats") {
                 into.has_errorstats = true;
+            } else if section.eq_ignore_ascii_case("commandstats") {
+                into.has_commandstats = true;
             }
             continue;
         }
@@ -92,6 +101,7 @@ pub fn parse_info(text: &str, into: &mut NodeCounters) {
         };
         match key {
             "total_commands_processed" => into.commands_processed = value.trim().parse().ok(),
+            "total_error_replies" => into.error_replies = value.trim().parse().ok(),
             "errorstat_MOVED" => into.moved = errorstat_count(value),
             "errorstat_ASK" => into.ask = errorstat_count(value),
             "errorstat_ERRORSTATS_DISABLED" => into.errorstats_disabled = true,
@@ -190,6 +200,22 @@ mod tests {
             [("get".to_owned(), 34), ("mset".to_owned(), 5)]
         );
         assert_eq!(c.rejected_total(), 39);
+        assert!(c.has_commandstats);
+    }
+
+    #[test]
+    fn tells_whether_commandstats_was_read() {
+        // A node that refused nothing: no rejected calls, but the section was there.
+        let mut read = NodeCounters::default();
+        parse_info(
+            "# Stats\r\ntotal_error_replies:17\r\n# Commandstats\r\ncmdstat_info:calls=3,usec=9,rejected_calls=0\r\n",
+            &mut read,
+        );
+        assert_eq!(read.error_replies, Some(17));
+        assert!(read.has_commandstats && read.rejected_calls.is_empty());
+        let mut not_asked = NodeCounters::default();
+        parse_info("# Stats\r\ntotal_error_replies:17\r\n", &mut not_asked);
+        assert!(!not_asked.has_commandstats);
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub const FAMILIES: &[Family] = &[
         kind: Type::Counter,
         unit: None,
         labels: &["node", "command"],
-        help: "Calls of a command the node refused before running it, from INFO commandstats rejected_calls (Redis 6.2+); only commands with rejections appear. Approximate as a view of redirects by command: it counts MOVED and ASK but also CROSSSLOT, TRYAGAIN, CLUSTERDOWN, ACL, OOM and wrong-arity refusals.",
+        help: "Calls of a command the node refused before running it, from INFO commandstats rejected_calls (Redis 6.2+); only commands with rejections appear. Read in the poll after the node's total_error_replies changed, so it may lag the redirect counters by one poll. Approximate as a view of redirects by command: it counts MOVED and ASK but also CROSSSLOT, TRYAGAIN, CLUSTERDOWN, ACL, OOM and wrong-arity refusals.",
         polled: true,
         source: Source::Cluster(|s, out| {
             for n in &s.nodes {

@@ -155,8 +155,18 @@ enum JobSupport {
 /// rejected calls by command.
 const INFO_SECTIONS: [&str; 3] = ["errorstats", "stats", "commandstats"];
 
+/// The INFO sections a visit asks for: all, or all but `commandstats` when it is not due.
+fn info_sections(visit: &Visit) -> &'static [&'static str] {
+    if visit.command_stats {
+        &INFO_SECTIONS
+    } else {
+        &INFO_SECTIONS[..2]
+    }
+}
+
 /// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), the INFO sections in
-/// one call (one call per section on Redis 6.2, which takes one section per call), and where
+/// one call (one call per section on Redis 6.2, which takes one section per call;
+/// `commandstats` only when due), and where
 /// asked `CLUSTER GETSLOTMIGRATIONS` and `CLUSTER COUNTKEYSINSLOT` for migrating slots.
 async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     let mut pipe = ::redis::pipe();
@@ -166,11 +176,12 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     if visit.full_view {
         pipe.cmd("CLUSTER").arg("NODES");
     }
+    let sections = info_sections(visit);
     let multi_info = conn.multi_info != Some(false);
     if multi_info {
-        pipe.cmd("INFO").arg(&INFO_SECTIONS[..]);
+        pipe.cmd("INFO").arg(sections);
     } else {
-        for section in INFO_SECTIONS {
+        for section in sections {
             pipe.cmd("INFO").arg(section);
         }
     }
@@ -185,7 +196,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         .query_async(&mut conn.conn.conn)
         .await
         .map_err(|e| conn.conn.explain(&e))?;
-    let info_replies = if multi_info { 1 } else { INFO_SECTIONS.len() };
+    let info_replies = if multi_info { 1 } else { sections.len() };
     let expected = usize::from(visit.full_view)
         + info_replies
         + usize::from(ask_jobs)
@@ -246,7 +257,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     }
     if single_sections {
         let mut pipe = ::redis::pipe();
-        for section in INFO_SECTIONS {
+        for section in sections {
             pipe.cmd("INFO").arg(section);
         }
         let texts: Vec<Vec<u8>> = pipe

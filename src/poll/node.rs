@@ -36,6 +36,8 @@ pub(super) struct NodeState {
     pub(super) jobs_denied_reported: bool,
     /// Polls left during which its full view is read every poll.
     pub(super) hot: u32,
+    /// The node's `total_error_replies` when its `INFO commandstats` was last read.
+    pub(super) command_stats_at: Option<u64>,
 }
 
 impl NodeState {
@@ -48,7 +50,29 @@ impl NodeState {
             close_after: false,
             jobs: false,
             count_slots: Vec::new(),
+            command_stats: self.command_stats_due(),
         }
+    }
+
+    /// Whether the next visit must read `INFO commandstats`: the node's error replies changed
+    /// since it was last read, or that cannot be told (never read, or a server without
+    /// `total_error_replies`). A refused command is an error reply, so the rejected calls it
+    /// would show are the ones already known; they are at most one poll late.
+    fn command_stats_due(&self) -> bool {
+        let now = self.counters.as_ref().and_then(|c| c.error_replies);
+        now.is_none() || now != self.command_stats_at
+    }
+
+    /// Keeps a sample's counters, with the rejected calls of the last read when this visit did
+    /// not read them.
+    pub(super) fn keep_counters(&mut self, mut counters: NodeCounters) {
+        if counters.has_commandstats {
+            self.command_stats_at = counters.error_replies;
+        } else if let Some(before) = &self.counters {
+            counters.rejected_calls = before.rejected_calls.clone();
+            counters.has_commandstats = before.has_commandstats;
+        }
+        self.counters = Some(counters);
     }
 
     /// Records the outcome of a fetch for the reconnect policy: a failing node is tried again

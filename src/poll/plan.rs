@@ -45,6 +45,10 @@ pub struct Visit {
     /// Slots whose keys to count (`CLUSTER COUNTKEYSINSLOT`): the node's classic migrating
     /// slots, to tell whether their migration progresses.
     pub count_slots: Vec<u16>,
+    /// Read `INFO commandstats` (rejected calls by command) too. It costs a node more than
+    /// the other sections together (it walks the whole command table), so it is read only
+    /// when the node may have refused a command since it was last read.
+    pub command_stats: bool,
 }
 
 /// The nodes one poll (or its discovery wave) reads, and those it skips.
@@ -142,6 +146,7 @@ mod tests {
                 close_after: false,
                 jobs: false,
                 count_slots: Vec::new(),
+                command_stats: true,
             })
             .collect()
     }

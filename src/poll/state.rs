@@ -289,7 +289,7 @@ impl ClusterState {
                     if before.is_some_and(|b| sample.counters.ask_total().is_some_and(|a| a > b)) {
                         asked.push(endpoint.clone());
                     }
-                    state.counters = Some(sample.counters);
+                    state.keep_counters(sample.counters);
                     match (sample.jobs, id) {
                         (Jobs::Read(list), Some(id)) => jobs.push((id, list)),
                         (Jobs::Denied(error), _) if !state.jobs_denied_reported => {

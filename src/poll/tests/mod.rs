@@ -25,6 +25,9 @@ struct World {
     text: String,
     down: HashSet<String>,
     asks: HashMap<String, u64>,
+    /// Each node's `total_error_replies` and `rejected_calls` of GET; a node absent from
+    /// `errors` is a server without `total_error_replies`.
+    errors: HashMap<String, (u64, u64)>,
     /// Atomic migration jobs each node reports.
     jobs: HashMap<String, Vec<Job>>,
     /// Keys per (node, slot), for COUNTKEYSINSLOT.
@@ -35,6 +38,8 @@ struct World {
     full: Vec<Vec<String>>,
     /// Endpoints visited (any way), per poll.
     visited: Vec<Vec<String>>,
+    /// Endpoints asked for `INFO commandstats`, per poll.
+    command_stats: Vec<Vec<String>>,
     polls: u64,
     /// Unix ms of the last poll.
     now_ms: u64,
@@ -52,11 +57,13 @@ impl World {
             text,
             down: HashSet::new(),
             asks: HashMap::new(),
+            errors: HashMap::new(),
             jobs: HashMap::new(),
             keys: HashMap::new(),
             counted: Vec::new(),
             full: Vec::new(),
             visited: Vec::new(),
+            command_stats: Vec::new(),
             polls: 0,
             now_ms: 1_700_000_000_000,
             step_ms: 1000,
@@ -88,6 +95,18 @@ impl World {
             &format!("# Errorstats\r\nerrorstat_ASK:count={ask}\r\n"),
             &mut counters,
         );
+        if let Some((errors, rejected)) = self.errors.get(&v.endpoint) {
+            parse_info(
+                &format!("# Stats\r\ntotal_error_replies:{errors}\r\n"),
+                &mut counters,
+            );
+            if v.command_stats {
+                parse_info(
+                    &format!("# Commandstats\r\ncmdstat_get:calls=1,rejected_calls={rejected}\r\n"),
+                    &mut counters,
+                );
+            }
+        }
         let jobs = if v.jobs {
             Jobs::Read(self.jobs.get(&v.endpoint).cloned().unwrap_or_default())
         } else {
@@ -115,9 +134,13 @@ impl World {
         let mut full = Vec::new();
         let mut visited = Vec::new();
         let mut counted = Vec::new();
+        let mut command_stats = Vec::new();
         let mut read = |visits: &[Visit], fetched: &mut Vec<Fetched>| {
             for v in visits {
                 visited.push(v.endpoint.clone());
+                if v.command_stats {
+                    command_stats.push(v.endpoint.clone());
+                }
                 if !v.count_slots.is_empty() {
                     counted.push((v.endpoint.clone(), v.count_slots.clone()));
                 }
@@ -140,6 +163,9 @@ impl World {
         self.full.push(full);
         self.visited.push(visited);
         self.counted.push(counted);
+        command_stats.sort();
+        command_stats.dedup();
+        self.command_stats.push(command_stats);
         state.apply(
             fetched,
             PollEnd {

@@ -171,3 +171,46 @@ fn small_clusters_read_masters_every_poll_and_replicas_in_turn() {
     let o = world.poll(&mut s);
     assert_eq!(kinds(&o), ["failover"]);
 }
+
+#[test]
+fn command_stats_are_read_only_after_a_node_may_have_refused_a_command() {
+    let mut world = World::new(healthy());
+    for port in 30001..=30005 {
+        world.errors.insert(ep(port), (10, 3));
+    }
+    // 30006 is a server without total_error_replies, whose refusals cannot be told.
+    let mut s = state(Sampling::Rotate(16));
+    let rejected = |o: &Outcome, port: u16| {
+        o.snapshot
+            .nodes
+            .iter()
+            .find(|n| n.endpoint == ep(port))
+            .map(|n| n.counters.rejected_calls.clone())
+    };
+    let o = world.poll(&mut s);
+    assert_eq!(world.command_stats[0].len(), 6, "read once from every node");
+    assert_eq!(rejected(&o, 30002), Some(vec![("get".to_owned(), 3)]));
+
+    let o = world.poll(&mut s);
+    assert_eq!(
+        world.command_stats[1],
+        [ep(30006)],
+        "no node refused anything"
+    );
+    assert_eq!(
+        rejected(&o, 30002),
+        Some(vec![("get".to_owned(), 3)]),
+        "kept from the last read"
+    );
+
+    // 30002 refuses two more commands: its error replies rise, seen in this poll's INFO...
+    world.errors.insert(ep(30002), (12, 5));
+    world.poll(&mut s);
+    assert_eq!(world.command_stats[2], [ep(30006)]);
+    // ...so the next poll reads its rejected calls, and the one after no longer does.
+    let o = world.poll(&mut s);
+    assert_eq!(world.command_stats[3], [ep(30002), ep(30006)]);
+    assert_eq!(rejected(&o, 30002), Some(vec![("get".to_owned(), 5)]));
+    world.poll(&mut s);
+    assert_eq!(world.command_stats[4], [ep(30006)]);
+}

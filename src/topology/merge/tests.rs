@@ -246,3 +246,47 @@ fn handshake_entries_and_unassigned_slots() {
     assert_eq!(t.unassigned_ranges()[0].to_string(), "16001-16383");
     assert!(merge(&[], 0).nodes.is_empty());
 }
+
+#[test]
+fn the_vote_by_ranges_agrees_with_the_vote_by_slot() {
+    let index: HashMap<NodeId, u32> = [A, B, C, A1, B1, C1]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (id(n), i as u32))
+        .collect();
+    let parse =
+        |texts: &[String]| -> Vec<View> { texts.iter().map(|t| parse_view(t).unwrap()).collect() };
+    let agreeing = parse(&[healthy(), seen_by(&healthy(), B), seen_by(&healthy(), C1)]);
+    // A stale view (B still owns 5461-5470) next to a fresh one: they disagree.
+    let disagreeing = parse(&[
+        healthy(),
+        seen_by(&healthy(), C)
+            .replace(" 1 connected 0-5460", " 7 connected 0-5470")
+            .replace("5461-10922", "5471-10922"),
+    ]);
+    // One view in which A (epoch 7) and B (epoch 2) both claim 5461-5470, as during a
+    // failover or reshard before the loser's claim is dropped: the epoch decides.
+    let overlapping = parse(&[healthy().replace(" 1 connected 0-5460", " 7 connected 0-5470")]);
+    let unassigned = parse(&[healthy().replace(" 0-5460", " 1-5460")]);
+    for (name, views, by_ranges) in [
+        ("agreeing", &agreeing, true),
+        ("disagreeing", &disagreeing, false),
+        ("overlapping", &overlapping, false),
+        ("unassigned", &unassigned, true),
+    ] {
+        let views: Vec<&View> = views.iter().collect();
+        assert_eq!(
+            agreed_claims(&views, &index).is_some(),
+            by_ranges,
+            "{name}: which vote applies"
+        );
+        let (owners, disagreement) = vote_slots(&views, &index);
+        let (expected_owners, expected_disagreement) = vote_slots_by_slot(&views, &index);
+        assert!(owners == expected_owners, "{name}: owners differ");
+        assert_eq!(
+            disagreement.to_string(),
+            expected_disagreement.to_string(),
+            "{name}"
+        );
+    }
+}

@@ -36,6 +36,10 @@ use crate::config::WebLimits;
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long accepting waits for a connection evicted to make room to close. It closes as
+/// soon as its task runs; the wait only bounds a task that does not.
+const EVICTION_WAIT: Duration = Duration::from_millis(100);
+
 /// How long shutdown waits for requests in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -66,11 +70,17 @@ pub async fn run(
             },
             _ = stopped(&mut shutdown) => break,
         };
-        let Some(slot) = open.admit(limits.max_connections) else {
+        let Some((slot, evicted)) = open.admit(limits.max_connections) else {
             // Every open connection is busy with a request: refuse this one.
             drop(tcp);
             continue;
         };
+        if let Some(evicted) = evicted {
+            // A ready listener may be accepted from many times in a row before the evicted
+            // connections' tasks run; without this wait their descriptors would pile up
+            // beyond the cap under a flood.
+            let _ = tokio::time::timeout(EVICTION_WAIT, evicted.closed.notified()).await;
+        }
         let _ = tcp.set_nodelay(true);
         let tls = web.as_ref().and_then(|w| w.current().tls);
         let service = TowerToHyperService::new(Counted {
@@ -114,6 +124,7 @@ pub async fn run(
                 _ = slot.evicted.notified() => Err("closed to make room for a new connection".into()),
             };
             open.release(&slot);
+            slot.closed.notify_one();
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
@@ -147,6 +158,8 @@ struct Slot {
     checking: AtomicUsize,
     /// Told when the connection must close to make room.
     evicted: Notify,
+    /// Told once the connection is closed.
+    closed: Notify,
 }
 
 /// The open connections, to keep their number under the limit.
@@ -158,9 +171,11 @@ struct Registry {
 
 impl Registry {
     /// A slot for a new connection: free, or taken from the oldest connection with no request
-    /// in progress; `None` if every connection is busy.
-    fn admit(&self, max: usize) -> Option<Arc<Slot>> {
+    /// in progress, which is returned too so that its closing can be awaited; `None` if every
+    /// connection is busy.
+    fn admit(&self, max: usize) -> Option<(Arc<Slot>, Option<Arc<Slot>>)> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut evicted = None;
         if slots.len() >= max.max(1) {
             let idle = |s: &&Arc<Slot>| s.busy.load(Ordering::Relaxed) == 0;
             let unproven = |s: &&Arc<Slot>| {
@@ -174,6 +189,7 @@ impl Registry {
                 .clone();
             victim.evicted.notify_one();
             slots.remove(&victim.id);
+            evicted = Some(victim);
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed) as u64;
         let slot = Arc::new(Slot {
@@ -182,9 +198,10 @@ impl Registry {
             busy: AtomicUsize::new(0),
             checking: AtomicUsize::new(0),
             evicted: Notify::new(),
+            closed: Notify::new(),
         });
         slots.insert(id, slot.clone());
-        Some(slot)
+        Some((slot, evicted))
     }
 
     fn release(&self, slot: &Slot) {
@@ -387,10 +404,16 @@ mod tests {
     #[test]
     fn a_full_registry_evicts_the_oldest_idle_connection_never_a_busy_one() {
         let r = Registry::default();
-        let a = r.admit(2).unwrap();
-        let b = r.admit(2).unwrap();
+        let (a, none) = r.admit(2).unwrap();
+        assert!(none.is_none(), "room left: nobody evicted");
+        let (b, _) = r.admit(2).unwrap();
         a.busy.fetch_add(1, Ordering::Relaxed);
-        let c = r.admit(2).expect("b was idle");
+        let (c, evicted) = r.admit(2).expect("b was idle");
+        assert_eq!(
+            evicted.map(|e| e.id),
+            Some(b.id),
+            "the evicted one is named"
+        );
         let slots = r.slots.lock().unwrap();
         assert!(slots.contains_key(&a.id) && slots.contains_key(&c.id));
         assert!(!slots.contains_key(&b.id), "the oldest idle one gave way");
@@ -399,7 +422,7 @@ mod tests {
         assert!(r.admit(2).is_none(), "every connection is busy");
         // A request only waiting for its credentials to be checked does not hold its slot.
         let waiting = Connection(c.clone()).checking();
-        let d = r.admit(2).expect("c's request is unproven");
+        let (d, _) = r.admit(2).expect("c's request is unproven");
         assert!(!r.slots.lock().unwrap().contains_key(&c.id));
         drop(waiting);
         r.release(&a);

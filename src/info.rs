@@ -77,8 +77,11 @@ impl NodeCounters {
     }
 
     /// Rejected calls over all commands: every refusal the node answered, redirects included.
+    /// Saturating: the counts are the node's word, and a hostile node's must not overflow.
     pub fn rejected_total(&self) -> u64 {
-        self.rejected_calls.iter().map(|(_, n)| n).sum()
+        self.rejected_calls
+            .iter()
+            .fold(0, |sum, (_, n)| sum.saturating_add(*n))
     }
 }
 
@@ -201,6 +204,18 @@ mod tests {
         );
         assert_eq!(c.rejected_total(), 39);
         assert!(c.has_commandstats);
+    }
+
+    #[test]
+    fn huge_rejected_counts_saturate_instead_of_overflowing() {
+        // Found by the parse_info fuzz target: two counts whose sum passes u64::MAX.
+        let mut c = NodeCounters::default();
+        let big = u64::MAX / 2 + 1;
+        parse_info(
+            &format!("cmdstat_get:rejected_calls={big}\ncmdstat_set:rejected_calls={big}\n"),
+            &mut c,
+        );
+        assert_eq!(c.rejected_total(), u64::MAX);
     }
 
     #[test]

@@ -215,3 +215,23 @@ impl ClientsReport {
         out
     }
 }
+
+/// A report naming one suspect on `endpoint`: a plain client (`plain-app`) on a master that
+/// sent 3 MOVED, for tests of what renders reports.
+#[cfg(test)]
+pub(crate) fn one_plain_client(cluster: &str, endpoint: &str) -> ClientsReport {
+    let list = super::parse_client_list(
+        "id=5 addr=10.0.0.9:5000 name=plain-app age=9 idle=0 flags=N cmd=get user=default\n",
+    )
+    .expect("a valid CLIENT LIST line");
+    let node = super::NodeClients {
+        endpoint: endpoint.to_owned(),
+        role: crate::topology::Role::Master,
+        first: list.clone(),
+        second: list,
+        interval_ms: 1000,
+        moved: Some(3),
+        rejected: 3,
+    };
+    ClientsReport::build(cluster, 1_000, &[node], Default::default())
+}

@@ -270,24 +270,9 @@ mod tests {
              # Commandstats\r\ncmdstat_get:calls=7,rejected_calls=3,failed_calls=0\r\n",
             &mut counters,
         );
-        let list = crate::clients::parse_client_list(
-            "id=5 addr=10.0.0.9:5000 name=plain-app age=9 idle=0 flags=N cmd=get user=default\n",
-        )
-        .unwrap();
-        let node = crate::clients::NodeClients {
-            endpoint: s.nodes[0].endpoint.clone(),
-            role: crate::topology::Role::Master,
-            first: list.clone(),
-            second: list,
-            interval_ms: 1000,
-            moved: Some(3),
-            rejected: 3,
-        };
-        s.clients = Some(Arc::new(crate::clients::report::ClientsReport::build(
+        s.clients = Some(Arc::new(crate::clients::report::one_plain_client(
             "c1",
-            1_000,
-            &[node],
-            Default::default(),
+            &s.nodes[0].endpoint,
         )));
         for n in &mut s.nodes {
             n.counters = counters.clone();

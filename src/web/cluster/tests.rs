@@ -244,24 +244,9 @@ fn before_the_first_poll_the_page_says_so() {
 #[test]
 fn a_node_with_suspect_clients_says_so_and_links_to_them() {
     let mut s = snapshot_of(&healthy(), &[]);
-    let list = crate::clients::parse_client_list(
-        "id=5 addr=10.0.0.9:5000 name=plain-app age=9 idle=0 flags=N cmd=get user=default\n",
-    )
-    .unwrap();
-    let node = crate::clients::NodeClients {
-        endpoint: "127.0.0.1:30002".to_owned(),
-        role: crate::topology::Role::Master,
-        first: list.clone(),
-        second: list,
-        interval_ms: 1000,
-        moved: Some(3),
-        rejected: 3,
-    };
-    s.clients = Some(Arc::new(crate::clients::report::ClientsReport::build(
+    s.clients = Some(Arc::new(crate::clients::report::one_plain_client(
         "test",
-        1_000,
-        &[node],
-        Default::default(),
+        "127.0.0.1:30002",
     )));
     let html = page(&s);
     let row = html

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, criterion_group};
 use slotwatch::info::NodeCounters;
-use slotwatch::poll::timeline::{MAX_POINTS, MIN_SPAN_MS, Timeline};
+use slotwatch::snapshot::redirects::{MAX_POINTS, MIN_SPAN_MS, Timeline};
 use slotwatch::web::cluster;
 use slotwatch_sim::snapshots;
 
@@ -80,7 +80,7 @@ fn history_bytes(nodes: usize, busy: usize) -> usize {
 
 fn report() {
     for n in [6usize, 100, 1000] {
-        let s = snapshots::busy(n, 40);
+        let s = slotwatch::snapshot::Published::new(snapshots::busy(n, 40));
         let page = cluster::page(&s);
         let data = serde_json::to_string(&cluster::sections(&s)).unwrap_or_default();
         println!(
@@ -99,7 +99,7 @@ fn report() {
 
 fn page(c: &mut Criterion) {
     for n in [6usize, 100, 1000] {
-        let s = snapshots::busy(n, 40);
+        let s = slotwatch::snapshot::Published::new(snapshots::busy(n, 40));
         let mut group = c.benchmark_group(format!("{n}_nodes"));
         group.bench_function("cluster_page", |b| b.iter(|| cluster::page(black_box(&s))));
         group.bench_function("cluster_data_json", |b| {

@@ -79,7 +79,7 @@ pub const STUCK_AFTER_S: f64 = 600.0;
 
 /// How long a failed migration stays a problem: the redirect history's window, so that its
 /// mark is still on the cluster page's chart.
-pub const FAILED_RECENTLY_MS: u64 = crate::poll::timeline::WINDOW_MS;
+pub const FAILED_RECENTLY_MS: u64 = crate::snapshot::redirects::WINDOW_MS;
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -11,9 +11,14 @@
 //!   [`topology::merge`] combines many nodes' views, [`topology::diff`] turns two topologies
 //!   into [`topology::event`]s;
 //! - [`info`]: redirect and command counters from `INFO`;
-//! - [`snapshot`]: what one poll published; [`health`]: the one health judgement of it;
+//! - [`snapshot`]: what one poll published, with [`snapshot::redirects`], its redirect
+//!   history; [`health`]: the one health judgement of it;
 //! - [`poll::plan`], [`poll::state`] and [`poll::history`]: the poll state machine;
+//! - [`clients`] (but for its `read` and `watch`): which clients cause the redirects;
 //! - [`check::report`]: the `check` report; [`metrics`]: snapshots to OpenMetrics.
+//!
+//! Data flows one way: `poll` and `clients` fill the plain data of `snapshot`, and the edges
+//! read it; `snapshot` depends on neither.
 //!
 //! Around it sit the edges: [`config`] (YAML and flags), [`redis`] and [`tls`] (connections),
 //! [`poll`] (the per-cluster task and the fetch), [`web`] (routes, landing page, auth, the

@@ -69,12 +69,12 @@ pub async fn run(config: Config, web: Option<Arc<WebConfigSource>>) -> Result<()
     let mut receivers = Vec::new();
     let mut pollers = Vec::new();
     for cluster in &config.clusters {
-        let (poller, rx) =
+        let (poller, feed) =
             Poller::new(cluster, config.events_capacity).map_err(|source| ServeError::Tls {
                 cluster: cluster.name.clone(),
                 source,
             })?;
-        receivers.push(rx);
+        receivers.push(feed);
         pollers.push(poller);
     }
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -114,7 +114,7 @@ fn behind_a_web_config_the_cluster_page_needs_the_password_like_everything_else(
 
 #[test]
 fn the_page_of_a_busy_1000_node_cluster_stays_under_300_kb() {
-    let s = snapshots::busy(1000, 40);
+    let s = slotwatch::snapshot::Published::new(snapshots::busy(1000, 40));
     let page = cluster::page(&s);
     let x = cluster::sections(&s);
     let sizes = format!(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use slotwatch::info::NodeCounters;
-use slotwatch::poll::timeline::{MAX_POINTS, MIN_SPAN_MS, Timeline};
+use slotwatch::snapshot::redirects::{MAX_POINTS, MIN_SPAN_MS, Timeline};
 use slotwatch::snapshot::{NodeStatus, Snapshot};
 use slotwatch::topology::event::stamp;
 use slotwatch::topology::{diff, merge};

@@ -48,7 +48,7 @@ pub async fn clients(
         return Err(CheckError::Unreachable(unreachable_causes(&snapshot)));
     };
     let connector = std::sync::Arc::new(Connector::new(reach)?);
-    let targets = crate::clients::read::targets(&topology);
+    let targets = crate::clients::refresh::targets(&topology);
     let (nodes, unread) =
         crate::clients::read::sample(&connector, &targets, CLIENTS_SAMPLE_INTERVAL).await;
     Ok(crate::clients::report::ClientsReport::build(

@@ -1,6 +1,10 @@
 //! Which client connections cause the redirects: `CLIENT LIST` read twice from every node, a
-//! short interval apart, judged by a heuristic. Pure, except [`read`], which samples the
-//! nodes, and [`watch`], `serve`'s task that repeats the analysis.
+//! short interval apart, judged by a heuristic.
+//!
+//! Pure, testable without a server: [`list`] parses `CLIENT LIST`, [`analyse`] judges the
+//! connections, [`report`] groups them for `/clients` and `check`, [`refresh`] decides when
+//! to sample again from what the poller observed. I/O that drives them: [`read`] samples the
+//! nodes, and [`watch`] is `serve`'s task that repeats the analysis and publishes its report.
 //!
 //! No server counts errors per client, so the judgement uses what the servers do show:
 //!

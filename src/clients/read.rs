@@ -6,38 +6,10 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
+use super::refresh::Target;
 use super::{NodeClients, parse_client_list};
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::{Connector, FetchError, NodeConnection};
-use crate::topology::Role;
-
-/// A node to sample: endpoint, host, port and role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// `ip:port`.
-    pub endpoint: String,
-    /// Host to connect to.
-    pub host: String,
-    /// Port to connect to.
-    pub port: u16,
-    /// Its role.
-    pub role: Role,
-}
-
-/// Every node of `topology` that has an address, as a target.
-pub fn targets(topology: &crate::topology::Topology) -> Vec<Target> {
-    topology
-        .nodes
-        .iter()
-        .filter(|n| !n.noaddr && !n.addr.ip.is_empty() && n.addr.port != 0)
-        .map(|n| Target {
-            endpoint: n.endpoint.clone(),
-            host: n.addr.ip.clone(),
-            port: n.addr.port,
-            role: n.role,
-        })
-        .collect()
-}
 
 /// One sample of a node: its connections and counters.
 struct Sampled {

@@ -2,14 +2,55 @@
 //! commands, and not while clients are still catching up with a topology change. Pure.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::read::{Target, targets};
-use crate::snapshot::Snapshot;
+use crate::info::NodeCounters;
+use crate::topology::{Role, Topology};
 
 /// Shortest pause of the analysis after a topology change: cluster clients refresh their slot
 /// map on their first MOVED, within seconds; redirects before that are normal routing.
 pub const MIN_SETTLE: Duration = Duration::from_secs(10);
+
+/// What the analysis needs of one poll: no more than this, so that it never holds a whole
+/// snapshot and the poller need not know what the analysis reads.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Each node's endpoint and counters.
+    pub counters: Vec<(String, NodeCounters)>,
+    /// The topology, whose nodes are sampled; `None` if the poll reached no node.
+    pub topology: Option<Arc<Topology>>,
+    /// Unix ms of the last topology change; 0 if none seen.
+    pub last_topology_change_ms: u64,
+}
+
+/// A node to sample: endpoint, host, port and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `ip:port`.
+    pub endpoint: String,
+    /// Host to connect to.
+    pub host: String,
+    /// Port to connect to.
+    pub port: u16,
+    /// Its role.
+    pub role: Role,
+}
+
+/// Every node of `topology` that has an address, as a target.
+pub fn targets(topology: &Topology) -> Vec<Target> {
+    topology
+        .nodes
+        .iter()
+        .filter(|n| !n.noaddr && !n.addr.ip.is_empty() && n.addr.port != 0)
+        .map(|n| Target {
+            endpoint: n.endpoint.clone(),
+            host: n.addr.ip.clone(),
+            port: n.addr.port,
+            role: n.role,
+        })
+        .collect()
+}
 
 /// What the next analysis does.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,18 +68,17 @@ pub struct Refresh {
 }
 
 impl Refresh {
-    /// Decides from the latest snapshot at `now_ms`, `interval` being the time between
+    /// Decides from the latest poll at `now_ms`, `interval` being the time between
     /// analyses. Every node is sampled when any node redirected or refused commands since the
     /// last decision: telling a cluster client (connected to many nodes) from a plain one
     /// needs every node's connections.
-    pub fn decide(&mut self, snap: &Snapshot, now_ms: u64, interval: Duration) -> Decision {
-        let counts: HashMap<String, u64> = snap
-            .nodes
+    pub fn decide(&mut self, seen: &Observed, now_ms: u64, interval: Duration) -> Decision {
+        let counts: HashMap<String, u64> = seen
+            .counters
             .iter()
-            .map(|n| {
-                let c = &n.counters;
+            .map(|(endpoint, c)| {
                 let redirects = c.moved_total().unwrap_or(0) + c.ask_total().unwrap_or(0);
-                (n.endpoint.clone(), redirects.max(c.rejected_total()))
+                (endpoint.clone(), redirects.max(c.rejected_total()))
             })
             .collect();
         let grew = counts
@@ -46,11 +86,11 @@ impl Refresh {
             .any(|(node, n)| self.seen.get(node).is_some_and(|before| n > before));
         let first = self.seen.is_empty();
         self.seen = counts;
-        let Some(topology) = &snap.topology else {
+        let Some(topology) = &seen.topology else {
             return Decision::Skip("the cluster cannot be read".into());
         };
         let settle = interval.max(MIN_SETTLE).as_millis() as u64;
-        let changed = snap.stats.last_topology_change_ms;
+        let changed = seen.last_topology_change_ms;
         if changed > 0 && now_ms.saturating_sub(changed) < settle {
             return Decision::Skip(format!(
                 "the topology changed {}s ago: redirects are expected while clients refresh \
@@ -74,7 +114,8 @@ impl Refresh {
 mod tests {
     use super::*;
     use crate::info::parse_info;
-    use crate::snapshot::testdata::snapshot_of;
+    use crate::topology::merge::merge;
+    use crate::topology::parse::parse_view;
 
     const TEXT: &str = "\
 07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@40004 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
@@ -83,16 +124,25 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0
 292f8b365bb7edb5e285caf0b7e6ddc7265a2f4f 127.0.0.1:30003@40003 master - 0 1426238318243 3 connected 10923-16383
 ";
 
-    fn with_moved(moved: u64, changed_ms: u64) -> Snapshot {
-        let mut s = snapshot_of(TEXT, &[]);
-        for n in &mut s.nodes {
-            parse_info(
-                &format!("# Errorstats\r\nerrorstat_MOVED:count={moved}\r\n"),
-                &mut n.counters,
-            );
+    fn with_moved(moved: u64, changed_ms: u64) -> Observed {
+        let topology = merge(&[parse_view(TEXT).unwrap()], 1_000);
+        let counters = topology
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut c = NodeCounters::default();
+                parse_info(
+                    &format!("# Errorstats\r\nerrorstat_MOVED:count={moved}\r\n"),
+                    &mut c,
+                );
+                (n.endpoint.clone(), c)
+            })
+            .collect();
+        Observed {
+            counters,
+            topology: Some(Arc::new(topology)),
+            last_topology_change_ms: changed_ms,
         }
-        s.stats.last_topology_change_ms = changed_ms;
-        s
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `serve`'s client analysis: one task per cluster that, every `--clients-interval`, decides
-//! from the latest snapshot whether to sample the nodes ([`super::refresh`]), samples them,
-//! and hands the report to the poller, which publishes it with its next snapshot.
+//! from what the poller last observed whether to sample the nodes ([`super::refresh`]),
+//! samples them, and publishes the report on its own channel, which the HTTP side reads.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +8,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::read;
-use super::refresh::{Decision, Refresh};
+use super::refresh::{Decision, Observed, Refresh};
 use super::report::ClientsReport;
 use crate::redis::Connector;
-use crate::snapshot::Snapshot;
 
 /// Time between the two samples of an analysis.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -21,7 +20,7 @@ pub async fn run(
     name: String,
     connector: Arc<Connector>,
     interval: Duration,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
+    observed: watch::Receiver<Arc<Observed>>,
     reports: watch::Sender<Option<Arc<ClientsReport>>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -36,8 +35,8 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
-        let snap = snapshots.borrow().clone();
-        match refresh.decide(&snap, crate::clock::now_ms(), interval) {
+        let seen = observed.borrow().clone();
+        match refresh.decide(&seen, crate::clock::now_ms(), interval) {
             Decision::Skip(why) => {
                 tracing::debug!(cluster = %name, why, "client analysis skipped");
                 reports.send_modify(|r| {

@@ -3,21 +3,19 @@
 //! Every family is declared once, in [`families::FAMILIES`]: name, type, unit, labels, HELP
 //! and how to read its samples from a snapshot. Adding a metric is adding one row there.
 //!
-//! Metrics are rendered from the latest [`Snapshot`]s at scrape time by a collector, rather than
+//! Metrics are rendered from the latest [`Published`](crate::snapshot::Published) snapshots at scrape time by a collector, rather than
 //! kept in long-lived metric objects, for two reasons: counters read from Redis (redirects,
 //! commands) pass through the node's own value so that `rate()` sees its resets, and a node that
 //! leaves the cluster simply stops appearing instead of lingering as a stale series.
 
 pub mod families;
 
-use std::sync::Arc;
-
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::snapshot::{DurationHistogram, Snapshot};
+use crate::snapshot::{DurationHistogram, Published};
 pub use families::FAMILIES;
 
 /// Content type of `/metrics`: OpenMetrics 1.0, as prometheus-client writes it.
@@ -52,7 +50,7 @@ pub enum BaseUnit {
 #[derive(Clone, Copy)]
 pub enum Source {
     /// Samples of each cluster's snapshot, labelled `cluster` first.
-    Cluster(for<'a> fn(&'a Snapshot, &mut Samples<'a>)),
+    Cluster(for<'a> fn(&'a Published, &mut Samples<'a>)),
     /// One set of samples for the whole process, without `cluster`.
     Process(fn(&mut Samples<'static>)),
 }
@@ -155,7 +153,7 @@ impl<'a> Samples<'a> {
 }
 
 /// Renders all clusters' snapshots as one OpenMetrics exposition.
-pub fn encode(snapshots: &[Arc<Snapshot>]) -> String {
+pub fn encode(snapshots: &[Published]) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector {
         snapshots: snapshots.to_vec(),
@@ -170,7 +168,7 @@ pub fn encode(snapshots: &[Arc<Snapshot>]) -> String {
 
 #[derive(Debug)]
 struct SnapshotCollector {
-    snapshots: Vec<Arc<Snapshot>>,
+    snapshots: Vec<Published>,
 }
 
 impl Collector for SnapshotCollector {
@@ -240,12 +238,14 @@ impl Collector for SnapshotCollector {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::snapshot::testdata::snapshot_of;
     use crate::topology::testdata::*;
 
     /// A snapshot with every family's data, a classic migration of slot 7 included.
-    fn snapshot() -> Snapshot {
+    fn snapshot() -> Published {
         let mut s = snapshot_of(
             &healthy().replace("0-5460", &format!("0-5460 [7->-{B}]")),
             &[],
@@ -270,20 +270,20 @@ mod tests {
              # Commandstats\r\ncmdstat_get:calls=7,rejected_calls=3,failed_calls=0\r\n",
             &mut counters,
         );
-        s.clients = Some(Arc::new(crate::clients::report::one_plain_client(
-            "c1",
-            &s.nodes[0].endpoint,
-        )));
         for n in &mut s.nodes {
             n.counters = counters.clone();
             n.errors = [("timeout", 2)].into_iter().collect();
         }
-        s
+        let clients = crate::clients::report::one_plain_client("c1", &s.nodes[0].endpoint);
+        Published {
+            snapshot: Arc::new(s),
+            clients: Some(Arc::new(clients)),
+        }
     }
 
     #[test]
     fn every_family_in_the_table_is_rendered_with_help_and_samples() {
-        let text = encode(&[Arc::new(snapshot())]);
+        let text = encode(&[snapshot()]);
         let mut seen = std::collections::HashSet::new();
         for f in FAMILIES {
             let name = f.exposed_name();

@@ -2,16 +2,18 @@
 //!
 //! Unlike most exporters, slotwatch does not query Redis when scraped: a topology diff needs
 //! successive samples taken at a steady pace, and a scrape must never hang on a frozen node. Each
-//! poll reads every known node concurrently, in one pipelined round trip per node
-//! (`CLUSTER NODES`, `INFO errorstats`, `INFO stats`), each bounded by the per-node timeout;
-//! then [`state::ClusterState`] merges, diffs and records, and the snapshot goes out through a
-//! watch channel.
+//! poll reads every known node concurrently, in one pipelined round trip per node, each bounded
+//! by the per-node timeout: `CLUSTER NODES` where the plan wants the node's view, `INFO` with
+//! `errorstats` and `stats` (and `commandstats` when due), and for open migrations
+//! `CLUSTER GETSLOTMIGRATIONS` and `CLUSTER COUNTKEYSINSLOT`. Then [`state::ClusterState`]
+//! merges, diffs and records, and the snapshot goes out on the cluster's [`Feed`], beside the
+//! client analysis's reports.
 //!
-//! - [`plan`]: which nodes, which full views (pure);
-//! - [`state`]: the state machine from answers to snapshot and events (pure);
-//! - [`history`]: the events ring and cumulative statistics (pure);
-//! - [`timeline`]: the redirect history the cluster page draws (pure);
-//! - [`fetch`]: connections and the pipelined round trip.
+//! Pure, testable without a server: [`plan`] (which nodes, which full views), [`state`] (the
+//! state machine from answers to snapshot and events), [`history`] (the events ring and
+//! cumulative statistics), [`sample`] (what a visit brings back), [`lasting`] and `notes` (what
+//! goes to the log), and the private `node` and `migrations`. I/O that drives them: [`fetch`]
+//! (connections and the pipelined round trip) and this module's [`Poller`] (the timer).
 
 pub mod fetch;
 pub mod history;
@@ -24,22 +26,43 @@ pub mod sample;
 pub mod state;
 #[cfg(test)]
 mod tests;
-pub mod timeline;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::watch;
 
+use crate::clients::refresh::Observed;
+use crate::clients::report::ClientsReport;
 use crate::clock;
 use crate::config::{ClusterConfig, Reach};
 use crate::redis::Connector;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Published, Snapshot};
 use crate::tls::TlsError;
 use fetch::Fetcher;
 use plan::Sampling;
 use sample::Fetched;
 use state::{ClusterState, Note, Outcome, PollEnd};
+
+/// What the HTTP side reads of one cluster: the poller's snapshots and the client analysis's
+/// reports, each on its own channel.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    /// The latest snapshot, replaced after every poll.
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// The latest client report, replaced after every analysis; `None` until the first.
+    pub clients: watch::Receiver<Option<Arc<ClientsReport>>>,
+}
+
+impl Feed {
+    /// The latest snapshot and report, together.
+    pub fn latest(&self) -> Published {
+        Published {
+            snapshot: self.snapshots.borrow().clone(),
+            clients: self.clients.borrow().clone(),
+        }
+    }
+}
 
 /// Polls one cluster; owns its connections and its state.
 pub struct Poller {
@@ -48,24 +71,31 @@ pub struct Poller {
     state: ClusterState,
     fetcher: Fetcher,
     tx: watch::Sender<Arc<Snapshot>>,
-    /// The client analysis, when on: its own connections and its interval.
-    clients: Option<(Arc<Connector>, std::time::Duration)>,
+    /// The client analysis, when on: its own connections, its interval, where it publishes.
+    clients: Option<ClientTask>,
+}
+
+/// What the poller hands its client analysis task when it starts.
+struct ClientTask {
+    connector: Arc<Connector>,
+    interval: std::time::Duration,
+    reports: watch::Sender<Option<Arc<ClientsReport>>>,
 }
 
 impl Poller {
-    /// Creates a poller and the receiver the HTTP side reads snapshots from; fails only on
-    /// unusable TLS files.
+    /// Creates a poller and the feed the HTTP side reads; fails only on unusable TLS files.
     pub fn new(
         cluster: &ClusterConfig,
         events_capacity: usize,
-    ) -> Result<(Poller, watch::Receiver<Arc<Snapshot>>), TlsError> {
+    ) -> Result<(Poller, Feed), TlsError> {
         let state = ClusterState::new(
             &cluster.name,
             &cluster.reach.seeds,
             Sampling::Rotate(cluster.schedule.full_views_per_poll),
             events_capacity,
         );
-        let (tx, rx) = watch::channel(Arc::new(state.empty_snapshot()));
+        let (tx, snapshots) = watch::channel(Arc::new(state.empty_snapshot()));
+        let (reports, clients) = watch::channel(None);
         let poller = Poller {
             name: cluster.name.clone(),
             interval: cluster.schedule.poll_interval,
@@ -74,35 +104,43 @@ impl Poller {
             tx,
             clients: match cluster.schedule.clients_interval {
                 d if d.is_zero() => None,
-                d => Some((Arc::new(Connector::new(&cluster.reach)?), d)),
+                interval => Some(ClientTask {
+                    connector: Arc::new(Connector::new(&cluster.reach)?),
+                    interval,
+                    reports,
+                }),
             },
         };
-        Ok((poller, rx))
+        Ok((poller, Feed { snapshots, clients }))
     }
 
     /// Polls on the configured interval until `shutdown` turns true.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let (reports_tx, reports) = watch::channel(None);
-        if let Some((connector, interval)) = self.clients.take() {
+        // Only a running analysis is told what each poll observed.
+        let observed_tx = self.clients.take().map(|task| {
+            let (observed_tx, observed) = watch::channel(Arc::new(Observed::default()));
             tokio::spawn(crate::clients::watch::run(
                 self.name.clone(),
-                connector,
-                interval,
-                self.tx.subscribe(),
-                reports_tx,
+                task.connector,
+                task.interval,
+                observed,
+                task.reports,
                 shutdown.clone(),
             ));
-        }
+            observed_tx
+        });
         let mut ticker = tokio::time::interval(self.interval);
         // A poll that overran should not be followed by a burst of catch-up polls.
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
-                    self.state.set_clients(reports.borrow().clone());
                     let outcome = poll(&mut self.state, &mut self.fetcher).await;
                     log(&self.name, &outcome);
                     // Nobody listening only happens during shutdown.
+                    if let Some(tx) = &observed_tx {
+                        let _ = tx.send(Arc::new(observed_of(&outcome.snapshot)));
+                    }
                     let _ = self.tx.send(outcome.snapshot);
                 }
                 _ = shutdown.changed() => break,
@@ -112,6 +150,19 @@ impl Poller {
             }
         }
         tracing::debug!(cluster = %self.name, "poller stopped");
+    }
+}
+
+/// What the client analysis needs of a snapshot.
+fn observed_of(s: &Snapshot) -> Observed {
+    Observed {
+        counters: s
+            .nodes
+            .iter()
+            .map(|n| (n.endpoint.clone(), n.counters.clone()))
+            .collect(),
+        topology: s.topology.clone(),
+        last_topology_change_ms: s.stats.last_topology_change_ms,
     }
 }
 

@@ -3,8 +3,8 @@
 //! events and what is worth logging, so the whole state machine is tested without a network.
 //!
 //! A poll is: [`ClusterState::plan`] (which nodes, which full views), the fetch (I/O, in
-//! `fetch.rs`), on (re)discovery [`ClusterState::discovered`] and a second fetch, then
-//! [`ClusterState::apply`].
+//! `fetch.rs`), [`ClusterState::second_wave`] (what to read again, on (re)discovery or when no
+//! view came back) and its fetch, then [`ClusterState::apply`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -18,10 +18,9 @@ use super::notes;
 pub use super::notes::Note;
 use super::plan::{Plan, Rotation, Sampling, Visit};
 use super::sample::{Fetched, Jobs};
-use super::timeline::Timeline;
-use crate::clients::report::ClientsReport;
 use crate::config::Seed;
 use crate::redis::FetchError;
+use crate::snapshot::redirects::Timeline;
 use crate::snapshot::{NodeStatus, Snapshot};
 use crate::topology::atomic::Job;
 use crate::topology::event::{Event, stamp};
@@ -77,8 +76,6 @@ pub struct ClusterState {
     bootstrapping: bool,
     /// Since when polls read no view, for the log.
     viewless: Option<Lasting>,
-    /// The latest client analysis, from `serve`'s client task.
-    clients: Option<Arc<ClientsReport>>,
     rotation: Rotation,
     history: History,
     /// Per-node redirects over the last 30 minutes, for the cluster page.
@@ -101,7 +98,6 @@ impl ClusterState {
             reached: false,
             bootstrapping: false,
             viewless: None,
-            clients: None,
             rotation: Rotation::default(),
             history: History::new(events_capacity),
             timeline: Timeline::new(),
@@ -462,13 +458,7 @@ impl ClusterState {
             events: self.history.events(),
             stats: self.history.stats.clone(),
             progress: self.history.progress(),
-            clients: self.clients.clone(),
             redirects: self.timeline.shared(),
         }
-    }
-
-    /// The latest client analysis, published with the next snapshot.
-    pub fn set_clients(&mut self, report: Option<Arc<ClientsReport>>) {
-        self.clients = report;
     }
 }

@@ -22,47 +22,46 @@ pub mod topology;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use tokio::sync::watch;
 
 use crate::metrics;
-use crate::snapshot::Snapshot;
+use crate::poll::Feed;
+use crate::snapshot::Published;
 
-/// Shared state of the HTTP side: one snapshot receiver per cluster and the encoded-metrics
-/// cache.
+/// Shared state of the HTTP side: one feed per cluster and the encoded-metrics cache.
 pub struct AppState {
-    clusters: Vec<watch::Receiver<Arc<Snapshot>>>,
-    /// The last `/metrics` body and the snapshot generations it was rendered from: snapshots
-    /// change once per poll while scrapes may come far more often.
-    cache: Mutex<Option<(Vec<u64>, Bytes)>>,
+    clusters: Vec<Feed>,
+    /// The last `/metrics` body and what it was rendered from: snapshots change once per poll
+    /// while scrapes may come far more often.
+    cache: Mutex<Option<(Vec<Published>, Bytes)>>,
 }
 
 impl AppState {
-    /// Builds the state from the pollers' receivers.
-    pub fn new(clusters: Vec<watch::Receiver<Arc<Snapshot>>>) -> Arc<AppState> {
+    /// Builds the state from the pollers' feeds.
+    pub fn new(clusters: Vec<Feed>) -> Arc<AppState> {
         Arc::new(AppState {
             clusters,
             cache: Mutex::new(None),
         })
     }
 
-    /// Every cluster's latest snapshot, in configuration order.
-    pub fn snapshots(&self) -> Vec<Arc<Snapshot>> {
-        self.clusters.iter().map(|rx| rx.borrow().clone()).collect()
+    /// Every cluster's latest snapshot and client report, in configuration order.
+    pub fn snapshots(&self) -> Vec<Published> {
+        self.clusters.iter().map(Feed::latest).collect()
     }
 
     /// The `/metrics` body for the current snapshots, encoded at most once per poll and shared
     /// (not copied) by concurrent scrapes.
     pub fn metrics_body(&self) -> Bytes {
         let snaps = self.snapshots();
-        let generations: Vec<u64> = snaps.iter().map(|s| s.generation).collect();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((gens, body)) = cache.as_ref()
-            && *gens == generations
+        if let Some((from, body)) = cache.as_ref()
+            && from.len() == snaps.len()
+            && from.iter().zip(&snaps).all(|(a, b)| a.same_as(b))
         {
             return body.clone();
         }
         let body = Bytes::from(metrics::encode(&snaps));
-        *cache = Some((generations, body.clone()));
+        *cache = Some((snaps, body.clone()));
         body
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{self, Guard};
 use super::{AppState, cluster, landing, topology};
 use crate::metrics;
-use crate::snapshot::Snapshot;
+use crate::snapshot::Published;
 use crate::topology::event::Event;
 
 /// The routes, ready to serve; with a web config, every request passes its auth guard.
@@ -61,9 +61,9 @@ fn bad_request(message: String) -> Response {
 
 /// The snapshots `?cluster=` selects (all without it), or a 404 response naming the cluster.
 fn selected<'a>(
-    snaps: &'a [Arc<Snapshot>],
+    snaps: &'a [Published],
     cluster: Option<&str>,
-) -> Result<Vec<&'a Arc<Snapshot>>, Box<Response>> {
+) -> Result<Vec<&'a Published>, Box<Response>> {
     match cluster {
         None => Ok(snaps.iter().collect()),
         Some(name) => {

@@ -3,17 +3,16 @@
 //! disagreeing slots. Built from snapshots only.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::slot::{SLOT_COUNT, SlotRange};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Published, Snapshot};
 use crate::topology::{Mechanism, Node, NodeId, Topology};
 
 /// The document for the chosen clusters; a cluster that is unreachable shows the last topology
 /// it had, marked stale.
-pub fn document<'a>(chosen: &[&'a Arc<Snapshot>]) -> TopologyOut<'a> {
+pub fn document<'a>(chosen: &[&'a Published]) -> TopologyOut<'a> {
     let clusters = chosen
         .iter()
         .map(|s| match &s.last_topology {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::{Ctx, esc, when};
-use crate::poll::timeline::{Point, Redirects, WINDOW_MS};
+use crate::snapshot::redirects::{Point, Redirects, WINDOW_MS};
 use crate::topology::event::{Event, Kind};
 
 /// The shortest span the chart shows, in ms.

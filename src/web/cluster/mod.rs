@@ -25,7 +25,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, esc};
-use crate::snapshot::Snapshot;
+use crate::snapshot::Published;
 use crate::topology::{NodeId, Topology};
 
 const CSS: &str = include_str!("page.css");
@@ -54,14 +54,14 @@ pub struct Sections {
 
 /// What the sections share: the topology shown and each owner's colour.
 pub(crate) struct Ctx<'a> {
-    s: &'a Snapshot,
+    s: &'a Published,
     /// The latest topology, or the last one seen while the cluster is unreachable.
     t: Option<&'a Topology>,
     colours: HashMap<NodeId, String>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(s: &'a Snapshot) -> Ctx<'a> {
+    fn new(s: &'a Published) -> Ctx<'a> {
         let t = s.topology.as_deref().or(s.last_topology.as_deref());
         Ctx {
             s,
@@ -77,7 +77,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// Renders every changing part of the page for `s`.
-pub fn sections(s: &Snapshot) -> Sections {
+pub fn sections(s: &Published) -> Sections {
     let ctx = Ctx::new(s);
     Sections {
         polled: parts::polled(&ctx),
@@ -90,7 +90,7 @@ pub fn sections(s: &Snapshot) -> Sections {
 }
 
 /// The whole page for `s`, as first served.
-pub fn page(s: &Snapshot) -> String {
+pub fn page(s: &Published) -> String {
     let x = sections(s);
     let name = esc(&s.cluster);
     let mut out = String::with_capacity(
@@ -177,7 +177,7 @@ pub(crate) fn when(ms: u64) -> String {
     format!("{} {}", &t[..10], &t[11..19])
 }
 
-fn find(state: &AppState, name: &str) -> Option<Arc<Snapshot>> {
+fn find(state: &AppState, name: &str) -> Option<Published> {
     state.snapshots().into_iter().find(|s| s.cluster == name)
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::info::NodeCounters;
-use crate::poll::timeline::Timeline;
+use crate::snapshot::redirects::Timeline;
 use crate::snapshot::testdata::snapshot_of;
 use crate::topology::event::stamp;
 use crate::topology::merge::merge;
@@ -28,7 +28,7 @@ fn run_of(html: &str, slot: u16) -> String {
 #[test]
 fn a_healthy_cluster_shows_three_owners_in_three_colours() {
     let s = snapshot_of(&healthy(), &[]);
-    let html = page(&s);
+    let html = page(&Published::new(s.clone()));
     assert!(html.contains("class=\"banner ok\""), "{html}");
     let first = run_of(&html, 0);
     assert!(
@@ -70,7 +70,7 @@ fn problems_are_marked_in_words_and_patterns_not_only_colour() {
         .replace("30002@31002 master", "30002@31002 master,fail")
         .replace("0-5460", &format!("0-5460 [7->-{B}]"));
     let s = snapshot_of(&broken, &["127.0.0.1:30002"]);
-    let html = page(&s);
+    let html = page(&Published::new(s.clone()));
     let unassigned = run_of(&html, 16100);
     assert!(
         unassigned.contains(
@@ -130,7 +130,7 @@ fn only_open_migrations_are_a_warning_not_an_alert() {
         &healthy().replace("0-5460", &format!("0-5460 [7->-{B}]")),
         &[],
     );
-    let b = sections(&s).banner;
+    let b = sections(&Published::new(s.clone())).banner;
     assert!(
         b.starts_with("<div class=\"banner warn\" role=\"status\"><b>⚠ In progress:</b>"),
         "{b}"
@@ -167,7 +167,7 @@ fn redirects_and_events_share_the_time_axis() {
         timeline.record(at, [("127.0.0.1:30001", Some(&c(m, 2 * m / 600)))]);
     }
     s.redirects = timeline.shared();
-    let html = page(&s);
+    let html = page(&Published::new(s.clone()));
     // One row for the whole cluster, one for the node that redirected.
     assert!(html.contains("<g class=\"row\" data-node=\"all nodes\">"));
     assert!(html.contains("<g class=\"row\" data-node=\"127.0.0.1:30001\">"));
@@ -191,7 +191,7 @@ fn redirects_and_events_share_the_time_axis() {
     assert!(!html.contains("no data"));
     // A history of a few seconds is drawn on a minute, the time before marked as no data.
     s.polled_at_ms = 1_010_000;
-    let html = page(&s);
+    let html = page(&Published::new(s.clone()));
     assert!(html.contains("<title>no data: slotwatch was not polling yet</title>"));
     assert!(html.contains("<p class=\"key\">1970-01-01 00:15:50 to 00:16:50 UTC"));
 }
@@ -200,7 +200,7 @@ fn redirects_and_events_share_the_time_axis() {
 fn the_page_is_self_contained_escaped_and_its_sections_are_the_data() {
     let mut s = snapshot_of(&healthy(), &[]);
     s.cluster = "prod <eu> & \"b\"/1".into();
-    let html = page(&s);
+    let html = page(&Published::new(s.clone()));
     assert!(html.contains("<h1>prod &lt;eu&gt; &amp; &quot;b&quot;/1</h1>"));
     assert!(html.contains("data-src=\"prod%20%3Ceu%3E%20%26%20%22b%22%2F1/data\""));
     for external in [
@@ -213,7 +213,7 @@ fn the_page_is_self_contained_escaped_and_its_sections_are_the_data() {
     ] {
         assert!(!html.contains(external), "{external}");
     }
-    let x = sections(&s);
+    let x = sections(&Published::new(s.clone()));
     for part in [
         &x.polled,
         &x.banner,
@@ -235,7 +235,7 @@ fn names_are_encoded_as_one_path_segment() {
 
 #[test]
 fn before_the_first_poll_the_page_says_so() {
-    let html = page(&Snapshot::empty("c"));
+    let html = page(&Published::new(crate::snapshot::Snapshot::empty("c")));
     assert!(html.contains("class=\"banner wait\""));
     assert!(html.contains("No topology yet"));
     assert!(html.contains("Waiting for the first poll."));
@@ -243,7 +243,7 @@ fn before_the_first_poll_the_page_says_so() {
 
 #[test]
 fn a_node_with_suspect_clients_says_so_and_links_to_them() {
-    let mut s = snapshot_of(&healthy(), &[]);
+    let mut s = Published::new(snapshot_of(&healthy(), &[]));
     s.clients = Some(Arc::new(crate::clients::report::one_plain_client(
         "test",
         "127.0.0.1:30002",

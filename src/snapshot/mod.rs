@@ -1,12 +1,18 @@
 //! What one poll published: plain data that `/metrics`, the JSON endpoints, the landing page
-//! and `check` read, and that nothing mutates once published.
+//! and `check` read, and that nothing mutates once published. The machinery that fills it
+//! (`poll`, `clients`) depends on this module, never the reverse.
+//!
+//! - [`redirects`]: the per-node redirect history the cluster page draws (pure).
+
+pub mod redirects;
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::clients::report::ClientsReport;
 use crate::info::NodeCounters;
-use crate::poll::timeline::Redirects;
+use crate::snapshot::redirects::Redirects;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
 use crate::topology::{MigrationId, NodeId, Topology};
 
@@ -142,8 +148,6 @@ pub struct Snapshot {
     pub stats: ClusterStats,
     /// Open migrations' progress.
     pub progress: Arc<HashMap<MigrationId, Progress>>,
-    /// The latest analysis of the clients causing redirects; `None` when off or not run yet.
-    pub clients: Option<Arc<ClientsReport>>,
     /// Per-node MOVED and ASK over the last polls, for the cluster page.
     pub redirects: Arc<Redirects>,
 }
@@ -162,7 +166,6 @@ impl Snapshot {
             events: Arc::new(Vec::new()),
             stats: ClusterStats::default(),
             progress: Arc::new(HashMap::new()),
-            clients: None,
             redirects: Arc::default(),
         }
     }
@@ -188,6 +191,46 @@ impl Snapshot {
             .values()
             .map(|p| self.polled_at_ms.saturating_sub(p.progressed_ms) as f64 / 1000.0)
             .fold(0.0, f64::max)
+    }
+}
+
+/// What the HTTP side shows of one cluster: the poller's latest snapshot and the client
+/// analysis's latest report. They arrive on separate channels, each at its own pace, so a
+/// report is shown as soon as it is made rather than with the next poll.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The latest poll's snapshot.
+    pub snapshot: Arc<Snapshot>,
+    /// The latest analysis of the clients causing redirects; `None` when off or not run yet.
+    pub clients: Option<Arc<ClientsReport>>,
+}
+
+impl Published {
+    /// A snapshot with no client report.
+    pub fn new(snapshot: Snapshot) -> Published {
+        Published {
+            snapshot: Arc::new(snapshot),
+            clients: None,
+        }
+    }
+
+    /// True if `other` holds the very same snapshot and report: what `/metrics` caches by.
+    pub fn same_as(&self, other: &Published) -> bool {
+        let same_clients = match (&self.clients, &other.clients) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        Arc::ptr_eq(&self.snapshot, &other.snapshot) && same_clients
+    }
+}
+
+/// Readers mostly want the snapshot; the report is the one field beside it.
+impl Deref for Published {
+    type Target = Snapshot;
+
+    fn deref(&self) -> &Snapshot {
+        &self.snapshot
     }
 }
 

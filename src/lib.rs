@@ -15,6 +15,7 @@
 //!   history; [`health`]: the one health judgement of it;
 //! - [`poll::plan`], [`poll::state`] and [`poll::history`]: the poll state machine;
 //! - [`clients`] (but for its `read` and `watch`): which clients cause the redirects;
+//! - [`overview`]: one serialisable view of a cluster, for `/topology` and `check --json`;
 //! - [`check::report`]: the `check` report; [`metrics`]: snapshots to OpenMetrics.
 //!
 //! Data flows one way: `poll` and `clients` fill the plain data of `snapshot`, and the edges
@@ -35,6 +36,7 @@ pub mod health;
 pub mod healthcheck;
 pub mod info;
 pub mod metrics;
+pub mod overview;
 pub mod poll;
 pub mod redis;
 pub mod serve;

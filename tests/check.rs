@@ -127,7 +127,7 @@ fn check_reports_health_keys_redirects_and_problems(server: Server) {
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["redirect"]["verdict"], "migrating");
     assert_eq!(json["migrations"][0]["slot"], slot);
-    assert_eq!(json["migrations"][0]["to"], new_addr.as_str());
+    assert_eq!(json["migrations"][0]["to"]["node"], new_addr.as_str());
     for (_, addr) in &masters {
         cluster
             .node_at(addr)

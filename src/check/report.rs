@@ -1,57 +1,14 @@
 //! The check report, built from one snapshot by a pure function so that every verdict is
 //! testable without a cluster.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
 use super::redirect::{Redirect, RedirectReport, explain};
 use crate::health::{self, Problem};
-use crate::slot::{SLOT_COUNT, SlotRange, key_slot};
+use crate::overview::Overview;
+use crate::slot::key_slot;
 use crate::snapshot::Snapshot;
-use crate::topology::{Mechanism, NodeId, Role, Topology};
-
-/// One master in the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct MasterReport {
-    /// `ip:port`.
-    pub node: String,
-    /// Node ID.
-    pub id: NodeId,
-    /// Slots owned.
-    pub slots: u32,
-    /// The slots as ranges.
-    pub ranges: Vec<SlotRange>,
-    /// Replicas' `ip:port`.
-    pub replicas: Vec<String>,
-    /// `fail`, `fail?` or empty.
-    pub flags: Vec<&'static str>,
-    /// The node answered this check.
-    pub answered: bool,
-}
-
-/// One open migration in the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct MigrationReport {
-    /// `classic` or `atomic`.
-    pub mechanism: Mechanism,
-    /// A classic migration's slot.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slot: Option<u16>,
-    /// The slots, as ranges (a classic migration moves one).
-    pub ranges: Vec<SlotRange>,
-    /// Source `ip:port`.
-    pub from: String,
-    /// Target `ip:port`.
-    pub to: String,
-    /// Classic: which halves are set (`migrating`, `importing`, `migrating+importing`);
-    /// atomic: the server's job state.
-    pub state: String,
-    /// How long it has been open: known for atomic jobs (the server keeps their creation
-    /// time); a one-shot check cannot know it for classic ones (`slotwatch serve` tracks it in
-    /// `redis_cluster_migration_age_seconds`).
-    pub age_seconds: Option<f64>,
-}
+use crate::topology::{NodeId, Role, Topology};
 
 /// What a plain (not cluster-aware) client connected to one seed gets for a key.
 #[derive(Debug, Clone, Serialize)]
@@ -81,33 +38,19 @@ pub struct KeyReport {
     pub seeds: Vec<SeedAnswer>,
 }
 
-/// The whole report, as printed and as `--json`.
+/// The whole report, as printed and as `--json`: the cluster's [`Overview`], as `/topology`
+/// serves it, and the verdict on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// Cluster name.
-    pub cluster: String,
+    /// The cluster as this check saw it.
+    #[serde(flatten)]
+    pub overview: Overview,
     /// No problem found.
     pub healthy: bool,
     /// Each problem, one sentence each (the shared health judgement).
     pub problems: Vec<String>,
-    /// Known nodes.
-    pub nodes: usize,
-    /// Nodes that answered.
-    pub answered: usize,
     /// Nodes that did not answer, with the cause.
     pub unreachable: Vec<String>,
-    /// Slots with an owner.
-    pub slots_covered: u32,
-    /// Slots with no owner, as ranges.
-    pub uncovered: Vec<SlotRange>,
-    /// Slots on which the views disagree.
-    pub disagreement_slots: u32,
-    /// Those slots as ranges.
-    pub disagreement_ranges: Vec<SlotRange>,
-    /// Masters with their slots and replicas.
-    pub masters: Vec<MasterReport>,
-    /// Open migrations.
-    pub migrations: Vec<MigrationReport>,
     /// One entry per `--key`.
     pub keys: Vec<KeyReport>,
     /// The `--moved` explanation.
@@ -124,12 +67,6 @@ pub fn build(
     redirect: Option<&Redirect>,
 ) -> Report {
     let problems = health::problems(s);
-    let up: HashSet<NodeId> = s
-        .nodes
-        .iter()
-        .filter(|n| n.up)
-        .filter_map(|n| n.id)
-        .collect();
     let unreachable = problems
         .iter()
         .find_map(|p| match p {
@@ -137,52 +74,11 @@ pub fn build(
             _ => None,
         })
         .unwrap_or_default();
-    let masters = t
-        .shards()
-        .into_iter()
-        .map(|shard| {
-            let m = shard.master;
-            MasterReport {
-                node: m.endpoint.clone(),
-                id: m.id,
-                slots: m.slot_count,
-                ranges: m.slots.clone(),
-                replicas: shard.replicas.iter().map(|r| r.endpoint.clone()).collect(),
-                flags: health::failure_flags(m.fail, m.pfail),
-                answered: up.contains(&m.id),
-            }
-        })
-        .collect();
-    let migrations = t
-        .open_migrations()
-        .into_iter()
-        .map(|m| MigrationReport {
-            mechanism: m.mechanism,
-            slot: m.id.slot(),
-            from: t.endpoint_of(&m.source),
-            to: t.endpoint_of(&m.target),
-            state: m.state.to_owned(),
-            age_seconds: m.id.job().and_then(|name| {
-                let job = t.atomic.iter().find(|a| a.name == name)?;
-                Some(s.polled_at_ms.saturating_sub(job.created_ms) as f64 / 1000.0)
-            }),
-            ranges: m.ranges,
-        })
-        .collect();
-    let unassigned = t.unassigned_slots();
     Report {
-        cluster: s.cluster.clone(),
+        overview: Overview::build(s, t),
         healthy: problems.is_empty(),
         problems: problems.iter().map(ToString::to_string).collect(),
-        nodes: t.nodes.len(),
-        answered: t.nodes.iter().filter(|n| up.contains(&n.id)).count(),
         unreachable,
-        slots_covered: u32::from(SLOT_COUNT) - unassigned,
-        uncovered: t.unassigned_ranges(),
-        disagreement_slots: t.disagreement.len(),
-        disagreement_ranges: t.disagreement.ranges(),
-        masters,
-        migrations,
         keys: keys.iter().map(|k| key_report(t, seeds, k)).collect(),
         redirect: redirect.map(|r| explain(t, r)),
     }
@@ -260,9 +156,9 @@ mod tests {
     fn healthy_cluster() {
         let r = report(&healthy(), &[], None);
         assert!(r.healthy, "{:?}", r.problems);
-        assert_eq!(r.slots_covered, 16384);
-        assert_eq!(r.masters.len(), 3);
-        assert_eq!(r.masters[0].replicas.len(), 1);
+        assert_eq!(r.overview.slots_assigned, 16384);
+        assert_eq!(r.overview.masters.len(), 3);
+        assert_eq!(r.overview.masters[0].replicas.len(), 1);
         let text = r.to_text();
         assert!(text.contains("slots covered: 16384/16384"), "{text}");
         assert!(text.ends_with("verdict: healthy\n"), "{text}");
@@ -277,7 +173,7 @@ mod tests {
         let r = report(&broken, &[], None);
         assert!(!r.healthy);
         assert_eq!(r.problems.len(), 3, "{:?}", r.problems);
-        assert_eq!(r.uncovered[0].to_string(), "16001-16383");
+        assert_eq!(r.overview.unassigned_ranges[0].to_string(), "16001-16383");
         let text = r.to_text();
         assert!(
             text.contains("[FAIL] slots covered: 16001/16384 (uncovered: 16001-16383)"),

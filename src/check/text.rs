@@ -2,145 +2,30 @@
 
 use std::fmt::Write as _;
 
-use super::report::Report;
+use super::report::{KeyReport, Report};
+use crate::overview::{MasterView, MigrationView, Overview};
 use crate::slot::{SLOT_COUNT, format_ranges};
 
 impl Report {
     /// The report as readable text.
     pub fn to_text(&self) -> String {
         let mut o = String::new();
-        let mark = |ok: bool| if ok { "[ok]  " } else { "[FAIL]" };
+        let c = &self.overview;
         let _ = writeln!(
             o,
             "cluster {}: {} nodes ({} answered), {} masters",
-            self.cluster,
-            self.nodes,
-            self.answered,
-            self.masters.len()
+            c.cluster,
+            c.nodes.len(),
+            c.answered(),
+            c.masters.len()
         );
-        let _ = writeln!(
-            o,
-            "{} slots covered: {}/{}{}",
-            mark(self.uncovered.is_empty()),
-            self.slots_covered,
-            SLOT_COUNT,
-            if self.uncovered.is_empty() {
-                String::new()
-            } else {
-                format!(" (uncovered: {})", format_ranges(&self.uncovered))
-            }
-        );
-        let failing: Vec<String> = self
-            .masters
-            .iter()
-            .filter(|m| !m.flags.is_empty())
-            .map(|m| format!("{} ({})", m.node, m.flags.join(",")))
-            .collect();
-        let _ = writeln!(
-            o,
-            "{} failing masters: {}",
-            mark(failing.is_empty()),
-            if failing.is_empty() {
-                "none".into()
-            } else {
-                failing.join(", ")
-            }
-        );
-        let _ = writeln!(
-            o,
-            "{} slot ownership: {}",
-            mark(self.disagreement_slots == 0),
-            if self.disagreement_slots == 0 {
-                format!("all {} answering nodes agree", self.answered)
-            } else {
-                format!(
-                    "nodes disagree on {} slot(s): {}",
-                    self.disagreement_slots,
-                    format_ranges(&self.disagreement_ranges)
-                )
-            }
-        );
-        let _ = writeln!(
-            o,
-            "{} nodes answering: {}",
-            mark(self.unreachable.is_empty()),
-            if self.unreachable.is_empty() {
-                "all".into()
-            } else {
-                format!("no answer from {}", self.unreachable.join(", "))
-            }
-        );
-        let _ = writeln!(
-            o,
-            "{} open migrations: {}",
-            mark(self.migrations.is_empty()),
-            if self.migrations.is_empty() {
-                "none".to_owned()
-            } else {
-                self.migrations.len().to_string()
-            }
-        );
-        for m in &self.migrations {
-            let slots = format_ranges(&m.ranges);
-            let age = match m.age_seconds {
-                Some(age) => format!("open for {age:.0}s"),
-                None => "age unknown to a one-shot check, see redis_cluster_migration_age_seconds"
-                    .to_owned(),
-            };
-            let _ = writeln!(
-                o,
-                "         {} {slots} {} -> {} ({} {}; {age})",
-                if m.ranges.len() == 1 && m.ranges[0].len() == 1 {
-                    "slot"
-                } else {
-                    "slots"
-                },
-                m.from,
-                m.to,
-                m.mechanism.as_str(),
-                m.state,
-            );
-        }
+        self.questions(&mut o);
         let _ = writeln!(o, "\nmasters:");
-        for m in &self.masters {
-            let _ = writeln!(
-                o,
-                "  {:<22} {:>5} slots  {:<24} replicas: {}{}",
-                m.node,
-                m.slots,
-                format_ranges(&m.ranges),
-                if m.replicas.is_empty() {
-                    "none".to_owned()
-                } else {
-                    m.replicas.join(", ")
-                },
-                if m.flags.is_empty() {
-                    String::new()
-                } else {
-                    format!("  [{}]", m.flags.join(","))
-                }
-            );
+        for m in &c.masters {
+            master_line(&mut o, m);
         }
         for k in &self.keys {
-            let _ = writeln!(
-                o,
-                "\nkey {:?}: slot {}, owner {}{}{}",
-                k.key,
-                k.slot,
-                k.owner.as_deref().unwrap_or("none (unassigned)"),
-                if k.replicas.is_empty() {
-                    String::new()
-                } else {
-                    format!(", replicas {}", k.replicas.join(", "))
-                },
-                k.migrating
-                    .as_ref()
-                    .map(|m| format!(", migrating {m}"))
-                    .unwrap_or_default()
-            );
-            for s in &k.seeds {
-                let _ = writeln!(o, "  plain client via {}: {}", s.seed, s.answer);
-            }
+            key_lines(&mut o, k);
         }
         if let Some(r) = &self.redirect {
             let _ = writeln!(
@@ -159,5 +44,144 @@ impl Report {
             }
         );
         o
+    }
+
+    /// One `[ok]`/`[FAIL]` line per question, the open migrations under the last.
+    fn questions(&self, o: &mut String) {
+        let c = &self.overview;
+        let none_or = |items: Vec<String>| {
+            if items.is_empty() {
+                "none".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        let failing: Vec<String> = c
+            .masters
+            .iter()
+            .filter(|m| !m.flags.is_empty())
+            .map(|m| format!("{} ({})", m.node, m.flags.join(",")))
+            .collect();
+        let lines = [
+            (c.unassigned_ranges.is_empty(), coverage(c)),
+            (
+                failing.is_empty(),
+                format!("failing masters: {}", none_or(failing)),
+            ),
+            (c.disagreement.slots == 0, ownership(c)),
+            (
+                self.unreachable.is_empty(),
+                format!(
+                    "nodes answering: {}",
+                    if self.unreachable.is_empty() {
+                        "all".to_owned()
+                    } else {
+                        format!("no answer from {}", self.unreachable.join(", "))
+                    }
+                ),
+            ),
+            (
+                c.migrations.is_empty(),
+                format!(
+                    "open migrations: {}",
+                    match c.migrations.len() {
+                        0 => "none".to_owned(),
+                        n => n.to_string(),
+                    }
+                ),
+            ),
+        ];
+        for (ok, line) in lines {
+            let _ = writeln!(o, "{} {line}", if ok { "[ok]  " } else { "[FAIL]" });
+        }
+        for m in &c.migrations {
+            migration_line(o, m);
+        }
+    }
+}
+
+fn coverage(c: &Overview) -> String {
+    format!(
+        "slots covered: {}/{}{}",
+        c.slots_assigned,
+        SLOT_COUNT,
+        if c.unassigned_ranges.is_empty() {
+            String::new()
+        } else {
+            format!(" (uncovered: {})", format_ranges(&c.unassigned_ranges))
+        }
+    )
+}
+
+fn ownership(c: &Overview) -> String {
+    if c.disagreement.slots == 0 {
+        format!("slot ownership: all {} answering nodes agree", c.answered())
+    } else {
+        format!(
+            "slot ownership: nodes disagree on {} slot(s): {}",
+            c.disagreement.slots,
+            format_ranges(&c.disagreement.ranges)
+        )
+    }
+}
+
+fn migration_line(o: &mut String, m: &MigrationView) {
+    let age = match m.age_seconds {
+        Some(age) => format!("open for {age:.0}s"),
+        None => {
+            "age unknown to a one-shot check, see redis_cluster_migration_age_seconds".to_owned()
+        }
+    };
+    let _ = writeln!(
+        o,
+        "         {} {} {} -> {} ({} {}; {age})",
+        if m.slots == 1 { "slot" } else { "slots" },
+        format_ranges(&m.ranges),
+        m.from.node,
+        m.to.node,
+        m.mechanism.as_str(),
+        m.state,
+    );
+}
+
+fn master_line(o: &mut String, m: &MasterView) {
+    let _ = writeln!(
+        o,
+        "  {:<22} {:>5} slots  {:<24} replicas: {}{}",
+        m.node,
+        m.slots,
+        format_ranges(&m.ranges),
+        if m.replicas.is_empty() {
+            "none".to_owned()
+        } else {
+            m.replicas.join(", ")
+        },
+        if m.flags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", m.flags.join(","))
+        }
+    );
+}
+
+fn key_lines(o: &mut String, k: &KeyReport) {
+    let _ = writeln!(
+        o,
+        "\nkey {:?}: slot {}, owner {}{}{}",
+        k.key,
+        k.slot,
+        k.owner.as_deref().unwrap_or("none (unassigned)"),
+        if k.replicas.is_empty() {
+            String::new()
+        } else {
+            format!(", replicas {}", k.replicas.join(", "))
+        },
+        k.migrating
+            .as_ref()
+            .map(|m| format!(", migrating {m}"))
+            .unwrap_or_default()
+    );
+    for s in &k.seeds {
+        let _ = writeln!(o, "  plain client via {}: {}", s.seed, s.answer);
     }
 }

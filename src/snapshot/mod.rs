@@ -262,10 +262,12 @@ pub(crate) mod testdata {
                 }
             })
             .collect();
+        let t = Arc::new(t);
         Snapshot {
             polled_at_ms: 2_000,
             up: true,
-            topology: Some(Arc::new(t)),
+            last_topology: Some(t.clone()),
+            topology: Some(t),
             nodes,
             ..Snapshot::empty("test")
         }

@@ -46,10 +46,14 @@ pub struct Node {
     /// Number of merged views that list this node.
     pub seen_by: u32,
     /// True if this node's own reply was among the merged views.
+    #[serde(rename = "own_view")]
     pub answered: bool,
-    /// Slots this node owns in the merged topology.
+    /// Slots this node owns in the merged topology, as ranges.
+    #[serde(rename = "ranges")]
     pub slots: Vec<SlotRange>,
-    /// Number of slots this node owns.
+    /// Number of slots this node owns; serialised as `slots`, the name every count of slots
+    /// has in slotwatch's JSON.
+    #[serde(rename = "slots")]
     pub slot_count: u32,
 }
 

@@ -15,6 +15,7 @@
 //! goes to the log), and the private `node` and `migrations`. I/O that drives them: [`fetch`]
 //! (connections and the pipelined round trip) and this module's [`Poller`] (the timer).
 
+mod answers;
 pub mod fetch;
 pub mod history;
 pub mod lasting;

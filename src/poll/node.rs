@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::lasting::Lasting;
+use super::lasting::{Lasted, Lasting};
 use super::plan::Visit;
 use super::sample::{Fetched, Sample};
 use crate::info::NodeCounters;
@@ -22,16 +22,8 @@ pub(super) struct NodeState {
     pub(super) counters: Option<NodeCounters>,
     /// Failed fetches by reason.
     pub(super) errors: BTreeMap<&'static str, u64>,
-    /// Consecutive failed fetches.
-    pub(super) failures: u32,
-    /// Skip the next poll: the node failed twice or more in a row.
-    pub(super) resting: bool,
-    /// Why the latest fetch failed, while failures > 0.
-    pub(super) failing: Option<&'static str>,
-    /// The failure reason last reported in a note, so a dead node is reported once.
-    pub(super) reported: Option<&'static str>,
-    /// Since when the node fails, for the log.
-    pub(super) down: Option<Lasting>,
+    /// Whether it answers.
+    pub(super) link: Link,
     /// A refusal of `CLUSTER GETSLOTMIGRATIONS` was reported, so it is not reported again.
     pub(super) jobs_denied_reported: bool,
     /// Polls left during which its full view is read every poll.
@@ -40,7 +32,52 @@ pub(super) struct NodeState {
     pub(super) command_stats_at: Option<u64>,
 }
 
+/// Whether a node answers, for the reconnect policy and the log.
+#[derive(Debug, Clone, Default)]
+pub(super) enum Link {
+    /// Its latest fetch succeeded, or none was tried yet.
+    #[default]
+    Up,
+    /// Its latest fetches failed.
+    Failing(Failing),
+}
+
+/// A node whose latest fetches failed.
+#[derive(Debug, Clone)]
+pub(super) struct Failing {
+    /// Consecutive failed fetches, at least one.
+    failures: u32,
+    /// Why the latest one failed: `slotwatch_poll_errors_total`'s reason.
+    reason: &'static str,
+    /// Skip the next poll: the node failed twice or more in a row.
+    resting: bool,
+    /// Since when, for the log.
+    down: Lasting,
+}
+
+/// What a fetch changed in whether a node answers, worth a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    /// It started failing, or now fails for another reason.
+    Failing(&'static str),
+    /// It still fails for the same reason, and a reminder is due.
+    StillFailing(&'static str, Lasted),
+    /// It answers again after failing for so long.
+    Answering(Lasted),
+}
+
 impl NodeState {
+    /// True, once, when the poll being planned must skip the node: it is resting.
+    pub(super) fn take_rest(&mut self) -> bool {
+        match &mut self.link {
+            Link::Failing(f) if f.resting => {
+                f.resting = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(super) fn visit(&self, endpoint: &str) -> Visit {
         Visit {
             endpoint: endpoint.to_owned(),
@@ -75,23 +112,53 @@ impl NodeState {
         self.counters = Some(counters);
     }
 
-    /// Records the outcome of a fetch for the reconnect policy: a failing node is tried again
-    /// the next poll; after two failures in a row, every other poll. A dead node thus gets at
-    /// most one connection attempt per two polls, and a node (or a whole cluster) that comes
-    /// back is seen within two polls, however long it was away.
-    pub(super) fn fetched(&mut self, result: &Result<Sample, FetchError>) {
-        match result {
-            Ok(_) => {
-                self.failures = 0;
-                self.resting = false;
-                self.failing = None;
+    /// Records the outcome of the fetch of the poll at `now_ms` for the reconnect policy: a
+    /// failing node is tried again the next poll; after two failures in a row, every other
+    /// poll. A dead node thus gets at most one connection attempt per two polls, and a node
+    /// (or a whole cluster) that comes back is seen within two polls, however long it was
+    /// away. Returns what the log should say of it.
+    pub(super) fn fetched(
+        &mut self,
+        result: &Result<Sample, FetchError>,
+        now_ms: u64,
+    ) -> Option<Change> {
+        match (result, &mut self.link) {
+            (Ok(_), Link::Up) => None,
+            (Ok(_), Link::Failing(f)) => {
+                let lasted = f.down.lasted(now_ms);
+                self.link = Link::Up;
+                Some(Change::Answering(lasted))
             }
-            Err(FetchError::Resting) => {}
-            Err(e) => {
-                *self.errors.entry(e.reason()).or_insert(0) += 1;
-                self.failures += 1;
-                self.failing = Some(e.reason());
-                self.resting = self.failures >= 2;
+            (Err(FetchError::Resting), Link::Failing(f)) => f
+                .down
+                .again(now_ms)
+                .map(|lasted| Change::StillFailing(f.reason, lasted)),
+            (Err(FetchError::Resting), Link::Up) => None,
+            (Err(e), link) => {
+                let reason = e.reason();
+                *self.errors.entry(reason).or_insert(0) += 1;
+                match link {
+                    Link::Up => {
+                        *link = Link::Failing(Failing {
+                            failures: 1,
+                            reason,
+                            resting: false,
+                            down: Lasting::start(now_ms),
+                        });
+                        Some(Change::Failing(reason))
+                    }
+                    Link::Failing(f) => {
+                        f.failures += 1;
+                        f.resting = f.failures >= 2;
+                        let reminder = f.down.again(now_ms);
+                        if f.reason != reason {
+                            f.reason = reason;
+                            Some(Change::Failing(reason))
+                        } else {
+                            reminder.map(|lasted| Change::StillFailing(reason, lasted))
+                        }
+                    }
+                }
             }
         }
     }

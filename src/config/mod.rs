@@ -19,6 +19,7 @@ use serde::Deserialize;
 pub use file::{YamlError, load_file, parse_file, parse_listen, parse_yaml, read_text};
 pub use values::{
     Auth, HumanBytes, HumanDuration, PasswordError, PasswordSource, Secret, Seed, TlsConfig,
+    ValueError,
 };
 
 /// Default address of the HTTP endpoint; 19121 sits beside the de facto Redis exporter's 9121.

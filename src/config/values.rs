@@ -7,18 +7,50 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// Why a value of the configuration could not be read; the text is the value as written,
+/// never a secret (a seed with credentials is refused without echoing it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// Not a duration.
+    #[error("expected a duration such as 500ms, 5s or 1m, found {0:?}")]
+    Duration(String),
+    /// Not a size, or one too large.
+    #[error("expected a size such as 8MiB, 512KiB or 1GiB, found {0:?}")]
+    Size(String),
+    /// A seed without the `redis://` or `rediss://` scheme.
+    #[error("a seed must look like redis://host:port or rediss://host:port")]
+    SeedScheme,
+    /// A seed URL with credentials in it.
+    #[error(
+        "a seed URL must not contain credentials; use username and password_file or password_env"
+    )]
+    SeedCredentials,
+    /// A seed with a bracketed IPv6 host but no port after it.
+    #[error("expected [ipv6]:port in seed {0:?}")]
+    SeedIpv6(String),
+    /// A seed without a port.
+    #[error("missing :port in seed {0:?}")]
+    SeedNoPort(String),
+    /// A seed without a host.
+    #[error("missing host in seed {0:?}")]
+    SeedNoHost(String),
+    /// A seed whose port is not 1 to 65535.
+    #[error("bad port in seed {0:?}")]
+    SeedPort(String),
+}
+
 /// A duration written as `500ms`, `5s`, `2m` or `1h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
 
 impl std::str::FromStr for HumanDuration {
-    type Err = String;
+    type Err = ValueError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let expected = || format!("expected a duration such as 500ms, 5s or 1m, found {text:?}");
+        let expected = || ValueError::Duration(text.to_owned());
         let n: u64 = num.parse().map_err(|_| expected())?;
         let d = match unit {
             // Zero needs no unit: `0` is how "off" is usually written.
@@ -52,13 +84,13 @@ impl fmt::Display for HumanDuration {
 pub struct HumanBytes(pub u64);
 
 impl std::str::FromStr for HumanBytes {
-    type Err = String;
+    type Err = ValueError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let expected = || format!("expected a size such as 8MiB, 512KiB or 1GiB, found {text:?}");
+        let expected = || ValueError::Size(text.to_owned());
         let n: u64 = num.parse().map_err(|_| expected())?;
         let scale: u64 = match unit.trim() {
             "" | "B" => 1,
@@ -97,7 +129,7 @@ impl<'de> Deserialize<'de> for HumanBytes {
 /// reports the key path and the value's own line and column.
 struct ParsedStr<T>(std::marker::PhantomData<T>);
 
-impl<T: std::str::FromStr<Err = String>> serde::de::Visitor<'_> for ParsedStr<T> {
+impl<T: std::str::FromStr<Err = ValueError>> serde::de::Visitor<'_> for ParsedStr<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,7 +177,7 @@ impl fmt::Display for Seed {
 }
 
 impl std::str::FromStr for Seed {
-    type Err = String;
+    type Err = ValueError;
 
     /// Parses a seed URL. A password in the URL is refused (without echoing it), because URLs
     /// end up in process lists, logs and metrics.
@@ -155,34 +187,30 @@ impl std::str::FromStr for Seed {
         } else if let Some(r) = text.strip_prefix("redis://") {
             (false, r)
         } else {
-            return Err("a seed must look like redis://host:port or rediss://host:port".into());
+            return Err(ValueError::SeedScheme);
         };
         // Refuse credentials anywhere in the URL, before any other check can echo it: a
         // password may itself contain '/', '?' or ':'.
         if rest.contains('@') {
-            return Err(
-                "a seed URL must not contain credentials; use username and password_file or \
-                 password_env"
-                    .into(),
-            );
+            return Err(ValueError::SeedCredentials);
         }
         let hostport = rest.split(['/', '?']).next().unwrap_or("");
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
             v6.split_once("]:")
-                .ok_or_else(|| format!("expected [ipv6]:port in seed {text:?}"))?
+                .ok_or_else(|| ValueError::SeedIpv6(text.to_owned()))?
         } else {
             hostport
                 .rsplit_once(':')
-                .ok_or_else(|| format!("missing :port in seed {text:?}"))?
+                .ok_or_else(|| ValueError::SeedNoPort(text.to_owned()))?
         };
         if host.is_empty() {
-            return Err(format!("missing host in seed {text:?}"));
+            return Err(ValueError::SeedNoHost(text.to_owned()));
         }
         let port = port
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("bad port in seed {text:?}"))?;
+            .ok_or_else(|| ValueError::SeedPort(text.to_owned()))?;
         Ok(Seed {
             host: host.to_owned(),
             port,

@@ -11,7 +11,7 @@ use super::plan::Plan;
 use super::plan::Visit;
 use super::sample::{Fetched, Jobs, Sample};
 use crate::info::{NodeCounters, parse_info};
-use crate::redis::{Connector, FetchError, NodeConnection};
+use crate::redis::{Connector, FetchError, NodeConnection, ProtocolError};
 use crate::topology::atomic::parse_jobs;
 use crate::topology::parse::parse_view_bytes;
 
@@ -164,59 +164,94 @@ fn info_sections(visit: &Visit) -> &'static [&'static str] {
     }
 }
 
-/// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), the INFO sections in
-/// one call (one call per section on Redis 6.2, which takes one section per call;
-/// `commandstats` only when due), and where
-/// asked `CLUSTER GETSLOTMIGRATIONS` and `CLUSTER COUNTKEYSINSLOT` for migrating slots.
-async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
-    let mut pipe = ::redis::pipe();
-    // Replies come back one by one, errors included, so that an optional command the server
-    // refuses does not fail the whole round trip.
-    pipe.ignore_errors();
-    if visit.full_view {
-        pipe.cmd("CLUSTER").arg("NODES");
-    }
-    let sections = info_sections(visit);
-    let multi_info = conn.multi_info != Some(false);
-    if multi_info {
-        pipe.cmd("INFO").arg(sections);
-    } else {
-        for section in sections {
-            pipe.cmd("INFO").arg(section);
+/// What one round trip asks of a node, in the order of the pipeline's commands.
+struct Asked {
+    /// `CLUSTER NODES`.
+    view: bool,
+    /// The INFO sections, and whether they go in one call.
+    sections: &'static [&'static str],
+    multi_info: bool,
+    /// `CLUSTER GETSLOTMIGRATIONS`.
+    jobs: bool,
+    /// `CLUSTER COUNTKEYSINSLOT` for each of these slots.
+    count_slots: Vec<u16>,
+}
+
+impl Asked {
+    fn of(conn: &Conn, visit: &Visit) -> Asked {
+        Asked {
+            view: visit.full_view,
+            sections: info_sections(visit),
+            multi_info: conn.multi_info != Some(false),
+            jobs: visit.jobs && matches!(conn.jobs, None | Some(JobSupport::Yes)),
+            count_slots: visit.count_slots.clone(),
         }
     }
-    let ask_jobs = visit.jobs && matches!(conn.jobs, None | Some(JobSupport::Yes));
-    if ask_jobs {
-        pipe.cmd("CLUSTER").arg("GETSLOTMIGRATIONS");
+
+    fn info_replies(&self) -> usize {
+        if self.multi_info {
+            1
+        } else {
+            self.sections.len()
+        }
     }
-    for slot in &visit.count_slots {
-        pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot);
+
+    fn replies(&self) -> usize {
+        usize::from(self.view)
+            + self.info_replies()
+            + usize::from(self.jobs)
+            + self.count_slots.len()
     }
-    let replies: Vec<Value> = pipe
+
+    fn pipeline(&self) -> ::redis::Pipeline {
+        let mut pipe = ::redis::pipe();
+        // Replies come back one by one, errors included, so that an optional command the
+        // server refuses does not fail the whole round trip.
+        pipe.ignore_errors();
+        if self.view {
+            pipe.cmd("CLUSTER").arg("NODES");
+        }
+        if self.multi_info {
+            pipe.cmd("INFO").arg(self.sections);
+        } else {
+            for section in self.sections {
+                pipe.cmd("INFO").arg(section);
+            }
+        }
+        if self.jobs {
+            pipe.cmd("CLUSTER").arg("GETSLOTMIGRATIONS");
+        }
+        for slot in &self.count_slots {
+            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot);
+        }
+        pipe
+    }
+}
+
+/// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), the INFO sections in
+/// one call (one call per section on Redis 6.2, which takes one section per call;
+/// `commandstats` only when due), and where asked `CLUSTER GETSLOTMIGRATIONS` and
+/// `CLUSTER COUNTKEYSINSLOT` for migrating slots.
+async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
+    let asked = Asked::of(conn, visit);
+    let replies: Vec<Value> = asked
+        .pipeline()
         .query_async(&mut conn.conn.conn)
         .await
         .map_err(|e| conn.conn.explain(&e))?;
-    let info_replies = if multi_info { 1 } else { sections.len() };
-    let expected = usize::from(visit.full_view)
-        + info_replies
-        + usize::from(ask_jobs)
-        + visit.count_slots.len();
-    if replies.len() != expected {
-        return Err(FetchError::Protocol(format!(
-            "expected {expected} replies to the pipeline, got {}",
-            replies.len()
-        )));
+    if replies.len() != asked.replies() {
+        return Err(FetchError::Protocol(ProtocolError::ReplyCount {
+            expected: asked.replies(),
+            got: replies.len(),
+        }));
     }
     let mut replies = replies.into_iter();
     let mut next = || replies.next().unwrap_or(Value::Nil);
-    let view = if visit.full_view {
-        let nodes = bytes(required(next())?);
-        let view = parse_view_bytes(&nodes)
-            .map_err(|e| FetchError::Protocol(format!("CLUSTER NODES {e}")))?;
+    let view = if asked.view {
+        let view = parse_view_bytes(&bytes(required(next())?))
+            .map_err(|e| FetchError::Protocol(ProtocolError::View(e)))?;
         if view.myself().is_none() {
-            return Err(FetchError::Protocol(
-                "CLUSTER NODES reply has no myself line".into(),
-            ));
+            return Err(FetchError::Protocol(ProtocolError::NoMyself));
         }
         Some(view)
     } else {
@@ -224,7 +259,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     };
     let mut counters = NodeCounters::default();
     let mut single_sections = false;
-    for _ in 0..info_replies {
+    for _ in 0..asked.info_replies() {
         match next() {
             // Redis 6.2 refuses several sections in one call: ask for them one by one from now.
             Value::ServerError(_) if conn.multi_info.is_none() => single_sections = true,
@@ -234,7 +269,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
             ),
         }
     }
-    let jobs = match (&conn.jobs, ask_jobs) {
+    let jobs = match (&conn.jobs, asked.jobs) {
         (_, true) => {
             let (support, jobs) = read_jobs(next())?;
             conn.jobs = Some(support);
@@ -244,7 +279,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         (Some(JobSupport::Denied(e)), false) if visit.jobs => Jobs::Denied(e.clone()),
         _ => Jobs::NotAsked,
     };
-    let keys = visit
+    let keys = asked
         .count_slots
         .iter()
         .filter_map(|slot| match next() {
@@ -256,17 +291,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         conn.multi_info = Some(!single_sections);
     }
     if single_sections {
-        let mut pipe = ::redis::pipe();
-        for section in sections {
-            pipe.cmd("INFO").arg(section);
-        }
-        let texts: Vec<Vec<u8>> = pipe
-            .query_async(&mut conn.conn.conn)
-            .await
-            .map_err(|e| conn.conn.explain(&e))?;
-        for text in texts {
-            parse_info(&String::from_utf8_lossy(&text), &mut counters);
-        }
+        info_one_by_one(conn, asked.sections, &mut counters).await?;
     }
     Ok(Sample {
         view,
@@ -274,6 +299,26 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         jobs,
         keys,
     })
+}
+
+/// Reads the INFO sections one call each, for servers that take one section per call.
+async fn info_one_by_one(
+    conn: &mut Conn,
+    sections: &[&str],
+    counters: &mut NodeCounters,
+) -> Result<(), FetchError> {
+    let mut pipe = ::redis::pipe();
+    for section in sections {
+        pipe.cmd("INFO").arg(section);
+    }
+    let texts: Vec<Vec<u8>> = pipe
+        .query_async(&mut conn.conn.conn)
+        .await
+        .map_err(|e| conn.conn.explain(&e))?;
+    for text in texts {
+        parse_info(&String::from_utf8_lossy(&text), counters);
+    }
+    Ok(())
 }
 
 /// A reply that must not be an error: an error fails the fetch, classified as usual.
@@ -298,9 +343,9 @@ fn bytes(v: Value) -> Vec<u8> {
 fn read_jobs(v: Value) -> Result<(JobSupport, Jobs), FetchError> {
     let entries = match v {
         Value::ServerError(e) => {
+            let denied = e.code() == "NOPERM";
             let text = RedisError::from(e).to_string();
-            let upper = text.to_ascii_uppercase();
-            return Ok(if upper.contains("NOPERM") {
+            return Ok(if denied {
                 (JobSupport::Denied(text.clone()), Jobs::Denied(text))
             } else {
                 // "unknown subcommand" on Redis and older Valkey.
@@ -309,9 +354,9 @@ fn read_jobs(v: Value) -> Result<(JobSupport, Jobs), FetchError> {
         }
         Value::Array(entries) => entries,
         other => {
-            return Err(FetchError::Protocol(format!(
-                "CLUSTER GETSLOTMIGRATIONS: expected an array, got {other:?}"
-            )));
+            return Err(FetchError::Protocol(ProtocolError::JobsShape(format!(
+                "{other:?}"
+            ))));
         }
     };
     let text = |v: &Value| match v {
@@ -330,6 +375,6 @@ fn read_jobs(v: Value) -> Result<(JobSupport, Jobs), FetchError> {
             _ => Vec::new(),
         })
         .collect();
-    let jobs = parse_jobs(&pairs).map_err(|e| FetchError::Protocol(e.to_string()))?;
+    let jobs = parse_jobs(&pairs).map_err(|e| FetchError::Protocol(ProtocolError::Job(e)))?;
     Ok((JobSupport::Yes, Jobs::Read(jobs)))
 }

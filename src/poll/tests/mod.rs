@@ -84,10 +84,14 @@ impl World {
 
     fn answer(&self, v: &Visit) -> Result<Sample, FetchError> {
         if self.down.contains(&v.endpoint) {
-            return Err(FetchError::Connect("Connection refused".into()));
+            return Err(FetchError::Connect(std::sync::Arc::new(
+                std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            )));
         }
         let Some(view) = self.view_of(&v.endpoint) else {
-            return Err(FetchError::Connect("Connection refused".into()));
+            return Err(FetchError::Connect(std::sync::Arc::new(
+                std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            )));
         };
         let mut counters = NodeCounters::default();
         let ask = self.asks.get(&v.endpoint).copied().unwrap_or(0);

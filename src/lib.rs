@@ -19,7 +19,8 @@
 //! - [`check::report`]: the `check` report; [`metrics`]: snapshots to OpenMetrics.
 //!
 //! Data flows one way: `poll` and `clients` fill the plain data of `snapshot`, and the edges
-//! read it; `snapshot` depends on neither.
+//! read it; `snapshot` never imports `poll`, and `clients` never imports `poll` or `snapshot`
+//! (tests/layout.rs holds these lines).
 //!
 //! Around it sit the edges: [`config`] (YAML and flags), [`redis`] and [`tls`] (connections),
 //! [`poll`] (the per-cluster task and the fetch), [`web`] (routes, landing page, auth, the

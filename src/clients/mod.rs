@@ -106,3 +106,49 @@ impl Reason {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    /// The README's table of reasons: (title, servers) per row.
+    fn readme_reasons() -> Vec<(String, String)> {
+        include_str!("../../README.md")
+            .lines()
+            .skip_while(|l| !l.starts_with("| reason | seen as | servers |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+                let first = cells.first().copied().unwrap_or_default();
+                (first.to_owned(), cells.last().copied().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_reason_is_named_and_scoped_as_the_readme_documents_it() {
+        let documented = readme_reasons();
+        assert_eq!(documented.len(), Reason::ALL.len(), "{documented:?}");
+        for (reason, (title, servers)) in Reason::ALL.iter().zip(&documented) {
+            assert_eq!(reason.title(), title);
+            // The README gives the servers; the report adds which fields it needs there.
+            let short = reason.servers().split(" (").next().unwrap_or_default();
+            assert_eq!(short, servers, "{reason:?}");
+        }
+        assert!(Reason::StaleMap.servers().contains("tot-cmds, tot-net-in"));
+    }
+
+    #[test]
+    fn each_fix_says_what_to_change() {
+        let fixes = [
+            (Reason::NotClusterAware, "use a cluster client"),
+            (Reason::ReplicaWithoutReadonly, "send READONLY on replica connections"),
+            (Reason::StaleMap, "refresh its slot map on MOVED"),
+            (Reason::RejectedCommands, "see which command it sends"),
+        ];
+        for (reason, words) in fixes {
+            assert!(reason.fix().contains(words), "{reason:?}: {}", reason.fix());
+        }
+    }
+}

@@ -178,4 +178,79 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0
             Decision::Sample(_)
         ));
     }
+
+    fn with_info(info: &str, changed_ms: u64) -> Observed {
+        let mut seen = with_moved(0, changed_ms);
+        for (_, c) in &mut seen.counters {
+            *c = NodeCounters::default();
+            parse_info(info, c);
+        }
+        seen
+    }
+
+    #[test]
+    fn the_pause_after_a_change_is_at_least_min_settle_and_ends_there() {
+        let second = Duration::from_secs(1);
+        let settle = MIN_SETTLE.as_millis() as u64;
+        let changed = 1_700_000_000_000;
+        let mut r = Refresh::default();
+        r.decide(&with_moved(1, 0), changed - 1_000, second);
+        // Shorter analysis intervals do not shorten the pause.
+        assert!(matches!(
+            r.decide(&with_moved(2, changed), changed + settle - 1, second),
+            Decision::Skip(why) if why.contains("topology changed")
+        ));
+        assert!(matches!(
+            r.decide(&with_moved(3, changed), changed + settle, second),
+            Decision::Sample(_)
+        ));
+    }
+
+    #[test]
+    fn a_cluster_that_never_changed_is_not_paused_even_early_on() {
+        let mut r = Refresh::default();
+        r.decide(&with_moved(1, 0), 1_000, Duration::from_secs(60));
+        assert!(matches!(
+            r.decide(&with_moved(2, 0), 2_000, Duration::from_secs(60)),
+            Decision::Sample(_)
+        ));
+    }
+
+    #[test]
+    fn ask_replies_and_refused_calls_count_as_well_as_moved() {
+        let minute = Duration::from_secs(60);
+        let t0 = 1_700_000_000_000;
+        let ask = |n: u64| with_info(&format!("# Errorstats\r\nerrorstat_ASK:count={n}\r\n"), 0);
+        let mut r = Refresh::default();
+        r.decide(&ask(4), t0, minute);
+        assert!(matches!(r.decide(&ask(5), t0 + 60_000, minute), Decision::Sample(_)));
+        let rejected = |n: u64| {
+            with_info(
+                &format!(
+                    "# Errorstats\r\nerrorstat_MOVED:count=2\r\n# Commandstats\r\n\
+                     cmdstat_get:calls=1,rejected_calls={n},failed_calls=0\r\n"
+                ),
+                0,
+            )
+        };
+        let mut r = Refresh::default();
+        r.decide(&rejected(3), t0, minute);
+        // MOVED stays at 2 but the refused calls grew: the larger of the two is what counts.
+        assert!(matches!(r.decide(&rejected(4), t0 + 60_000, minute), Decision::Sample(_)));
+        assert!(matches!(
+            r.decide(&rejected(4), t0 + 120_000, minute),
+            Decision::Skip(why) if why.contains("no redirects")
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_cluster_is_not_sampled() {
+        let mut r = Refresh::default();
+        let mut seen = with_moved(1, 0);
+        seen.topology = None;
+        assert!(matches!(
+            r.decide(&seen, 1_000, Duration::from_secs(60)),
+            Decision::Skip(why) if why.contains("cannot be read")
+        ));
+    }
 }

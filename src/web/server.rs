@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,12 +24,13 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::time::Sleep;
+use tokio_rustls::rustls::ServerConfig;
 
 use super::config::WebConfigSource;
 use crate::config::WebLimits;
@@ -56,31 +58,12 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let open = Arc::new(Registry::default());
     let mut accept_errors = AcceptErrors::default();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => {
-                    accept_errors.recovered();
-                    a
-                }
-                Err(e) => {
-                    tokio::time::sleep(accept_errors.failed(&e)).await;
-                    continue;
-                }
-            },
-            _ = stopped(&mut shutdown) => break,
-        };
-        let Some((slot, evicted)) = open.admit(limits.max_connections) else {
+    while let Some((tcp, peer)) = accept(&listener, &mut accept_errors, &mut shutdown).await {
+        let Some(slot) = make_room(&open, limits.max_connections).await else {
             // Every open connection is busy with a request: refuse this one.
             drop(tcp);
             continue;
         };
-        if let Some(evicted) = evicted {
-            // A ready listener may be accepted from many times in a row before the evicted
-            // connections' tasks run; without this wait their descriptors would pile up
-            // beyond the cap under a flood.
-            let _ = tokio::time::timeout(EVICTION_WAIT, evicted.closed.notified()).await;
-        }
         let _ = tcp.set_nodelay(true);
         let tls = web.as_ref().and_then(|w| w.current().tls);
         let service = TowerToHyperService::new(Counted {
@@ -89,48 +72,105 @@ pub async fn run(
         });
         // Taken before the handshake, so that shutdown waits for this connection too.
         let watcher = graceful.watcher();
-        let open = open.clone();
-        tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            let serve = async {
-                match tls {
-                    None => {
-                        let io = TokioIo::new(Idle::new(tcp, limits.idle_timeout));
-                        watcher
-                            .watch(http.serve_connection(io, service))
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                    Some(config) => {
-                        let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
-                            Ok(Ok(stream)) => {
-                                let io = TokioIo::new(Idle::new(stream, limits.idle_timeout));
-                                watcher
-                                    .watch(http.serve_connection(io, service))
-                                    .await
-                                    .map_err(|e| e.to_string())
-                            }
-                            Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
-                            Err(_) => Err("TLS handshake timed out".into()),
-                        }
-                    }
-                }
-            };
-            let result = tokio::select! {
-                r = serve => r,
-                _ = slot.evicted.notified() => Err("closed to make room for a new connection".into()),
-            };
-            open.release(&slot);
-            slot.closed.notify_one();
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended");
-            }
-        });
+        let serving = serve_connection(tcp, tls, service, watcher, limits);
+        tokio::spawn(serve_in_slot(serving, peer, slot, open.clone()));
     }
     drop(listener);
+    drain(graceful).await;
+}
+
+/// The next connection, pausing after each accept error; `None` once `shutdown` turns true.
+async fn accept(
+    listener: &TcpListener,
+    errors: &mut AcceptErrors,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => {
+                    errors.recovered();
+                    return Some(a);
+                }
+                Err(e) => tokio::time::sleep(errors.failed(&e)).await,
+            },
+            _ = stopped(shutdown) => return None,
+        }
+    }
+}
+
+/// A slot for a new connection, once any connection evicted to make room for it has closed;
+/// `None` if every open connection is busy.
+async fn make_room(open: &Registry, max_connections: usize) -> Option<Arc<Slot>> {
+    let (slot, evicted) = open.admit(max_connections)?;
+    if let Some(evicted) = evicted {
+        // A ready listener may be accepted from many times in a row before the evicted
+        // connections' tasks run; without this wait their descriptors would pile up beyond
+        // the cap under a flood.
+        let _ = tokio::time::timeout(EVICTION_WAIT, evicted.closed.notified()).await;
+    }
+    Some(slot)
+}
+
+/// Serves one connection over TLS if `tls` is set, else over plain HTTP.
+async fn serve_connection(
+    tcp: TcpStream,
+    tls: Option<Arc<ServerConfig>>,
+    service: TowerToHyperService<Counted>,
+    watcher: Watcher,
+    limits: WebLimits,
+) -> Result<(), String> {
+    let Some(config) = tls else {
+        return serve_http(tcp, service, watcher, limits).await;
+    };
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+        Ok(Ok(stream)) => serve_http(stream, service, watcher, limits).await,
+        Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+        Err(_) => Err("TLS handshake timed out".into()),
+    }
+}
+
+/// Serves HTTP/1.1 on `stream` until the peer is done, it stalls, or shutdown drains it.
+async fn serve_http<S>(
+    stream: S,
+    service: TowerToHyperService<Counted>,
+    watcher: Watcher,
+    limits: WebLimits,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let io = TokioIo::new(Idle::new(stream, limits.idle_timeout));
+    watcher
+        .watch(http.serve_connection(io, service))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs `serving` until it ends or its connection is evicted, then gives the slot back.
+async fn serve_in_slot(
+    serving: impl Future<Output = Result<(), String>>,
+    peer: SocketAddr,
+    slot: Arc<Slot>,
+    open: Arc<Registry>,
+) {
+    let result = tokio::select! {
+        r = serving => r,
+        _ = slot.evicted.notified() => Err("closed to make room for a new connection".into()),
+    };
+    open.release(&slot);
+    slot.closed.notify_one();
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended");
+    }
+}
+
+/// Waits for the connections still open to finish, for at most [`DRAIN_TIMEOUT`].
+async fn drain(graceful: GracefulShutdown) {
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()

@@ -149,89 +149,20 @@ impl std::fmt::Debug for WebConfig {
 
 /// Loads and validates a web config file, building the TLS configuration it describes.
 pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-    let text = read_text(path)?;
-    let file: File = if text.trim().is_empty() {
-        File::default()
-    } else {
-        parse_yaml(path, &text)?
-    };
-    let invalid = |key: &'static str, message: String| WebConfigError::Invalid {
-        path: path.to_owned(),
-        key,
-        message,
-    };
-    // Relative paths in the file are relative to the file, as in exporter-toolkit.
-    let base = path.parent().unwrap_or(Path::new("."));
-    let resolve = |p: &Path| base.join(p);
-
-    for (user, hash) in &file.basic_auth_users {
-        if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
-            return Err(invalid(
-                "basic_auth_users",
-                format!("the password of {user:?} must be a bcrypt hash ($2y$...), not plain text"),
-            ));
-        }
-    }
+    let file = read_file(path)?;
+    check_passwords_are_hashes(path, &file.basic_auth_users)?;
     if let Some(h) = &file.http_server_config
         && h.http2 == Some(true)
     {
         tracing::info!("http_server_config.http2 is ignored: slotwatch serves HTTP/1.1");
     }
-    let tls = match file.tls_server_config {
+    let tls = match &file.tls_server_config {
         None => None,
-        Some(t) => {
-            let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) else {
-                return Err(invalid(
-                    "tls_server_config",
-                    "cert_file and key_file are both required".into(),
-                ));
-            };
-            if t.cipher_suites.is_some() || t.curve_preferences.is_some() {
-                tracing::info!(
-                    "tls_server_config.cipher_suites and curve_preferences are ignored: rustls uses its own safe defaults"
-                );
-            }
-            let _ = t.prefer_server_cipher_suites;
-            let client_auth = t
-                .client_auth_type
-                .as_deref()
-                .unwrap_or("NoClientCert")
-                .parse::<ClientAuth>()
-                .map_err(|m| invalid("client_auth_type", m))?;
-            let (cert, key) = (resolve(cert), resolve(key));
-            let client_ca = t.client_ca_file.as_deref().map(resolve);
-            let settings = ServerSettings {
-                cert: &cert,
-                key: &key,
-                client_auth,
-                client_ca: client_ca.as_deref(),
-                min_version: t.min_version.as_deref(),
-                max_version: t.max_version.as_deref(),
-            };
-            Some(Arc::new(tls::server_config(&settings).map_err(
-                |e| match e {
-                    TlsError::File { key, path, message } => {
-                        invalid(key, format!("{}: {message}", path.display()))
-                    }
-                    TlsError::Invalid { key, message } => invalid(key, message),
-                },
-            )?))
-        }
+        Some(t) => Some(Arc::new(tls_server_config(path, t)?)),
     };
-    // Unknown users are checked at the cost most users have, so that they take as long.
-    let mut costs: BTreeMap<u32, usize> = BTreeMap::new();
-    for hash in file.basic_auth_users.values() {
-        *costs
-            .entry(bcrypt_cost(hash).unwrap_or(bcrypt::DEFAULT_COST))
-            .or_insert(0) += 1;
-    }
-    let cost = costs
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map_or(bcrypt::DEFAULT_COST, |(c, _)| *c);
     Ok(WebConfig {
         tls,
-        cost,
+        cost: usual_cost(&file.basic_auth_users),
         users: Arc::new(file.basic_auth_users),
         headers: Arc::new(
             file.http_server_config
@@ -240,6 +171,99 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         ),
         verified: Arc::new(Mutex::new(VecDeque::new())),
     })
+}
+
+/// The file parsed; an empty one configures nothing.
+fn read_file(path: &Path) -> Result<File, WebConfigError> {
+    let text = read_text(path)?;
+    if text.trim().is_empty() {
+        return Ok(File::default());
+    }
+    Ok(parse_yaml(path, &text)?)
+}
+
+/// The error for a setting of the file at `path` that cannot be used.
+fn invalid(path: &Path, key: &'static str, message: String) -> WebConfigError {
+    WebConfigError::Invalid {
+        path: path.to_owned(),
+        key,
+        message,
+    }
+}
+
+/// Rejects a user whose password is not a bcrypt hash, without echoing the password.
+fn check_passwords_are_hashes(
+    path: &Path,
+    users: &BTreeMap<String, String>,
+) -> Result<(), WebConfigError> {
+    for (user, hash) in users {
+        if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
+            return Err(invalid(
+                path,
+                "basic_auth_users",
+                format!("the password of {user:?} must be a bcrypt hash ($2y$...), not plain text"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The TLS configuration `tls_server_config` of the file at `path` describes.
+fn tls_server_config(path: &Path, t: &TlsServerConfig) -> Result<ServerConfig, WebConfigError> {
+    let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) else {
+        return Err(invalid(
+            path,
+            "tls_server_config",
+            "cert_file and key_file are both required".into(),
+        ));
+    };
+    if t.cipher_suites.is_some() || t.curve_preferences.is_some() {
+        tracing::info!(
+            "tls_server_config.cipher_suites and curve_preferences are ignored: rustls uses its own safe defaults"
+        );
+    }
+    let _ = t.prefer_server_cipher_suites;
+    let client_auth = t
+        .client_auth_type
+        .as_deref()
+        .unwrap_or("NoClientCert")
+        .parse::<ClientAuth>()
+        .map_err(|m| invalid(path, "client_auth_type", m))?;
+    // Relative paths in the file are relative to the file, as in exporter-toolkit.
+    let base = path.parent().unwrap_or(Path::new("."));
+    let (cert, key) = (base.join(cert), base.join(key));
+    let client_ca = t.client_ca_file.as_deref().map(|p| base.join(p));
+    let settings = ServerSettings {
+        cert: &cert,
+        key: &key,
+        client_auth,
+        client_ca: client_ca.as_deref(),
+        min_version: t.min_version.as_deref(),
+        max_version: t.max_version.as_deref(),
+    };
+    tls::server_config(&settings).map_err(|e| match e {
+        TlsError::File {
+            key,
+            path: file,
+            message,
+        } => invalid(path, key, format!("{}: {message}", file.display())),
+        TlsError::Invalid { key, message } => invalid(path, key, message),
+    })
+}
+
+/// The bcrypt cost most of `users` have: unknown users are checked at it, so that they take
+/// as long.
+fn usual_cost(users: &BTreeMap<String, String>) -> u32 {
+    let mut costs: BTreeMap<u32, usize> = BTreeMap::new();
+    for hash in users.values() {
+        *costs
+            .entry(bcrypt_cost(hash).unwrap_or(bcrypt::DEFAULT_COST))
+            .or_insert(0) += 1;
+    }
+    costs
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map_or(bcrypt::DEFAULT_COST, |(c, _)| *c)
 }
 
 /// The web config file, re-read when it changes.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::slot::{SlotParseError, parse_slot};
-use crate::topology::Topology;
+use crate::topology::{Node, Topology};
 
 /// A parsed `MOVED <slot> <ip:port>` or `ASK <slot> <ip:port>` error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,83 +81,110 @@ pub fn explain(t: &Topology, r: &Redirect) -> RedirectReport {
     });
     let named = t.nodes.iter().find(|n| n.endpoint == r.node);
     let (verdict, explanation) = match named {
-        None => (
-            "unknown_node",
-            format!(
-                "No node of this cluster is at {}. The error came from another cluster, or from \
-                 before a node changed address; slot {} is served by {owner_text} now.",
-                r.node, r.slot
-            ),
-        ),
-        Some(n) if n.fail || n.pfail => (
-            "node_failing",
-            format!(
-                "{} is flagged {} by the cluster: clients sent there fail until a replica takes \
-                 over. Slot {} is served by {owner_text} now; check CLUSTER INFO and the node.",
-                r.node,
-                if n.fail {
-                    "fail"
-                } else {
-                    "fail? (unreachable)"
-                },
-                r.slot
-            ),
-        ),
-        Some(n) if r.kind == "ASK" => {
-            match t
-                .migrations
-                .iter()
-                .find(|m| m.slot == r.slot && m.target == n.id)
-            {
-                Some(m) => (
-                    "migrating",
-                    format!(
-                        "Slot {} is migrating from {} to {}: ASK is normal during a reshard. A \
-                         cluster client sends ASKING and retries at {} for that one command. If it \
-                         lasts, the migration may be stuck: run redis-cli --cluster check.",
-                        r.slot,
-                        t.endpoint_of(&m.source),
-                        r.node,
-                        r.node
-                    ),
-                ),
-                None => (
-                    "migration_over",
-                    format!(
-                        "No migration of slot {} to {} is open any more; the slot is served by \
-                         {owner_text}. The ASK came from a migration that has finished or been \
-                         aborted since.",
-                        r.slot, r.node
-                    ),
-                ),
-            }
-        }
-        Some(n) if owner.is_some_and(|o| o.id == n.id) => (
-            "not_following_redirects",
-            format!(
-                "{} owns slot {} now, so the redirect was right and the client did not follow it. \
-                 A cluster-aware client follows MOVED and refreshes its slot map; a client that is \
-                 not cluster-aware, or redis-cli without -c, stops at the error. Use a cluster \
-                 client (redis-cli -c).",
-                r.node, r.slot
-            ),
-        ),
-        Some(_) => (
-            "stale_map",
-            format!(
-                "Slot {} has moved again since: it is served by {owner_text} now, not {}. The \
-                 client that got this redirect holds a stale slot map (or quoted an old error); a \
-                 cluster client refreshes it on its next MOVED. Look for a recent reshard or \
-                 failover in /events.",
-                r.slot, r.node
-            ),
-        ),
+        None => unknown_node(r, &owner_text),
+        Some(n) if n.fail || n.pfail => node_failing(r, n, &owner_text),
+        Some(n) if r.kind == "ASK" => ask(t, r, n, &owner_text),
+        Some(n) if owner.is_some_and(|o| o.id == n.id) => not_following_redirects(r),
+        Some(_) => stale_map(r, &owner_text),
     };
     RedirectReport {
         redirect: r.clone(),
         verdict,
         explanation,
     }
+}
+
+/// A verdict code and its explanation.
+type Verdict = (&'static str, String);
+
+/// The redirect names a node this cluster does not have.
+fn unknown_node(r: &Redirect, owner_text: &str) -> Verdict {
+    (
+        "unknown_node",
+        format!(
+            "No node of this cluster is at {}. The error came from another cluster, or from \
+             before a node changed address; slot {} is served by {owner_text} now.",
+            r.node, r.slot
+        ),
+    )
+}
+
+/// The redirect names a node the cluster flags as failing.
+fn node_failing(r: &Redirect, n: &Node, owner_text: &str) -> Verdict {
+    (
+        "node_failing",
+        format!(
+            "{} is flagged {} by the cluster: clients sent there fail until a replica takes \
+             over. Slot {} is served by {owner_text} now; check CLUSTER INFO and the node.",
+            r.node,
+            if n.fail {
+                "fail"
+            } else {
+                "fail? (unreachable)"
+            },
+            r.slot
+        ),
+    )
+}
+
+/// An `ASK` to node `n`: normal while a migration of the slot to `n` is open, a leftover
+/// otherwise.
+fn ask(t: &Topology, r: &Redirect, n: &Node, owner_text: &str) -> Verdict {
+    match t
+        .migrations
+        .iter()
+        .find(|m| m.slot == r.slot && m.target == n.id)
+    {
+        Some(m) => (
+            "migrating",
+            format!(
+                "Slot {} is migrating from {} to {}: ASK is normal during a reshard. A \
+                 cluster client sends ASKING and retries at {} for that one command. If it \
+                 lasts, the migration may be stuck: run redis-cli --cluster check.",
+                r.slot,
+                t.endpoint_of(&m.source),
+                r.node,
+                r.node
+            ),
+        ),
+        None => (
+            "migration_over",
+            format!(
+                "No migration of slot {} to {} is open any more; the slot is served by \
+                 {owner_text}. The ASK came from a migration that has finished or been \
+                 aborted since.",
+                r.slot, r.node
+            ),
+        ),
+    }
+}
+
+/// A `MOVED` to the slot's owner: the client stopped at a correct redirect.
+fn not_following_redirects(r: &Redirect) -> Verdict {
+    (
+        "not_following_redirects",
+        format!(
+            "{} owns slot {} now, so the redirect was right and the client did not follow it. \
+             A cluster-aware client follows MOVED and refreshes its slot map; a client that is \
+             not cluster-aware, or redis-cli without -c, stops at the error. Use a cluster \
+             client (redis-cli -c).",
+            r.node, r.slot
+        ),
+    )
+}
+
+/// A `MOVED` to a node that no longer owns the slot.
+fn stale_map(r: &Redirect, owner_text: &str) -> Verdict {
+    (
+        "stale_map",
+        format!(
+            "Slot {} has moved again since: it is served by {owner_text} now, not {}. The \
+             client that got this redirect holds a stale slot map (or quoted an old error); a \
+             cluster client refreshes it on its next MOVED. Look for a recent reshard or \
+             failover in /events.",
+            r.slot, r.node
+        ),
+    )
 }
 
 #[cfg(test)]

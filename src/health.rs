@@ -8,10 +8,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::slot::{SlotRange, format_ranges};
+use crate::slot::{SlotRange, SlotSet, format_ranges};
 use crate::snapshot::Snapshot;
 use crate::topology::event::EventKind;
-use crate::topology::{Mechanism, OpenMigration};
+use crate::topology::{Mechanism, OpenMigration, Topology};
 
 /// Something wrong with a cluster, as of its latest poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,298 +141,161 @@ pub fn failure_flags(fail: bool, pfail: bool) -> Vec<&'static str> {
 
 /// Everything wrong with the cluster as of `s`; empty means healthy.
 pub fn problems(s: &Snapshot) -> Vec<Problem> {
-    let down = |with_cause: bool| -> Vec<String> {
-        s.nodes
-            .iter()
-            .filter(|n| !n.up)
-            .map(|n| match (&n.last_error, with_cause) {
-                (Some(e), true) => format!("{} ({e})", n.endpoint),
-                _ => n.endpoint.clone(),
-            })
-            .collect()
-    };
     if s.polled_at_ms == 0 {
         return vec![Problem::NotPolledYet];
     }
     let Some(t) = &s.topology else {
-        return vec![Problem::Unreachable { nodes: down(true) }];
+        return vec![Problem::Unreachable {
+            nodes: nodes_down(s),
+        }];
     };
+    let open = t.open_migrations();
     let mut out = Vec::new();
-    let nodes = down(true);
-    if !nodes.is_empty() {
-        out.push(Problem::NodesNotAnswering { nodes });
-    }
+    out.extend(nodes_not_answering(s));
+    out.extend(slots_unassigned(t));
+    out.extend(masters_failing(t));
+    out.extend(views_disagree(t));
+    out.extend(migrations_open(t, &open));
+    out.extend(migrations_stuck(s, t, &open));
+    out.extend(migrations_failed(s));
+    out
+}
+
+/// `ip:port (cause)` of each node that did not answer the latest poll.
+fn nodes_down(s: &Snapshot) -> Vec<String> {
+    s.nodes
+        .iter()
+        .filter(|n| !n.up)
+        .map(|n| match &n.last_error {
+            Some(e) => format!("{} ({e})", n.endpoint),
+            None => n.endpoint.clone(),
+        })
+        .collect()
+}
+
+/// The nodes that did not answer, when the poll still reached some view.
+fn nodes_not_answering(s: &Snapshot) -> Option<Problem> {
+    let nodes = nodes_down(s);
+    (!nodes.is_empty()).then_some(Problem::NodesNotAnswering { nodes })
+}
+
+/// The slots no node owns.
+fn slots_unassigned(t: &Topology) -> Option<Problem> {
     let unassigned = t.unassigned_slots();
-    if unassigned > 0 {
-        out.push(Problem::SlotsUnassigned {
-            slots: unassigned,
-            ranges: t.unassigned_ranges(),
-        });
-    }
-    for shard in t.shards() {
-        let m = shard.master;
-        let flags = failure_flags(m.fail, m.pfail);
-        if !flags.is_empty() {
-            out.push(Problem::MasterFailing {
+    (unassigned > 0).then(|| Problem::SlotsUnassigned {
+        slots: unassigned,
+        ranges: t.unassigned_ranges(),
+    })
+}
+
+/// Each master flagged `fail` or `fail?`.
+fn masters_failing(t: &Topology) -> Vec<Problem> {
+    t.shards()
+        .into_iter()
+        .filter_map(|shard| {
+            let m = shard.master;
+            let flags = failure_flags(m.fail, m.pfail);
+            (!flags.is_empty()).then(|| Problem::MasterFailing {
                 node: m.endpoint.clone(),
                 flags,
                 slots: m.slot_count,
-            });
-        }
+            })
+        })
+        .collect()
+}
+
+/// The slots whose owner the reachable views disagree on.
+fn views_disagree(t: &Topology) -> Option<Problem> {
+    (!t.disagreement.is_empty()).then(|| Problem::ViewsDisagree {
+        slots: t.disagreement.len(),
+        ranges: t.disagreement.ranges(),
+    })
+}
+
+/// Every open migration, whether or not it progresses.
+fn migrations_open(t: &Topology, open: &[OpenMigration]) -> Option<Problem> {
+    (!open.is_empty()).then(|| Problem::MigrationsOpen {
+        migrations: open.iter().map(|m| describe_migration(t, m)).collect(),
+    })
+}
+
+/// `slots source->target` of a migration, with the state of an atomic one.
+fn describe_migration(t: &Topology, m: &OpenMigration) -> String {
+    let (from, to) = (t.endpoint_of(&m.source), t.endpoint_of(&m.target));
+    match m.mechanism {
+        Mechanism::Classic => format!("{} {from}->{to}", format_ranges(&m.ranges)),
+        Mechanism::Atomic => format!(
+            "{} {from}->{to} (atomic, {})",
+            format_ranges(&m.ranges),
+            m.state
+        ),
     }
-    if !t.disagreement.is_empty() {
-        out.push(Problem::ViewsDisagree {
-            slots: t.disagreement.len(),
-            ranges: t.disagreement.ranges(),
-        });
-    }
-    let open = t.open_migrations();
-    let describe = |m: &OpenMigration| {
-        let (from, to) = (t.endpoint_of(&m.source), t.endpoint_of(&m.target));
-        match m.mechanism {
-            Mechanism::Classic => format!("{} {from}->{to}", format_ranges(&m.ranges)),
-            Mechanism::Atomic => format!(
-                "{} {from}->{to} (atomic, {})",
-                format_ranges(&m.ranges),
-                m.state
-            ),
-        }
-    };
-    if !open.is_empty() {
-        out.push(Problem::MigrationsOpen {
-            migrations: open.iter().map(describe).collect(),
-        });
-    }
+}
+
+/// The open migrations without progress for [`STUCK_AFTER_S`] or more.
+fn migrations_stuck(s: &Snapshot, t: &Topology, open: &[OpenMigration]) -> Option<Problem> {
     let stuck: Vec<String> = open
         .iter()
         .filter_map(|m| {
-            let p = s.progress.get(&m.id)?;
-            let still = s.polled_at_ms.saturating_sub(p.progressed_ms) as f64 / 1000.0;
+            let still = still_for_s(s, m)?;
             (still >= STUCK_AFTER_S).then(|| {
                 format!(
                     "{}, no progress for {:.0} min",
-                    describe(m),
+                    describe_migration(t, m),
                     (still / 60.0).floor()
                 )
             })
         })
         .collect();
-    if !stuck.is_empty() {
-        out.push(Problem::MigrationsStuck { migrations: stuck });
-    }
-    let failed = recent_failures(s);
-    if !failed.is_empty() {
-        out.push(Problem::MigrationsFailed { migrations: failed });
-    }
-    out
+    (!stuck.is_empty()).then_some(Problem::MigrationsStuck { migrations: stuck })
 }
 
-/// Migration failures of the last [`FAILED_RECENTLY_MS`] whose slots no later migration moved.
+/// Seconds since `m` last progressed, as of the latest poll; `None` if it was never tracked.
+fn still_for_s(s: &Snapshot, m: &OpenMigration) -> Option<f64> {
+    let p = s.progress.get(&m.id)?;
+    Some(s.polled_at_ms.saturating_sub(p.progressed_ms) as f64 / 1000.0)
+}
+
+/// The recent migration failures that no later migration has made good.
+fn migrations_failed(s: &Snapshot) -> Option<Problem> {
+    let failed = recent_failures(s);
+    (!failed.is_empty()).then_some(Problem::MigrationsFailed { migrations: failed })
+}
+
+/// Migration failures of the last [`FAILED_RECENTLY_MS`] whose slots no later migration moved,
+/// oldest first.
 fn recent_failures(s: &Snapshot) -> Vec<String> {
     let since = s.polled_at_ms.saturating_sub(FAILED_RECENTLY_MS);
-    s.events
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.timestamp_ms >= since)
-        .filter_map(|(i, e)| match &e.kind {
-            EventKind::MigrationFailed { scope, .. } => Some((i, e, scope)),
-            _ => None,
-        })
-        .filter(|(i, _, failed)| {
-            let mut later = crate::slot::SlotSet::new();
-            for e in &s.events[i + 1..] {
-                if let EventKind::MigrationFinished { scope, .. } = &e.kind {
-                    scope.ranges.iter().for_each(|r| later.insert_range(*r));
+    // Newest first, so that `moved_later` holds, at each failure, the slots of every migration
+    // that finished after it.
+    let mut moved_later = SlotSet::new();
+    let mut failed = Vec::new();
+    for e in s.events.iter().rev() {
+        match &e.kind {
+            EventKind::MigrationFinished { scope, .. } => {
+                for r in &scope.ranges {
+                    moved_later.insert_range(*r);
                 }
             }
-            !failed
-                .ranges
-                .iter()
-                .flat_map(|r| r.slots())
-                .all(|slot| later.contains(slot))
-        })
-        .map(|(_, e, _)| format!("{} (at {})", e.message, e.time))
-        .collect()
+            EventKind::MigrationFailed { scope, .. }
+                if e.timestamp_ms >= since && !all_in(&scope.ranges, &moved_later) =>
+            {
+                failed.push(format!("{} (at {})", e.message, e.time));
+            }
+            _ => {}
+        }
+    }
+    failed.reverse();
+    failed
+}
+
+/// True if every slot of `ranges` is in `set`.
+fn all_in(ranges: &[SlotRange], set: &SlotSet) -> bool {
+    ranges
+        .iter()
+        .flat_map(|r| r.slots())
+        .all(|slot| set.contains(slot))
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::snapshot::testdata::snapshot_of;
-    use crate::topology::merge::merge;
-    use crate::topology::parse::parse_view;
-    use crate::topology::testdata::*;
-
-    #[test]
-    fn a_healthy_cluster_has_no_problem() {
-        assert_eq!(problems(&snapshot_of(&healthy(), &[])), vec![]);
-    }
-
-    #[test]
-    fn before_the_first_poll_and_when_unreachable() {
-        assert_eq!(problems(&Snapshot::empty("x")), vec![Problem::NotPolledYet]);
-        let mut s = snapshot_of(&healthy(), &["127.0.0.1:30001"]);
-        s.topology = None;
-        let p = problems(&s);
-        assert_eq!(p.len(), 1);
-        assert_eq!(
-            p[0].to_string(),
-            "no node could be read: 127.0.0.1:30001 (connection failed: refused)"
-        );
-    }
-
-    #[test]
-    fn each_problem_is_found_and_worded() {
-        let broken = healthy()
-            .replace("10923-16383", "10923-16000")
-            .replace("30002@31002 master", "30002@31002 master,fail")
-            .replace("0-5460", &format!("0-5460 [7->-{B}]"));
-        let text: Vec<String> = problems(&snapshot_of(&broken, &["127.0.0.1:30006"]))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(
-            text,
-            [
-                "1 node(s) did not answer: 127.0.0.1:30006 (connection failed: refused)",
-                "383 slot(s) have no owner: 16001-16383",
-                "master 127.0.0.1:30002 is flagged fail and owns 5462 slot(s)",
-                "1 slot migration(s) open: 7 127.0.0.1:30001->127.0.0.1:30002",
-            ]
-        );
-    }
-
-    #[test]
-    fn disagreeing_views_are_a_problem() {
-        // B's view says A owns one slot less than A's own view does.
-        let a = parse_view(&healthy()).unwrap();
-        let b = parse_view(
-            &healthy()
-                .replace(
-                    "myself,master - 0 1426238316000 1 connected 0-5460",
-                    "master - 0 1426238316000 1 connected 0-5459",
-                )
-                .replace("30002@31002 master", "30002@31002 myself,master"),
-        )
-        .unwrap();
-        let mut s = snapshot_of(&healthy(), &[]);
-        s.topology = Some(Arc::new(merge(&[a, b], 1)));
-        let p = problems(&s);
-        assert_eq!(
-            p,
-            vec![Problem::ViewsDisagree {
-                slots: 1,
-                ranges: vec![SlotRange::single(5460)]
-            }]
-        );
-    }
-
-    /// A snapshot polled at `now_ms` with slot 7 migrating from A to B, last progressing at
-    /// `progressed_ms`.
-    fn migrating(now_ms: u64, progressed_ms: u64) -> Snapshot {
-        let mut s = snapshot_of(
-            &healthy().replace("0-5460", &format!("0-5460 [7->-{B}]")),
-            &[],
-        );
-        s.polled_at_ms = now_ms;
-        let m = &s.topology.as_ref().unwrap().migrations[0];
-        let id = crate::topology::MigrationId::Classic(7, m.source, m.target);
-        let p = crate::snapshot::Progress {
-            opened_ms: 0,
-            progressed_ms,
-            keys_left: Some(3),
-        };
-        s.progress = Arc::new([(id, p)].into());
-        s
-    }
-
-    #[test]
-    fn a_migration_without_progress_for_ten_minutes_is_stuck() {
-        let now = 100_000_000;
-        let stuck = |s: &Snapshot| {
-            problems(s)
-                .into_iter()
-                .filter(|p| matches!(p, Problem::MigrationsStuck { .. }))
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(stuck(&migrating(now, now - 599_000)), Vec::<String>::new());
-        assert_eq!(
-            stuck(&migrating(now, now - 754_000)),
-            [
-                "1 slot migration(s) stuck: 7 127.0.0.1:30001->127.0.0.1:30002, no progress for 12 min"
-            ]
-        );
-        assert!(
-            problems(&migrating(now, now - 754_000))
-                .iter()
-                .any(|p| matches!(p, Problem::MigrationsOpen { .. })),
-            "still open too"
-        );
-    }
-
-    fn event(at_ms: u64, kind: EventKind) -> crate::topology::event::Event {
-        crate::topology::event::Event {
-            timestamp_ms: at_ms,
-            time: crate::clock::rfc3339(at_ms),
-            message: kind.to_string(),
-            kind,
-            end_ms: None,
-            end_time: None,
-        }
-    }
-
-    #[test]
-    fn a_recent_migration_failure_is_a_problem_until_its_slots_move() {
-        use crate::topology::event::{MigrationScope, NodeRef};
-        let t = merge(&[parse_view(&healthy()).unwrap()], 0);
-        let (a, b) = (NodeRef::of(&t.nodes[0]), NodeRef::of(&t.nodes[1]));
-        let scope = MigrationScope {
-            mechanism: Mechanism::Atomic,
-            slot: None,
-            ranges: vec![SlotRange::new(0, 99).unwrap()],
-            job: Some("job1".into()),
-        };
-        let failed = |at| {
-            event(
-                at,
-                EventKind::MigrationFailed {
-                    scope: scope.clone(),
-                    from: a.clone(),
-                    to: b.clone(),
-                    message: "target unreachable".into(),
-                    lost_writes: true,
-                },
-            )
-        };
-        let now = 100_000_000;
-        let mut s = snapshot_of(&healthy(), &[]);
-        s.polled_at_ms = now;
-        s.events = Arc::new(vec![failed(now - 60_000)]);
-        let p = problems(&s);
-        assert_eq!(p.len(), 1, "{p:?}");
-        let text = p[0].to_string();
-        assert!(
-            text.starts_with("1 slot migration(s) failed: migration_failed: ")
-                && text.contains("target unreachable")
-                && text.ends_with("(at 1970-01-02T03:45:40.000Z)"),
-            "{text}"
-        );
-        // Older than the window: no longer a problem.
-        s.events = Arc::new(vec![failed(now - FAILED_RECENTLY_MS - 1)]);
-        assert_eq!(problems(&s), vec![]);
-        // Retried and finished: resolved.
-        let finished = event(
-            now - 30_000,
-            EventKind::MigrationFinished {
-                scope: scope.clone(),
-                from: a.clone(),
-                to: b.clone(),
-            },
-        );
-        s.events = Arc::new(vec![failed(now - 60_000), finished]);
-        assert_eq!(problems(&s), vec![]);
-    }
-}
+mod tests;

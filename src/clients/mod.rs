@@ -121,7 +121,10 @@ mod tests {
             .map(|l| {
                 let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
                 let first = cells.first().copied().unwrap_or_default();
-                (first.to_owned(), cells.last().copied().unwrap_or_default().to_owned())
+                (
+                    first.to_owned(),
+                    cells.last().copied().unwrap_or_default().to_owned(),
+                )
             })
             .collect()
     }
@@ -143,7 +146,10 @@ mod tests {
     fn each_fix_says_what_to_change() {
         let fixes = [
             (Reason::NotClusterAware, "use a cluster client"),
-            (Reason::ReplicaWithoutReadonly, "send READONLY on replica connections"),
+            (
+                Reason::ReplicaWithoutReadonly,
+                "send READONLY on replica connections",
+            ),
             (Reason::StaleMap, "refresh its slot map on MOVED"),
             (Reason::RejectedCommands, "see which command it sends"),
         ];

@@ -223,7 +223,10 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0
         let ask = |n: u64| with_info(&format!("# Errorstats\r\nerrorstat_ASK:count={n}\r\n"), 0);
         let mut r = Refresh::default();
         r.decide(&ask(4), t0, minute);
-        assert!(matches!(r.decide(&ask(5), t0 + 60_000, minute), Decision::Sample(_)));
+        assert!(matches!(
+            r.decide(&ask(5), t0 + 60_000, minute),
+            Decision::Sample(_)
+        ));
         let rejected = |n: u64| {
             with_info(
                 &format!(
@@ -236,7 +239,10 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0
         let mut r = Refresh::default();
         r.decide(&rejected(3), t0, minute);
         // MOVED stays at 2 but the refused calls grew: the larger of the two is what counts.
-        assert!(matches!(r.decide(&rejected(4), t0 + 60_000, minute), Decision::Sample(_)));
+        assert!(matches!(
+            r.decide(&rejected(4), t0 + 60_000, minute),
+            Decision::Sample(_)
+        ));
         assert!(matches!(
             r.decide(&rejected(4), t0 + 120_000, minute),
             Decision::Skip(why) if why.contains("no redirects")

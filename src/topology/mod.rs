@@ -381,3 +381,39 @@ pub(crate) mod testdata {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::*;
+    use super::*;
+    use crate::topology::merge::merge;
+    use crate::topology::parse::parse_view;
+
+    #[test]
+    fn a_migration_is_named_by_its_slot_or_its_job() {
+        let (a, b) = (NodeId::parse(A), NodeId::parse(B));
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("test IDs parse");
+        };
+        let classic = MigrationId::Classic(7, a, b);
+        assert_eq!((classic.slot(), classic.job()), (Some(7), None));
+        let atomic = MigrationId::Atomic("job-1".into());
+        assert_eq!((atomic.slot(), atomic.job()), (None, Some("job-1")));
+    }
+
+    #[test]
+    fn debug_shows_the_model_but_not_the_slot_index() {
+        let t = merge(&[parse_view(&healthy()).unwrap()], 1_234);
+        let text = format!("{t:?}");
+        assert!(
+            text.starts_with("Topology { observed_at_ms: 1234, nodes: ["),
+            "{text}"
+        );
+        assert!(
+            text.contains("127.0.0.1:30006") && text.contains("views: 1"),
+            "{text}"
+        );
+        // 16384 owner indices would drown every assertion message that prints a topology.
+        assert!(!text.contains("owners"), "{text}");
+    }
+}

@@ -15,113 +15,162 @@ pub(super) fn owners_changed(
     new: &Topology,
     out: &mut Vec<EventKind>,
 ) -> Vec<(NodeId, NodeId)> {
-    // Translate old owner indices into new ones once, so that the per-slot scan compares
-    // integers rather than 40-byte IDs.
-    let old_to_new: Vec<u32> = old
+    let mut events = SlotEvents::default();
+    for (change, slots) in slot_moves(old, new) {
+        events.classify(change, &slots, old, new);
+    }
+    events.add_promotions_without_slots(old, new);
+    events.push_to(out, old, new)
+}
+
+/// The slots whose owner changed, grouped by (old owner, new owner) and sorted by their IDs so
+/// that the output order is stable.
+fn slot_moves(old: &Topology, new: &Topology) -> Vec<(OwnerChange, Vec<u16>)> {
+    let mut moves: Vec<(OwnerChange, Vec<u16>)> = group_changed_slots(old, new)
+        .into_iter()
+        .map(|((a, b), slots)| ((owner_id(old, a), owner_id(new, b)), slots))
+        .collect();
+    moves.sort_by_key(|m| m.0);
+    moves
+}
+
+/// The node an owner-table entry names, `None` for no owner.
+fn owner_id(t: &Topology, entry: u32) -> Option<NodeId> {
+    (entry != NO_OWNER).then(|| t.nodes[entry as usize].id)
+}
+
+/// Slots whose owner changed, grouped by (old entry, new entry) of the owner tables, in the
+/// order the groups first appear.
+fn group_changed_slots(old: &Topology, new: &Topology) -> Vec<((u32, u32), Vec<u16>)> {
+    // Translating old owner indices into new ones once lets the per-slot scan compare integers
+    // rather than 40-byte IDs.
+    let old_in_new: Vec<Option<u32>> = old
         .nodes
         .iter()
-        .map(|n| new.index_of(&n.id).map_or(u32::MAX - 1, |i| i as u32))
+        .map(|n| new.index_of(&n.id).map(|i| i as u32))
         .collect();
-    // Slot owner changes grouped by (from, to) as index pairs; consecutive slots almost always
-    // share a pair, so the group is looked up only when the pair changes.
     let mut groups: Vec<((u32, u32), Vec<u16>)> = Vec::new();
     let mut current: Option<usize> = None;
     for (slot, (&a, &b)) in old.owners.iter().zip(new.owners.iter()).enumerate() {
-        let a_in_new = if a == NO_OWNER {
-            NO_OWNER
-        } else {
-            old_to_new[a as usize]
-        };
-        if a_in_new == b {
+        if in_new_numbering(a, &old_in_new) == Some(b) {
             continue;
         }
         let key = (a, b);
-        let g = match current {
-            Some(g) if groups[g].0 == key => g,
-            _ => match groups.iter().position(|(k, _)| *k == key) {
-                Some(g) => g,
-                None => {
-                    groups.push((key, Vec::new()));
-                    groups.len() - 1
-                }
-            },
+        // Consecutive slots almost always share a pair, so the group is looked up only when
+        // the pair changes.
+        let g = match current.filter(|&g| groups[g].0 == key) {
+            Some(g) => g,
+            None => group_index(&mut groups, key),
         };
         groups[g].1.push(slot as u16);
         current = Some(g);
     }
-    // Name the groups by node ID and sort them, so the output order is stable.
-    let mut moves: Vec<(OwnerChange, Vec<u16>)> = groups
-        .into_iter()
-        .map(|((a, b), slots)| {
-            let a = (a != NO_OWNER).then(|| old.nodes[a as usize].id);
-            let b = (b != NO_OWNER).then(|| new.nodes[b as usize].id);
-            ((a, b), slots)
-        })
-        .collect();
-    moves.sort_by_key(|m| m.0);
+    groups
+}
 
-    let was_replica_of = |node: &NodeId, master: &NodeId| {
-        old.node(node)
-            .is_some_and(|n| n.role == Role::Replica && n.master.as_ref() == Some(master))
-    };
-    let became_replica_of = |node: &NodeId, master: &NodeId| {
-        new.node(node)
-            .is_some_and(|n| n.role == Role::Replica && n.master.as_ref() == Some(master))
-    };
+/// Old owner-table entry `a` as the new table would write it; `None` if its node left.
+fn in_new_numbering(a: u32, old_in_new: &[Option<u32>]) -> Option<u32> {
+    if a == NO_OWNER {
+        Some(NO_OWNER)
+    } else {
+        old_in_new[a as usize]
+    }
+}
 
-    let mut failovers: Vec<(NodeId, NodeId)> = Vec::new();
-    let mut reshards = Vec::new();
-    let mut assigned = Vec::new();
-    let mut unassigned = Vec::new();
-    for ((a, b), slots) in &moves {
+/// The index of `key`'s group, added if it is new.
+fn group_index(groups: &mut Vec<((u32, u32), Vec<u16>)>, key: (u32, u32)) -> usize {
+    match groups.iter().position(|(k, _)| *k == key) {
+        Some(g) => g,
+        None => {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        }
+    }
+}
+
+/// True if `t` lists `node` as a replica of `master`.
+fn replicates(t: &Topology, node: &NodeId, master: &NodeId) -> bool {
+    t.node(node)
+        .is_some_and(|n| n.role == Role::Replica && n.master.as_ref() == Some(master))
+}
+
+/// The slot events of one diff, by kind, until [`SlotEvents::push_to`] orders them.
+#[derive(Default)]
+struct SlotEvents {
+    /// (old master, new master, slots moved).
+    failovers: Vec<(NodeId, NodeId, u32)>,
+    reshards: Vec<EventKind>,
+    assigned: Vec<EventKind>,
+    unassigned: Vec<EventKind>,
+}
+
+impl SlotEvents {
+    /// Files one group of moved slots under its kind: a failover if the new owner was the old
+    /// one's replica or the old owner became the new one's replica, else a reshard or an
+    /// (un)assignment.
+    fn classify(&mut self, change: OwnerChange, slots: &[u16], old: &Topology, new: &Topology) {
         let count = slots.len() as u32;
-        match (a, b) {
-            (Some(a), Some(b)) if was_replica_of(b, a) || became_replica_of(a, b) => {
-                failovers.push((*a, *b));
-                out.push(EventKind::Failover {
-                    old_master: NodeRef::lookup(a, new, old),
-                    new_master: NodeRef::lookup(b, new, old),
-                    slots: count,
-                });
+        let ranges = || ranges_of(slots.iter().copied());
+        match change {
+            (Some(a), Some(b)) if replicates(old, &b, &a) || replicates(new, &a, &b) => {
+                self.failovers.push((a, b, count));
             }
-            (Some(a), Some(b)) => reshards.push(EventKind::Reshard {
-                from: NodeRef::lookup(a, new, old),
-                to: NodeRef::lookup(b, new, old),
+            (Some(a), Some(b)) => self.reshards.push(EventKind::Reshard {
+                from: NodeRef::lookup(&a, new, old),
+                to: NodeRef::lookup(&b, new, old),
                 slots: count,
-                ranges: ranges_of(slots.iter().copied()),
+                ranges: ranges(),
             }),
-            (None, Some(b)) => assigned.push(EventKind::SlotsAssigned {
-                to: NodeRef::lookup(b, new, old),
+            (None, Some(b)) => self.assigned.push(EventKind::SlotsAssigned {
+                to: NodeRef::lookup(&b, new, old),
                 slots: count,
-                ranges: ranges_of(slots.iter().copied()),
+                ranges: ranges(),
             }),
-            (Some(a), None) => unassigned.push(EventKind::SlotsUnassigned {
-                from: NodeRef::lookup(a, new, old),
+            (Some(a), None) => self.unassigned.push(EventKind::SlotsUnassigned {
+                from: NodeRef::lookup(&a, new, old),
                 slots: count,
-                ranges: ranges_of(slots.iter().copied()),
+                ranges: ranges(),
             }),
+            // Slots without an owner before and after did not move.
             (None, None) => {}
         }
     }
-    // Promotions that moved no slots: the old master owned none (or lost them earlier).
-    for n in new.nodes.iter().filter(|n| n.role == Role::Master) {
-        let Some(o) = old.node(&n.id) else { continue };
-        if let (Role::Replica, Some(old_master)) = (o.role, o.master)
-            && o.slot_count == 0
-            && !failovers.iter().any(|(_, b)| *b == n.id)
-        {
-            failovers.push((old_master, n.id));
-            out.push(EventKind::Failover {
-                old_master: NodeRef::lookup(&old_master, new, old),
-                new_master: NodeRef::of(n),
-                slots: 0,
-            });
+
+    /// Promotions that moved no slots: the old master owned none (or lost them earlier).
+    fn add_promotions_without_slots(&mut self, old: &Topology, new: &Topology) {
+        for n in new.nodes.iter().filter(|n| n.role == Role::Master) {
+            let Some(o) = old.node(&n.id) else { continue };
+            if let (Role::Replica, Some(old_master)) = (o.role, o.master)
+                && o.slot_count == 0
+                && !self.failovers.iter().any(|(_, b, _)| *b == n.id)
+            {
+                self.failovers.push((old_master, n.id, 0));
+            }
         }
     }
-    out.extend(reshards);
-    out.extend(assigned);
-    out.extend(unassigned);
-    failovers
+
+    /// Pushes failovers, reshards, assigned and unassigned slots, in that order; returns the
+    /// failovers as (old master, new master).
+    fn push_to(
+        self,
+        out: &mut Vec<EventKind>,
+        old: &Topology,
+        new: &Topology,
+    ) -> Vec<(NodeId, NodeId)> {
+        out.extend(
+            self.failovers
+                .iter()
+                .map(|(a, b, slots)| EventKind::Failover {
+                    old_master: NodeRef::lookup(a, new, old),
+                    new_master: NodeRef::lookup(b, new, old),
+                    slots: *slots,
+                }),
+        );
+        out.extend(self.reshards);
+        out.extend(self.assigned);
+        out.extend(self.unassigned);
+        self.failovers.into_iter().map(|(a, b, _)| (a, b)).collect()
+    }
 }
 
 #[cfg(test)]

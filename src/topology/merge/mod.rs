@@ -9,18 +9,60 @@
 //! - open migrations come from each node's own `myself` line, the only place Redis prints them;
 //! - `handshake` entries are skipped: their IDs are temporary and would show up as churn.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Flags, Migration, NO_OWNER, Node, NodeId, NodeLine, Role, Topology, View};
-use crate::slot::{SLOT_COUNT, SlotSet, ranges_of};
+use super::{Addr, Flags, Migration, NO_OWNER, Node, NodeId, NodeLine, Role, Topology, View};
+use crate::slot::{SLOT_COUNT, SlotRange, SlotSet, ranges_of};
 
 /// What the views say about one node, gathered before the votes are counted.
+#[derive(Default)]
 struct Ballot<'a> {
     own: Option<&'a NodeLine>,
     lines: Vec<&'a NodeLine>,
     pfail_votes: u32,
     fail_votes: u32,
     max_epoch: u64,
+}
+
+impl<'a> Ballot<'a> {
+    /// Counts one view's line about the node.
+    fn record(&mut self, line: &'a NodeLine) {
+        if line.flags.contains(Flags::MYSELF) {
+            self.own = Some(line);
+        }
+        self.lines.push(line);
+        self.pfail_votes += u32::from(line.flags.contains(Flags::PFAIL));
+        self.fail_votes += u32::from(line.flags.contains(Flags::FAIL));
+        self.max_epoch = self.max_epoch.max(line.config_epoch);
+    }
+
+    /// Number of views that list the node.
+    fn seen_by(&self) -> u32 {
+        self.lines.len() as u32
+    }
+
+    /// True if more than half of the views that list the node cast `votes`.
+    fn majority(&self, votes: u32) -> bool {
+        votes * 2 > self.seen_by()
+    }
+
+    /// The line whose role, master and address stand for the node: its own, else the
+    /// majority's.
+    fn representative(&self) -> &'a NodeLine {
+        self.own.unwrap_or_else(|| majority_line(&self.lines))
+    }
+
+    /// `rep`'s address, unless it has no IP: a node that has not learnt its own IP yet (fresh,
+    /// just met) prints `:port` on its own line while the others know its address.
+    fn known_addr(&self, rep: &'a NodeLine) -> &'a Addr {
+        if !rep.addr.ip.is_empty() {
+            return &rep.addr;
+        }
+        self.lines
+            .iter()
+            .find(|l| !l.addr.ip.is_empty() && l.addr.port != 0)
+            .map_or(&rep.addr, |l| &l.addr)
+    }
 }
 
 /// Merges the views read at `observed_at_ms` (Unix milliseconds) into one topology.
@@ -40,124 +82,31 @@ fn member_views(views: &[View]) -> Vec<&View> {
     if views.len() < 2 {
         return views.iter().collect();
     }
-    let mut listed: HashMap<NodeId, u32> = HashMap::new();
-    for view in views {
-        for line in view
-            .lines
-            .iter()
-            .filter(|l| !l.flags.contains(Flags::MYSELF))
-        {
-            *listed.entry(line.id).or_insert(0) += 1;
-        }
-    }
+    let listed: HashSet<NodeId> = views
+        .iter()
+        .flat_map(|v| &v.lines)
+        .filter(|l| !l.flags.contains(Flags::MYSELF))
+        .map(|l| l.id)
+        .collect();
     views
         .iter()
-        .filter(|v| v.myself().is_none_or(|me| listed.contains_key(&me.id)))
+        .filter(|v| v.myself().is_none_or(|me| listed.contains(&me.id)))
         .collect()
 }
 
 fn merge_members(views: &[&View], observed_at_ms: u64) -> Topology {
-    let mut index: HashMap<NodeId, usize> = HashMap::new();
-    let mut ballots: Vec<Ballot<'_>> = Vec::new();
-    for view in views {
-        for line in &view.lines {
-            if line.flags.contains(Flags::HANDSHAKE) {
-                continue;
-            }
-            let i = *index.entry(line.id).or_insert_with(|| {
-                ballots.push(Ballot {
-                    own: None,
-                    lines: Vec::new(),
-                    pfail_votes: 0,
-                    fail_votes: 0,
-                    max_epoch: 0,
-                });
-                ballots.len() - 1
-            });
-            let b = &mut ballots[i];
-            if line.flags.contains(Flags::MYSELF) {
-                b.own = Some(line);
-            }
-            b.lines.push(line);
-            b.pfail_votes += u32::from(line.flags.contains(Flags::PFAIL));
-            b.fail_votes += u32::from(line.flags.contains(Flags::FAIL));
-            b.max_epoch = b.max_epoch.max(line.config_epoch);
-        }
-    }
-
-    // Sort node IDs so that the topology (and everything rendered from it) is deterministic.
-    let mut ids: Vec<NodeId> = index.keys().copied().collect();
-    ids.sort_unstable();
-    let final_index: HashMap<NodeId, u32> = ids
+    let ballots = ballots_by_id(views);
+    let index: HashMap<NodeId, u32> = ballots
         .iter()
         .enumerate()
-        .map(|(i, id)| (*id, i as u32))
+        .map(|(i, (id, _))| (*id, i as u32))
         .collect();
-
-    let (owners, disagreement) = vote_slots(views, &final_index);
-
-    let mut slot_lists: Vec<Vec<u16>> = vec![Vec::new(); ids.len()];
-    for (slot, &owner) in owners.iter().enumerate() {
-        if owner != NO_OWNER {
-            slot_lists[owner as usize].push(slot as u16);
-        }
-    }
-
-    let nodes: Vec<Node> = ids
+    let (owners, disagreement) = vote_slots(views, &index);
+    let nodes = ballots
         .iter()
-        .zip(slot_lists)
-        .map(|(id, slots)| {
-            let b = &ballots[index[id]];
-            let rep = b.own.unwrap_or_else(|| majority_line(&b.lines));
-            let seen_by = b.lines.len() as u32;
-            let ranges = ranges_of(slots.iter().copied());
-            // Ownership follows the highest epoch, so a freshly promoted replica can own slots
-            // while lagging views still outvote it as a replica; whoever owns slots is a master.
-            let role = if slots.is_empty() {
-                rep.role()
-            } else {
-                Role::Master
-            };
-            // A node that has not learnt its own IP yet (fresh, just met) prints `:port` on its
-            // own line while the others know its address: take theirs.
-            let addr = if rep.addr.ip.is_empty() {
-                b.lines
-                    .iter()
-                    .find(|l| !l.addr.ip.is_empty() && l.addr.port != 0)
-                    .map_or(&rep.addr, |l| &l.addr)
-            } else {
-                &rep.addr
-            };
-            // A node with no address gets a label of its own: several can exist at once (each
-            // replaced pod leaves one behind), and ":0" for all would collide.
-            let endpoint = if addr.ip.is_empty() || addr.port == 0 {
-                format!("noaddr:{}", id.short())
-            } else {
-                addr.endpoint()
-            };
-            Node {
-                id: *id,
-                endpoint,
-                addr: addr.clone(),
-                role,
-                master: if role == Role::Replica {
-                    rep.master
-                } else {
-                    None
-                },
-                config_epoch: b.max_epoch,
-                pfail: b.pfail_votes * 2 > seen_by,
-                fail: b.fail_votes * 2 > seen_by,
-                noaddr: rep.flags.contains(Flags::NOADDR),
-                nofailover: rep.flags.contains(Flags::NOFAILOVER),
-                seen_by,
-                answered: b.own.is_some(),
-                slot_count: slots.len() as u32,
-                slots: ranges,
-            }
-        })
+        .zip(slots_by_owner(&owners, ballots.len()))
+        .map(|((id, ballot), slots)| elect_node(*id, ballot, &slots))
         .collect();
-
     Topology {
         observed_at_ms,
         nodes,
@@ -167,6 +116,74 @@ fn merge_members(views: &[&View], observed_at_ms: u64) -> Topology {
         disagreement,
         views: views.len() as u32,
         ignored_views: 0,
+    }
+}
+
+/// Every listed node's ballot, sorted by node ID so that the topology (and everything rendered
+/// from it) is deterministic.
+fn ballots_by_id<'a>(views: &[&'a View]) -> Vec<(NodeId, Ballot<'a>)> {
+    let mut ballots: HashMap<NodeId, Ballot<'a>> = HashMap::new();
+    for line in views.iter().flat_map(|v| &v.lines) {
+        if !line.flags.contains(Flags::HANDSHAKE) {
+            ballots.entry(line.id).or_default().record(line);
+        }
+    }
+    let mut sorted: Vec<(NodeId, Ballot<'a>)> = ballots.into_iter().collect();
+    sorted.sort_unstable_by_key(|(id, _)| *id);
+    sorted
+}
+
+/// Each node's slots, in slot order, from the owner table.
+fn slots_by_owner(owners: &[u32], nodes: usize) -> Vec<Vec<u16>> {
+    let mut slots: Vec<Vec<u16>> = vec![Vec::new(); nodes];
+    for (slot, &owner) in owners.iter().enumerate() {
+        if owner != NO_OWNER {
+            slots[owner as usize].push(slot as u16);
+        }
+    }
+    slots
+}
+
+/// The merged node: what its ballot says, holding the `slots` the vote gave it.
+fn elect_node(id: NodeId, ballot: &Ballot<'_>, slots: &[u16]) -> Node {
+    let rep = ballot.representative();
+    // Ownership follows the highest epoch, so a freshly promoted replica can own slots while
+    // lagging views still outvote it as a replica; whoever owns slots is a master.
+    let role = if slots.is_empty() {
+        rep.role()
+    } else {
+        Role::Master
+    };
+    let addr = ballot.known_addr(rep);
+    Node {
+        id,
+        endpoint: endpoint_label(&id, addr),
+        addr: addr.clone(),
+        role,
+        master: if role == Role::Replica {
+            rep.master
+        } else {
+            None
+        },
+        config_epoch: ballot.max_epoch,
+        pfail: ballot.majority(ballot.pfail_votes),
+        fail: ballot.majority(ballot.fail_votes),
+        noaddr: rep.flags.contains(Flags::NOADDR),
+        nofailover: rep.flags.contains(Flags::NOFAILOVER),
+        seen_by: ballot.seen_by(),
+        answered: ballot.own.is_some(),
+        slot_count: slots.len() as u32,
+        slots: ranges_of(slots.iter().copied()),
+    }
+}
+
+/// The `node` label: `ip:port`, or for a node with no address one of its own, since several
+/// can exist at once (each replaced pod leaves one behind) and ":0" for all would collide.
+fn endpoint_label(id: &NodeId, addr: &Addr) -> String {
+    if addr.ip.is_empty() || addr.port == 0 {
+        format!("noaddr:{}", id.short())
+    } else {
+        addr.endpoint()
     }
 }
 
@@ -221,22 +238,27 @@ fn agreed_claims(views: &[&View], index: &HashMap<NodeId, u32>) -> Option<Vec<(u
 
 /// One view's claims as `(start, end, owner)`, sorted; `None` if any overlap.
 fn claims(view: &View, index: &HashMap<NodeId, u32>) -> Option<Vec<(u16, u16, u32)>> {
-    let mut claims = Vec::new();
-    for line in &view.lines {
-        if line.flags.contains(Flags::HANDSHAKE) || line.slots.is_empty() {
-            continue;
-        }
-        let Some(&idx) = index.get(&line.id) else {
-            continue;
-        };
-        claims.extend(line.slots.iter().map(|r| (r.start, r.end, idx)));
-    }
+    let mut claims: Vec<(u16, u16, u32)> = claiming_lines(view, index)
+        .flat_map(|(line, owner)| line.slots.iter().map(move |r| (r.start, r.end, owner)))
+        .collect();
     claims.sort_unstable();
     let well_formed = claims
         .iter()
         .all(|(start, end, _)| start <= end && *end < SLOT_COUNT)
         && claims.windows(2).all(|w| w[0].1 < w[1].0);
     well_formed.then_some(claims)
+}
+
+/// The lines of `view` that claim slots, with their node's index; handshake entries claim
+/// nothing.
+fn claiming_lines<'v>(
+    view: &'v View,
+    index: &'v HashMap<NodeId, u32>,
+) -> impl Iterator<Item = (&'v NodeLine, u32)> {
+    view.lines
+        .iter()
+        .filter(|l| !l.slots.is_empty() && !l.flags.contains(Flags::HANDSHAKE))
+        .filter_map(|l| Some((l, *index.get(&l.id)?)))
 }
 
 /// [`vote_slots`] one slot at a time: the highest config epoch wins each slot, and a slot is in
@@ -251,21 +273,14 @@ fn vote_slots_by_slot(views: &[&View], index: &HashMap<NodeId, u32>) -> (Box<[u3
 
     for view in views {
         this_view.fill(NO_OWNER);
-        for line in &view.lines {
-            if line.flags.contains(Flags::HANDSHAKE) || line.slots.is_empty() {
-                continue;
-            }
-            let Some(&idx) = index.get(&line.id) else {
-                continue;
-            };
-            for range in &line.slots {
-                for slot in range.slots() {
-                    let s = usize::from(slot);
-                    this_view[s] = idx;
-                    if owners[s] == NO_OWNER || line.config_epoch > best_epoch[s] {
-                        owners[s] = idx;
-                        best_epoch[s] = line.config_epoch;
-                    }
+        for (line, idx) in claiming_lines(view, index) {
+            for slot in line.slots.iter().flat_map(SlotRange::slots) {
+                let s = usize::from(slot);
+                this_view[s] = idx;
+                // Strictly higher: on equal epochs the earliest claim keeps the slot.
+                if owners[s] == NO_OWNER || line.config_epoch > best_epoch[s] {
+                    owners[s] = idx;
+                    best_epoch[s] = line.config_epoch;
                 }
             }
         }

@@ -65,7 +65,7 @@ fn shorten(text: &str) -> String {
 
 /// Parses one node's `CLUSTER NODES` reply given as raw bytes, as it comes off the wire.
 pub fn parse_view_bytes(input: &[u8]) -> Result<View, ParseError> {
-    let text = utf8(input, 0)?;
+    let text = utf8(input)?;
     parse_view_at(text, 0)
 }
 
@@ -83,7 +83,7 @@ pub fn parse_view(text: &str) -> Result<View, ParseError> {
 /// Parses a file that holds one or more replies separated by blank lines, as the `diff` command
 /// reads them. Line numbers in errors count from the top of the file.
 pub fn parse_dump(input: &[u8]) -> Result<Vec<View>, ParseError> {
-    let text = utf8(input, 0)?;
+    let text = utf8(input)?;
     let mut views = Vec::new();
     let mut block_start = 0usize; // line index where the current block starts
     let mut block = String::new();
@@ -105,10 +105,11 @@ pub fn parse_dump(input: &[u8]) -> Result<Vec<View>, ParseError> {
     Ok(views)
 }
 
-fn utf8(input: &[u8], line_offset: usize) -> Result<&str, ParseError> {
+/// The input as text; the error names the line of the first invalid byte.
+fn utf8(input: &[u8]) -> Result<&str, ParseError> {
     std::str::from_utf8(input).map_err(|e| {
         let good = &input[..e.valid_up_to()];
-        let line = line_offset + 1 + good.iter().filter(|&&b| b == b'\n').count();
+        let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
         ParseError::new(line, "reply", "UTF-8 text", "invalid byte")
     })
 }
@@ -160,90 +161,23 @@ fn parse_view_at(text: &str, line_offset: usize) -> Result<View, ParseError> {
 
 /// Parses one line; `line_no` is only used for error messages.
 pub fn parse_line(line: &str, line_no: usize) -> Result<NodeLine, ParseError> {
-    let mut fields = line.split_ascii_whitespace();
-    let mut next = |field: &'static str, expected: &'static str| {
-        fields
-            .next()
-            .ok_or_else(|| ParseError::new(line_no, field, expected, "end of line"))
+    let mut fields = Fields {
+        rest: line.split_ascii_whitespace(),
+        line_no,
     };
-
-    let id_text = next("node id", "a 40-character hex node ID")?;
-    let id = NodeId::parse(id_text).ok_or_else(|| {
-        ParseError::new(line_no, "node id", "a 40-character hex node ID", id_text)
-    })?;
-
-    let addr_text = next("address", "ip:port[@cport][,hostname]")?;
-    let addr = parse_addr(addr_text).ok_or_else(|| {
-        ParseError::new(line_no, "address", "ip:port[@cport][,hostname]", addr_text)
-    })?;
-
-    let flags_text = next("flags", "comma-separated flags such as myself,master")?;
-    let flags = parse_flags(flags_text).ok_or_else(|| {
-        ParseError::new(
-            line_no,
-            "flags",
-            "comma-separated flags such as myself,master",
-            flags_text,
-        )
-    })?;
-
-    let master_text = next("master", "a master node ID or -")?;
-    let master = match master_text {
-        "-" => None,
-        // Very old servers print forty zeroes instead of "-".
-        t if t.bytes().all(|b| b == b'0') && t.len() == 40 => None,
-        t => Some(
-            NodeId::parse(t)
-                .ok_or_else(|| ParseError::new(line_no, "master", "a master node ID or -", t))?,
-        ),
-    };
-
-    let mut number = |field: &'static str| -> Result<u64, ParseError> {
-        let t = next(field, "a non-negative integer")?;
-        t.parse::<u64>()
-            .ok()
-            .filter(|_| t.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| ParseError::new(line_no, field, "a non-negative integer", t))
-    };
-    let ping_sent = number("ping-sent")?;
-    let pong_recv = number("pong-recv")?;
-    let config_epoch = number("config-epoch")?;
-
-    let link_text = next("link-state", "connected or disconnected")?;
-    let link = match link_text {
-        "connected" => LinkState::Connected,
-        "disconnected" => LinkState::Disconnected,
-        t => {
-            return Err(ParseError::new(
-                line_no,
-                "link-state",
-                "connected or disconnected",
-                t,
-            ));
-        }
-    };
-
-    let mut slots = Vec::new();
-    let mut migrating = Vec::new();
-    let mut importing = Vec::new();
-    for token in fields {
-        const EXPECTED: &str = "a slot, a range a-b, [slot->-id] or [slot-<-id]";
-        let bad = || ParseError::new(line_no, "slot", EXPECTED, token);
-        if let Some(inner) = token.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            if let Some((slot, target)) = inner.split_once("->-") {
-                let slot = parse_slot(slot).map_err(|_| bad())?;
-                migrating.push((slot, NodeId::parse(target).ok_or_else(bad)?));
-            } else if let Some((slot, source)) = inner.split_once("-<-") {
-                let slot = parse_slot(slot).map_err(|_| bad())?;
-                importing.push((slot, NodeId::parse(source).ok_or_else(bad)?));
-            } else {
-                return Err(bad());
-            }
-        } else {
-            slots.push(token.parse::<SlotRange>().map_err(|_| bad())?);
-        }
-    }
-
+    let id = fields.parse("node id", "a 40-character hex node ID", NodeId::parse)?;
+    let addr = fields.parse("address", "ip:port[@cport][,hostname]", parse_addr)?;
+    let flags = fields.parse(
+        "flags",
+        "comma-separated flags such as myself,master",
+        parse_flags,
+    )?;
+    let master = fields.parse("master", "a master node ID or -", parse_master)?;
+    let ping_sent = fields.number("ping-sent")?;
+    let pong_recv = fields.number("pong-recv")?;
+    let config_epoch = fields.number("config-epoch")?;
+    let link = fields.parse("link-state", "connected or disconnected", parse_link)?;
+    let slots = parse_slot_tokens(fields.rest, line_no)?;
     Ok(NodeLine {
         id,
         addr,
@@ -253,10 +187,112 @@ pub fn parse_line(line: &str, line_no: usize) -> Result<NodeLine, ParseError> {
         pong_recv,
         config_epoch,
         link,
-        slots,
-        migrating,
-        importing,
+        slots: slots.owned,
+        migrating: slots.migrating,
+        importing: slots.importing,
     })
+}
+
+/// The fields of one line, taken in order; each error names the field and the line.
+struct Fields<'a> {
+    rest: std::str::SplitAsciiWhitespace<'a>,
+    line_no: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// The next field, or an error saying the line ended before it.
+    fn next(&mut self, field: &'static str, expected: &'static str) -> Result<&'a str, ParseError> {
+        self.rest
+            .next()
+            .ok_or_else(|| ParseError::new(self.line_no, field, expected, "end of line"))
+    }
+
+    /// The next field read by `read`; `None` from it is an error quoting the field.
+    fn parse<T>(
+        &mut self,
+        field: &'static str,
+        expected: &'static str,
+        read: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, ParseError> {
+        let text = self.next(field, expected)?;
+        read(text).ok_or_else(|| ParseError::new(self.line_no, field, expected, text))
+    }
+
+    /// The next field as a decimal number.
+    fn number(&mut self, field: &'static str) -> Result<u64, ParseError> {
+        // u64::from_str accepts a leading '+'; Redis never prints one.
+        self.parse(field, "a non-negative integer", |t| {
+            t.parse::<u64>()
+                .ok()
+                .filter(|_| t.bytes().all(|b| b.is_ascii_digit()))
+        })
+    }
+}
+
+/// The master field: `Some(None)` for a master, `None` if it is not an ID.
+fn parse_master(text: &str) -> Option<Option<NodeId>> {
+    match text {
+        "-" => Some(None),
+        // Very old servers print forty zeroes instead of "-".
+        t if t.bytes().all(|b| b == b'0') && t.len() == 40 => Some(None),
+        t => NodeId::parse(t).map(Some),
+    }
+}
+
+/// The link-state field.
+fn parse_link(text: &str) -> Option<LinkState> {
+    match text {
+        "connected" => Some(LinkState::Connected),
+        "disconnected" => Some(LinkState::Disconnected),
+        _ => None,
+    }
+}
+
+/// The slot fields at the end of a line: owned slots and open migrations' markers.
+#[derive(Default)]
+struct SlotTokens {
+    owned: Vec<SlotRange>,
+    migrating: Vec<(u16, NodeId)>,
+    importing: Vec<(u16, NodeId)>,
+}
+
+fn parse_slot_tokens<'a>(
+    tokens: impl Iterator<Item = &'a str>,
+    line_no: usize,
+) -> Result<SlotTokens, ParseError> {
+    const EXPECTED: &str = "a slot, a range a-b, [slot->-id] or [slot-<-id]";
+    let mut out = SlotTokens::default();
+    for token in tokens {
+        let bad = || ParseError::new(line_no, "slot", EXPECTED, token);
+        match token.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            Some(marker) => match parse_marker(marker).ok_or_else(bad)? {
+                Marker::Migrating(slot, target) => out.migrating.push((slot, target)),
+                Marker::Importing(slot, source) => out.importing.push((slot, source)),
+            },
+            None => out
+                .owned
+                .push(token.parse::<SlotRange>().map_err(|_| bad())?),
+        }
+    }
+    Ok(out)
+}
+
+/// An open migration's marker, `[slot->-target]` or `[slot-<-source]`.
+enum Marker {
+    Migrating(u16, NodeId),
+    Importing(u16, NodeId),
+}
+
+/// Reads the inside of a marker's brackets.
+fn parse_marker(inner: &str) -> Option<Marker> {
+    let half = |(slot, id): (&str, &str)| Some((parse_slot(slot).ok()?, NodeId::parse(id)?));
+    if let Some(split) = inner.split_once("->-") {
+        let (slot, target) = half(split)?;
+        Some(Marker::Migrating(slot, target))
+    } else {
+        let (slot, source) = half(inner.split_once("-<-")?)?;
+        Some(Marker::Importing(slot, source))
+    }
 }
 
 /// Parses `ip:port`, `ip:port@cport` and `ip:port@cport,hostname[,key=value...]`, with IPv6
@@ -336,148 +372,4 @@ fn parse_flags(text: &str) -> Option<Flags> {
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::topology::Role;
-    use crate::topology::testdata::*;
-
-    #[test]
-    fn parses_a_redis7_reply() {
-        let view = parse_view(&healthy()).unwrap();
-        assert_eq!(view.lines.len(), 6);
-        let me = view.myself().unwrap();
-        assert_eq!(me.id.as_str(), A);
-        assert_eq!(me.addr.endpoint(), "127.0.0.1:30001");
-        assert_eq!(me.addr.cport, Some(31001));
-        assert_eq!(me.role(), Role::Master);
-        assert_eq!(me.slots, vec![SlotRange::new(0, 5460).unwrap()]);
-        let replica = &view.lines[3];
-        assert_eq!(replica.role(), Role::Replica);
-        assert_eq!(replica.master.unwrap().as_str(), A);
-        assert_eq!(replica.pong_recv, 1426238317239);
-        assert_eq!(replica.config_epoch, 1);
-    }
-
-    #[test]
-    fn parses_every_address_form() {
-        let redis3 = parse_addr("10.0.0.1:6379").unwrap();
-        assert_eq!(
-            (redis3.ip.as_str(), redis3.port, redis3.cport),
-            ("10.0.0.1", 6379, None)
-        );
-        let host = parse_addr("10.0.0.1:6379@16379,redis-0.redis").unwrap();
-        assert_eq!(host.hostname.as_deref(), Some("redis-0.redis"));
-        let aux = parse_addr("127.0.0.1:30004@31004,,shard-id=69bc0807").unwrap();
-        assert_eq!(aux.hostname, None);
-        assert_eq!(
-            aux.aux,
-            vec![("shard-id".to_owned(), "69bc0807".to_owned())]
-        );
-        let v6 = parse_addr("::1:7000@17000").unwrap();
-        assert_eq!(
-            (v6.ip.as_str(), v6.port, v6.endpoint()),
-            ("::1", 7000, "::1:7000".to_owned())
-        );
-        let v6b = parse_addr("[fe80::1%eth0]:7000@17000").unwrap();
-        assert_eq!(v6b.ip, "fe80::1%eth0");
-        let noaddr = parse_addr(":0@0").unwrap();
-        assert_eq!((noaddr.ip.as_str(), noaddr.port), ("", 0));
-        for bad in [
-            "",
-            "127.0.0.1",
-            "127.0.0.1:",
-            "1.2.3.4:99999",
-            "1.2.3.4:1@x",
-            "a b:1",
-        ] {
-            assert!(parse_addr(bad).is_none(), "{bad:?} should be rejected");
-        }
-    }
-
-    #[test]
-    fn parses_flags_migrations_and_odd_whitespace() {
-        let text = format!(
-            "{A} 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5459 5460 [5460->-{B}] [6000-<-{C}]  \r\n\
-             {B} :0@0 master,fail?,noaddr - 1426238316000 0 2 disconnected\r\n\
-             {C} 127.0.0.1:30003 master,fail,nofailover,handshake,someday-new-flag 0000000000000000000000000000000000000000 0 0 3 connected\r\n\
-             {D} 127.0.0.1:30007@31007 noflags - 0 0 0 connected\r\n\r\n"
-        );
-        let view = parse_view(&text).unwrap();
-        let me = &view.lines[0];
-        assert_eq!(me.migrating, vec![(5460, NodeId::parse(B).unwrap())]);
-        assert_eq!(me.importing, vec![(6000, NodeId::parse(C).unwrap())]);
-        assert_eq!(me.slots.len(), 2);
-        let b = &view.lines[1];
-        assert!(b.flags.contains(Flags::PFAIL) && b.flags.contains(Flags::NOADDR));
-        assert!(!b.flags.contains(Flags::FAIL));
-        assert_eq!(b.link, LinkState::Disconnected);
-        let c = &view.lines[2];
-        assert!(
-            c.flags
-                .contains(Flags::FAIL | Flags::NOFAILOVER | Flags::HANDSHAKE)
-        );
-        assert_eq!(c.master, None);
-        assert_eq!(view.lines[3].role(), Role::Unknown);
-    }
-
-    #[test]
-    fn errors_name_line_field_and_expectation() {
-        let text = format!(
-            "{A} 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460\n{B} 127.0.0.1:30002@31002 master - 0 0 x connected\n"
-        );
-        let err = parse_view(&text).unwrap_err();
-        assert_eq!((err.line, err.field), (2, "config-epoch"));
-        assert!(
-            err.to_string()
-                .starts_with("line 2: config-epoch: expected a non-negative integer")
-        );
-
-        let cases = [
-            ("zz 1.2.3.4:1 master - 0 0 0 connected", "node id"),
-            (&format!("{A} 1.2.3.4 master - 0 0 0 connected"), "address"),
-            (&format!("{A} 1.2.3.4:1 MASTER - 0 0 0 connected"), "flags"),
-            (
-                &format!("{A} 1.2.3.4:1 master nope 0 0 0 connected"),
-                "master",
-            ),
-            (
-                &format!("{A} 1.2.3.4:1 master - -1 0 0 connected"),
-                "ping-sent",
-            ),
-            (&format!("{A} 1.2.3.4:1 master - 0 0 0 up"), "link-state"),
-            (
-                &format!("{A} 1.2.3.4:1 master - 0 0 0 connected 16384"),
-                "slot",
-            ),
-            (
-                &format!("{A} 1.2.3.4:1 master - 0 0 0 connected 9-3"),
-                "slot",
-            ),
-            (
-                &format!("{A} 1.2.3.4:1 master - 0 0 0 connected [1->-xyz]"),
-                "slot",
-            ),
-            (&format!("{A} 1.2.3.4:1 master - 0 0"), "config-epoch"),
-        ];
-        for (line, field) in cases {
-            let err = parse_view(line).unwrap_err();
-            assert_eq!((err.line, err.field), (1, field), "{line}");
-        }
-        let dup = format!(
-            "{A} 1.2.3.4:1 master - 0 0 0 connected\n{A} 1.2.3.4:2 master - 0 0 0 connected\n"
-        );
-        assert_eq!(parse_view(&dup).unwrap_err().line, 2);
-    }
-
-    #[test]
-    fn dump_splits_views_and_counts_lines_from_the_top() {
-        let file = format!("{}\n\n{}\n", healthy(), healthy().replace("myself,", ""));
-        let views = parse_dump(file.as_bytes()).unwrap();
-        assert_eq!(views.len(), 2);
-        assert!(views[1].myself().is_none());
-        let broken = format!("{}\n{A} x\n", healthy());
-        assert_eq!(parse_dump(broken.as_bytes()).unwrap_err().line, 8);
-        let binary = b"\n\xff\xfe";
-        assert_eq!(parse_dump(binary).unwrap_err().line, 2);
-    }
-}
+mod tests;

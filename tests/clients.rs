@@ -14,10 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Exporter, ProcessGuard, RedisCluster, Server, slotwatch_bin};
-
-/// Debian's python3, which has Debian's python3-redis (another python3 may come first on PATH).
-const PYTHON: &str = "/usr/bin/python3";
+use support::{Exporter, PYTHON, ProcessGuard, RedisCluster, Server, slotwatch_bin};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -64,7 +64,7 @@ fn metric(exporter: &Exporter, name: &str, labels: &[(&str, &str)]) -> Option<f6
 
 /// Passes `/metrics` through the strict OpenMetrics parser and returns the sample names.
 fn strict_openmetrics(body: &str) -> BTreeSet<String> {
-    let mut child = Command::new("python3")
+    let mut child = Command::new(support::PYTHON)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/openmetrics_check.py"
@@ -73,7 +73,7 @@ fn strict_openmetrics(body: &str) -> BTreeSet<String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 (scripts/test installs prometheus-client for it)");
+        .expect("/usr/bin/python3 (scripts/test installs python3-prometheus-client for it)");
     {
         use std::io::Write;
         child

@@ -6,7 +6,7 @@
 #
 #   deps_need_cmd CMD PACKAGE        CMD must be on PATH; PACKAGE provides it
 #   deps_need_dpkg PACKAGE           a package with no command of its own (libc6-dev)
-#   deps_need_python MODULE PACKAGE  `python3 -c "import MODULE"` must work
+#   deps_need_python MODULE PACKAGE  `$DEPS_PYTHON -c "import MODULE"` must work
 #   deps_install                     as root: one `apt-get install` of everything missing;
 #                                    otherwise: print the one `sudo apt-get install ...` line
 #                                    that would do it and exit 1, before anything else happens
@@ -23,6 +23,11 @@
 
 DEPS_MISSING=()
 DEPS_LOG=${DEPS_LOG:-target/deps.log}
+# Debian's interpreter, the one Debian's python3-* packages install for. Named by path, never
+# looked up on PATH: a developer's pyenv or conda python3 often comes first there and has none
+# of those packages. Every Python that scripts/ and tests/ run is this one or a venv made from it.
+DEPS_PYTHON=/usr/bin/python3
+export DEPS_PYTHON
 
 deps_add() {
     case " ${DEPS_MISSING[*]-} " in *" $1 "*) ;; *) DEPS_MISSING+=("$1") ;; esac
@@ -37,10 +42,10 @@ deps_need_dpkg() {
 }
 
 deps_need_python() {
-    if ! command -v python3 >/dev/null 2>&1; then
+    if ! [ -x "$DEPS_PYTHON" ]; then
         deps_add python3
         deps_add "$2"
-    elif ! python3 -c "import $1" >/dev/null 2>&1; then
+    elif ! "$DEPS_PYTHON" -c "import $1" >/dev/null 2>&1; then
         deps_add "$2"
     fi
 }
@@ -94,7 +99,7 @@ deps_venv() {
     fi
     echo "installing Python tools into $dir (pinned in $requirements)"
     rm -rf "$dir"
-    deps_run "python3 -m venv" python3 -m venv "$dir"
+    deps_run "$DEPS_PYTHON -m venv" "$DEPS_PYTHON" -m venv "$dir"
     # Every package, dependencies included, is pinned in the file: --no-deps keeps it exact.
     deps_run "pip install" "$dir/bin/pip" install --quiet --disable-pip-version-check \
         --no-deps -r "$requirements"

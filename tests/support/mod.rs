@@ -27,6 +27,11 @@ pub fn require(program: &str) {
     );
 }
 
+/// Debian's python3 (scripts/lib/deps.sh, `DEPS_PYTHON`): the interpreter Debian's
+/// python3-redis and python3-prometheus-client install for, named by path because a pyenv or
+/// conda python3 often comes first on a developer's PATH without them.
+pub const PYTHON: &str = "/usr/bin/python3";
+
 static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
 /// A loopback port that was free a moment ago and that no other test in this process got.

@@ -322,10 +322,16 @@ mod tests {
         let r: SlotRange = "0-5460".parse().unwrap();
         assert_eq!((r.start, r.end, r.len()), (0, 5460, 5461));
         assert_eq!(r.to_string(), "0-5460");
+        assert!(
+            !SlotRange::single(7).is_empty(),
+            "a range holds at least one slot"
+        );
         assert_eq!("7".parse::<SlotRange>().unwrap().to_string(), "7");
         assert!("16384".parse::<SlotRange>().is_err());
         assert!("10-2".parse::<SlotRange>().is_err());
         assert!("+5".parse::<SlotRange>().is_err());
+        // Six digits are never a slot, even when the number would fit.
+        assert!("000001".parse::<SlotRange>().is_err());
         assert!("".parse::<SlotRange>().is_err());
         assert!("1-".parse::<SlotRange>().is_err());
     }
@@ -340,6 +346,16 @@ mod tests {
             vec![SlotRange::new(0, 16383).unwrap()]
         );
         assert_eq!(SlotSet::new().to_string(), "-");
+    }
+
+    #[test]
+    fn slots_past_the_last_are_ignored() {
+        let mut set = SlotSet::new();
+        set.insert(16383);
+        set.insert(16384);
+        set.insert(u16::MAX);
+        assert_eq!(set.to_string(), "16383");
+        assert!(!set.contains(16384));
     }
 
     proptest! {

@@ -10,7 +10,8 @@
 //! - [`topology`]: the cluster model; [`topology::parse`] reads `CLUSTER NODES`,
 //!   [`topology::merge`] combines many nodes' views, [`topology::diff`] turns two topologies
 //!   into [`topology::event`]s;
-//! - [`info`]: redirect and command counters from `INFO`;
+//! - [`info`]: redirect and command counters from `INFO`; [`server_info`]: which server a
+//!   node runs and which optional commands it may be asked, from `INFO server`;
 //! - [`snapshot`]: what one poll published, with [`snapshot::redirects`], its redirect
 //!   history; [`health`]: the one health judgement of it;
 //! - [`poll::plan`], [`poll::state`] and [`poll::history`]: the poll state machine;
@@ -41,6 +42,7 @@ pub mod overview;
 pub mod poll;
 pub mod redis;
 pub mod serve;
+pub mod server_info;
 pub mod slot;
 pub mod snapshot;
 pub mod tls;

@@ -161,7 +161,7 @@ fn plain_replica_and_cluster_clients_are_told_apart(server: Server) {
     ];
     // The stale-map client caches the map before a reshard moves half of A's slots to B.
     let stale = server
-        .is_valkey()
+        .has_client_traffic_fields()
         .then(|| client("stale.py", seed, "stale-map", &[]));
     if stale.is_some() {
         reshard(&cluster, master_a, master_b, 2700);

@@ -157,7 +157,66 @@ fn owned_slots(node: &RedisNode) -> Vec<u16> {
     slots
 }
 
-server_matrix!(counted_errors_and_rejected_calls);
+/// Every error reply a node counted: its `total_error_replies` and each `errorstat_*` line.
+fn error_replies(node: &RedisNode) -> (u64, Vec<String>) {
+    let stats = node.cmd(&["INFO", "stats"]);
+    let total = stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("total_error_replies:"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no total_error_replies in INFO stats of {}", node.addr()));
+    let lines = node
+        .cmd(&["INFO", "errorstats"])
+        .lines()
+        .filter(|l| l.starts_with("errorstat_"))
+        .map(|l| l.trim().to_owned())
+        .collect();
+    (total, lines)
+}
+
+/// A monitor must not add to the error counts it reports: 20 polls of an idle cluster leave
+/// every node's error statistics at zero.
+/// slotwatch learns what each server supports from its version, rather than by asking for a
+/// command the server may answer with "unknown subcommand".
+fn polling_adds_no_error_replies(server: Server) {
+    let cluster = RedisCluster::on(server, 3, 1, &[]);
+    for node in &cluster.nodes {
+        node.cmd(&["CONFIG", "RESETSTAT"]);
+        assert_eq!(error_replies(node), (0, vec![]), "reset on {}", node.addr());
+    }
+    let exporter = Exporter::start(&[
+        "--seed",
+        &cluster.seed(),
+        "--poll-interval",
+        "200ms",
+        "--timeout",
+        "200ms",
+    ]);
+    exporter.wait_metric("20 polls", "slotwatch_polls_total", &[], WAIT, |v| {
+        v >= 20.0
+    });
+    for node in &cluster.nodes {
+        // The test's own commands (CONFIG RESETSTAT, INFO) are never refused.
+        assert_eq!(
+            error_replies(node),
+            (0, vec![]),
+            "error replies on {} ({}) after 20 polls",
+            node.addr(),
+            server.name()
+        );
+    }
+}
+
+server_matrix!(
+    counted_errors_and_rejected_calls,
+    polling_adds_no_error_replies
+);
+
+/// Redis 6.2 takes one INFO section per call: slotwatch knows it from the version.
+#[test]
+fn polling_adds_no_error_replies_on_redis_6_2() {
+    support::servers::run(Server::Redis62, polling_adds_no_error_replies)
+}
 
 /// Redis 6.2 has errorstats and rejected_calls, one INFO section per call.
 #[test]

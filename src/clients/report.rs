@@ -22,7 +22,7 @@ pub struct NodeSummary {
     pub connections: usize,
     /// MOVED replies it sent between the samples.
     pub moved: Option<u64>,
-    /// True if the server counts commands per connection (`tot-cmds`, Valkey 8+), which the
+    /// True if the server counts commands per connection (`tot-cmds`: Valkey 8+, Redis 8.2+), which the
     /// stale-map and rejected-commands reasons need.
     pub counts_commands: bool,
 }

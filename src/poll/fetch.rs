@@ -22,15 +22,35 @@ pub struct Fetcher {
     conns: HashMap<String, Conn>,
 }
 
-/// An open connection, and what its server showed it supports.
+/// An open connection, and what its server supports.
 #[derive(Debug)]
 struct Conn {
     conn: NodeConnection,
-    /// `None` until the first visit that asks.
+    /// Known from the server's name and version when the connection opened; otherwise `None`
+    /// until the first visit that asks.
     jobs: Option<JobSupport>,
-    /// Whether one INFO call can return several sections (Redis 7.0+, Valkey); `None` until
-    /// the first poll, which tries.
+    /// Whether one INFO call can return several sections (Redis 7.0+, Valkey); known like
+    /// `jobs`, or `None` until the first poll, which tries.
     multi_info: Option<bool>,
+}
+
+impl Conn {
+    /// A new connection, with what its server's version already says it supports: asking
+    /// instead would cost an error reply, counted in the node's own error statistics.
+    fn new(conn: NodeConnection) -> Conn {
+        let server = conn.server;
+        Conn {
+            conn,
+            jobs: server.map(|s| {
+                if s.has_slot_migration_jobs() {
+                    JobSupport::Yes
+                } else {
+                    JobSupport::No
+                }
+            }),
+            multi_info: server.map(|s| s.multi_section_info()),
+        }
+    }
 }
 
 impl Fetcher {
@@ -129,18 +149,14 @@ async fn attempt(
 ) -> Result<(Conn, Sample), FetchError> {
     let mut conn = match conn {
         Some(c) => c,
-        None => Conn {
-            conn: connector.connect(&visit.host, visit.port).await?,
-            jobs: None,
-            multi_info: None,
-        },
+        None => Conn::new(connector.connect(&visit.host, visit.port).await?),
     };
     let sample = query(&mut conn, visit).await?;
     Ok((conn, sample))
 }
 
-/// What a connection's server said about `CLUSTER GETSLOTMIGRATIONS`, asked once per
-/// connection rather than answered with an error every poll.
+/// Whether a connection's server answers `CLUSTER GETSLOTMIGRATIONS`: known from its version
+/// when the connection opens, or (a server that names no version) from the first answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum JobSupport {
     /// It answers.
@@ -348,7 +364,7 @@ fn read_jobs(v: Value) -> Result<(JobSupport, Jobs), FetchError> {
             return Ok(if denied {
                 (JobSupport::Denied(text.clone()), Jobs::Denied(text))
             } else {
-                // "unknown subcommand" on Redis and older Valkey.
+                // "unknown subcommand": a server that named no version, and lacks it.
                 (JobSupport::No, Jobs::Unsupported)
             });
         }

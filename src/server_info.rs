@@ -1,0 +1,155 @@
+//! What a node's server is and what it can be asked, from its `INFO server` text. Pure.
+//!
+//! slotwatch reads this once per connection, in the round trip that names the connection, and
+//! decides from it which optional commands a poll sends. Asking a server for a command it does
+//! not have would be answered with an error reply, which the server counts in the very
+//! `errorstat_*` and `total_error_replies` counters slotwatch exports and users alert on: a
+//! monitor must not add to them.
+
+/// The server implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Redis.
+    Redis,
+    /// Valkey (which also reports a `redis_version`, frozen at 7.2.4, for old clients).
+    Valkey,
+}
+
+/// A server's implementation and version, as its `INFO server` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// Redis or Valkey.
+    pub family: Family,
+    /// Major, minor and patch version of that implementation.
+    pub version: (u16, u16, u16),
+}
+
+impl ServerInfo {
+    /// Reads `INFO server` text; `None` when it names no version slotwatch can read, in which
+    /// case the poll falls back to asking and remembering the answer.
+    pub fn parse(text: &str) -> Option<ServerInfo> {
+        let field = |name: &str| {
+            text.lines()
+                .filter_map(|l| l.trim_end_matches('\r').split_once(':'))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim())
+        };
+        // Valkey 8+ reports `valkey_version`. Valkey 7.2 reports only `redis_version` (its
+        // own version then), and reads as Redis 7.2 here, which it behaves like.
+        if let Some(v) = field("valkey_version") {
+            return Some(ServerInfo {
+                family: Family::Valkey,
+                version: version(v)?,
+            });
+        }
+        Some(ServerInfo {
+            family: Family::Redis,
+            version: version(field("redis_version")?)?,
+        })
+    }
+
+    /// One `INFO` call takes several sections (Redis 7.0+; Valkey always). Redis 6.2 takes one
+    /// section per call and refuses more with a syntax error.
+    pub fn multi_section_info(&self) -> bool {
+        match self.family {
+            Family::Valkey => true,
+            Family::Redis => self.version >= (7, 0, 0),
+        }
+    }
+
+    /// The server has `CLUSTER GETSLOTMIGRATIONS`, Valkey's atomic slot migration jobs (Valkey
+    /// 9.0+).
+    pub fn has_slot_migration_jobs(&self) -> bool {
+        self.family == Family::Valkey && self.version >= (9, 0, 0)
+    }
+}
+
+/// `8.2.3` as numbers; a missing patch or minor reads as 0, anything unparsable as `None`.
+fn version(text: &str) -> Option<(u16, u16, u16)> {
+    let mut parts = text.split('.');
+    let mut next = |required: bool| match parts.next() {
+        Some(p) => p.parse::<u16>().ok(),
+        None if !required => Some(0),
+        None => None,
+    };
+    Some((next(true)?, next(false)?, next(false)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Excerpts of the real `INFO server` replies of the servers in the test matrix.
+    const REDIS_6_2: &str =
+        "# Server\r\nredis_version:6.2.14\r\nredis_git_sha1:00000000\r\nredis_mode:standalone\r\n";
+    const REDIS_7_0: &str =
+        "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\nredis_mode:cluster\r\n";
+    const REDIS_8_2: &str =
+        "# Server\r\nredis_version:8.2.3\r\nredis_git_sha1:b5d43ceb\r\nredis_mode:cluster\r\n";
+    const VALKEY_8_1: &str = "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.8\r\nvalkey_release_stage:ga\r\n";
+    const VALKEY_9_0: &str =
+        "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:9.0.0\r\n";
+
+    fn parsed(text: &str) -> ServerInfo {
+        ServerInfo::parse(text).expect("parses")
+    }
+
+    #[test]
+    fn family_and_version_come_from_the_implementation_s_own_field() {
+        assert_eq!(
+            parsed(REDIS_8_2),
+            ServerInfo {
+                family: Family::Redis,
+                version: (8, 2, 3)
+            }
+        );
+        // Valkey's redis_version (7.2.4) is a compatibility value, not its version.
+        assert_eq!(
+            parsed(VALKEY_8_1),
+            ServerInfo {
+                family: Family::Valkey,
+                version: (8, 1, 8)
+            }
+        );
+    }
+
+    #[test]
+    fn multi_section_info_starts_with_redis_7_0() {
+        assert!(!parsed(REDIS_6_2).multi_section_info());
+        assert!(parsed(REDIS_7_0).multi_section_info());
+        assert!(parsed(REDIS_8_2).multi_section_info());
+        assert!(parsed(VALKEY_8_1).multi_section_info());
+        let seven = ServerInfo {
+            family: Family::Redis,
+            version: (7, 0, 0),
+        };
+        assert!(seven.multi_section_info(), "7.0.0 itself");
+    }
+
+    #[test]
+    fn slot_migration_jobs_are_valkey_9_only() {
+        assert!(!parsed(REDIS_8_2).has_slot_migration_jobs());
+        assert!(!parsed(VALKEY_8_1).has_slot_migration_jobs());
+        assert!(parsed(VALKEY_9_0).has_slot_migration_jobs());
+        // A Redis that one day reaches 9 still has no Valkey command.
+        let redis_9 = ServerInfo {
+            family: Family::Redis,
+            version: (9, 0, 0),
+        };
+        assert!(!redis_9.has_slot_migration_jobs());
+    }
+
+    #[test]
+    fn versions_parse_leniently_but_not_blindly() {
+        assert_eq!(version("8.2.3"), Some((8, 2, 3)));
+        assert_eq!(version("9"), Some((9, 0, 0)));
+        assert_eq!(version("8.1"), Some((8, 1, 0)));
+        assert_eq!(version("x.1"), None);
+        assert_eq!(version(""), None);
+        assert_eq!(
+            ServerInfo::parse("# Server\r\nredis_mode:cluster\r\n"),
+            None
+        );
+        assert_eq!(ServerInfo::parse("valkey_version:nine\r\n"), None);
+    }
+}

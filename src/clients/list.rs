@@ -20,8 +20,11 @@ pub struct Connection {
     pub age_s: u64,
     /// Seconds since its last command.
     pub idle_s: u64,
-    /// Connection flags: `r` READONLY, `S` a replica's link, `M` the master's link, `N` none.
+    /// Connection flags: `r` READONLY, `S` a replica's link, `M` the master's link, `g`/`o`
+    /// a Redis 8.4 atomic migration's export/import link, `I` a Valkey 9 import source, `N` none.
     pub flags: String,
+    /// Client capabilities (`CLIENT CAPA`, Valkey 8+): `r` when the client handles redirects.
+    pub capa: Option<String>,
     /// Its last command (`get`, `client|list`), empty if none yet. Set even when the command
     /// was refused with MOVED, so it shows what a misrouted client sends.
     pub cmd: String,
@@ -50,12 +53,22 @@ impl Connection {
         self.flags.contains('r')
     }
 
-    /// True for replication links (a replica's connection to its master, or the reverse),
-    /// which are not clients.
-    pub fn replication(&self) -> bool {
-        self.flags.contains('S') || self.flags.contains('M')
+    /// True for the servers' own links, which are never clients to blame: replication (`S`
+    /// a replica's connection to its master, `M` the reverse), Redis 8.4's atomic slot
+    /// migration (`g` migrating, `o` importing) and Valkey 9's import source (`I`).
+    pub fn internal(&self) -> bool {
+        self.flags.chars().any(|f| INTERNAL_FLAGS.contains(&f))
+    }
+
+    /// True if the client declared that it handles redirects (`capa=r`, Valkey 8+): evidence
+    /// that it is cluster-aware, whatever else its connections look like.
+    pub fn handles_redirects(&self) -> bool {
+        self.capa.as_deref().is_some_and(|c| c.contains('r'))
     }
 }
+
+/// The `flags` letters of the servers' own connections (see [`Connection::internal`]).
+const INTERNAL_FLAGS: [char; 5] = ['S', 'M', 'g', 'o', 'I'];
 
 /// Why a `CLIENT LIST` reply could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +100,7 @@ pub fn parse_client_list(text: &str) -> Result<Vec<Connection>, ListError> {
             age_s: 0,
             idle_s: 0,
             flags: String::new(),
+            capa: None,
             cmd: String::new(),
             user: None,
             lib_name: None,
@@ -118,6 +132,7 @@ pub fn parse_client_list(text: &str) -> Result<Vec<Connection>, ListError> {
                 "age" => c.age_s = number()?,
                 "idle" => c.idle_s = number()?,
                 "flags" => c.flags = value.to_owned(),
+                "capa" => c.capa = text(),
                 "cmd" if value != "NULL" => c.cmd = value.to_ascii_lowercase(),
                 "user" => c.user = text(),
                 "lib-name" => c.lib_name = text(),
@@ -156,7 +171,8 @@ mod tests {
         );
         assert_eq!((r.age_s, r.idle_s, r.cmd.as_str()), (12, 0, "get"));
         assert_eq!((r.tot_cmds, r.lib_name.as_deref()), (None, None));
-        assert!(!r.readonly() && !r.replication());
+        assert!(!r.readonly() && !r.internal());
+        assert!(!r.handles_redirects());
         let v = &list[1];
         assert!(v.readonly());
         assert_eq!(v.cmd, "", "NULL means no command yet");
@@ -170,6 +186,29 @@ mod tests {
             (Some("redis-py"), Some("5.0.1"), Some("app"))
         );
         assert_eq!(v.name, "");
+    }
+
+    #[test]
+    fn the_servers_own_links_are_internal() {
+        // Real-shaped lines: a Redis 7 replica's link on its master (S), the master's link on
+        // a replica (M), Redis 8.4's atomic migration links (g exporting, o importing), and
+        // Valkey 9's import source (I); then two clients, one READONLY.
+        let text = "id=3 addr=127.0.0.1:40001 name= age=50 idle=0 flags=S db=0 cmd=replconf user=default\n\
+                    id=4 addr=127.0.0.1:7000 name= age=50 idle=0 flags=M db=0 cmd=ping user=default\n\
+                    id=5 addr=127.0.0.1:40002 name= age=2 idle=0 flags=g db=0 cmd=cluster|syncslots user=default\n\
+                    id=6 addr=127.0.0.1:40003 name= age=2 idle=0 flags=o db=0 cmd=set user=default\n\
+                    id=7 addr=127.0.0.1:40004 name= age=2 idle=0 flags=I capa= db=0 cmd=cluster|syncslots user=default\n\
+                    id=8 addr=10.0.0.9:5000 name=app age=9 idle=0 flags=N capa= db=0 cmd=get user=default\n\
+                    id=9 addr=10.0.0.9:5001 name=app age=9 idle=0 flags=r capa=r db=0 cmd=get user=default\n";
+        let list = parse_client_list(text).unwrap();
+        let internal: Vec<u64> = list.iter().filter(|c| c.internal()).map(|c| c.id).collect();
+        assert_eq!(internal, [3, 4, 5, 6, 7]);
+        let redirects: Vec<u64> = list
+            .iter()
+            .filter(|c| c.handles_redirects())
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(redirects, [9], "capa=r, and only that");
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct NodeSummary {
     pub node: String,
     /// `master` or `replica`.
     pub role: &'static str,
-    /// Client connections listed (replication links and slotwatch's own excluded).
+    /// Client connections listed (the servers' own links and slotwatch's excluded).
     pub connections: usize,
     /// MOVED replies it sent between the samples.
     pub moved: Option<u64>,
@@ -112,7 +112,7 @@ impl ClientsReport {
                     connections: n
                         .second
                         .iter()
-                        .filter(|c| !c.replication() && c.name != crate::redis::CLIENT_NAME)
+                        .filter(|c| !c.internal() && c.name != crate::redis::CLIENT_NAME)
                         .count(),
                     moved: n.moved,
                     counts_commands: n.second.iter().any(|c| c.tot_cmds.is_some()),

@@ -152,14 +152,14 @@ pub fn analyse(nodes: &[NodeClients]) -> Vec<Suspect> {
         .collect()
 }
 
-/// Each client connection's activity between the two samples (replication links and
-/// slotwatch's own connections aside).
+/// Each client connection's activity between the two samples (the servers' own links and
+/// slotwatch's connections aside).
 fn gather(nodes: &[NodeClients]) -> Seen<'_> {
     let mut seen = Seen::default();
     for node in nodes {
         let before: HashMap<u64, &Connection> = node.first.iter().map(|c| (c.id, c)).collect();
         for conn in &node.second {
-            if conn.replication() || conn.name == CLIENT_NAME {
+            if conn.internal() || conn.name == CLIENT_NAME {
                 continue;
             }
             let key = client_key(conn);
@@ -225,7 +225,7 @@ fn judge(a: &Activity, seen: &Seen, reference: &References) -> Option<Suspect> {
         );
     }
     let on_nodes = seen.nodes_of.get(&key).map_or(0, BTreeSet::len);
-    if on_nodes == 1 && moved > 0 {
+    if on_nodes == 1 && moved > 0 && !a.conn.handles_redirects() {
         return suspect(
             Reason::NotClusterAware,
             format!(

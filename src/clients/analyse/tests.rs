@@ -11,6 +11,7 @@ fn conn(id: u64, port: u16, name: &str, cmd: &str, counts: Option<(u64, u64)>) -
         age_s: 100,
         idle_s: 0,
         flags: "N".to_owned(),
+        capa: None,
         cmd: cmd.to_owned(),
         user: Some("default".to_owned()),
         lib_name: None,
@@ -103,6 +104,36 @@ fn idle_keyless_own_and_replication_connections_are_never_suspects() {
         .map(|c| (c.clone(), c))
         .collect();
     assert!(analyse(&[node("a:1", Role::Master, 50, &list)]).is_empty());
+}
+
+#[test]
+fn atomic_migration_and_import_links_are_never_suspects() {
+    // Redis 8.4's migration links (g exporting, o importing) and Valkey 9's import source (I)
+    // send keyed writes to one node that redirects: a plain client would be blamed for that.
+    let links: Vec<_> = [(1, "g"), (2, "o"), (3, "I")]
+        .into_iter()
+        .map(|(id, flags)| {
+            let mut c = conn(id, 5000 + id as u16, "", "set", None);
+            c.flags = flags.to_owned();
+            (c.clone(), c)
+        })
+        .collect();
+    assert!(analyse(&[node("a:1", Role::Master, 50, &links)]).is_empty());
+}
+
+#[test]
+fn a_client_that_declares_redirect_handling_is_not_called_unaware() {
+    // Valkey 8.1+: capa=r. On one redirecting master, like a plain client, it is still not
+    // "not cluster-aware"; the same connection without capa is.
+    let mut aware = conn(1, 5000, "app", "get", None);
+    aware.capa = Some("r".to_owned());
+    let plain = conn(1, 5000, "app", "get", None);
+    let one = |c: Connection| analyse(&[node("a:1", Role::Master, 20, &[(c.clone(), c)])]);
+    assert!(one(aware).is_empty());
+    assert_eq!(
+        reasons(&one(plain)),
+        [(Reason::NotClusterAware, "a:1", "app")]
+    );
 }
 
 #[test]

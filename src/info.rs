@@ -41,6 +41,9 @@ pub struct NodeCounters {
     pub has_commandstats: bool,
     /// True if the reply had an `# Errorstats` section, so a missing MOVED line means zero.
     pub has_errorstats: bool,
+    /// Databases other than 0 that hold keys, ascending, from `INFO keyspace` when it was
+    /// asked (Valkey 9's `cluster-databases` above 1 allows them in cluster mode).
+    pub other_databases: Vec<u16>,
     /// Redis stopped tracking error stats (`errorstat_ERRORSTATS_DISABLED`, after 128 distinct
     /// error prefixes, until `CONFIG RESETSTAT`): the redirect counts are unknown, not zero.
     pub errorstats_disabled: bool,
@@ -85,6 +88,23 @@ impl NodeCounters {
     }
 }
 
+/// The database of an `INFO keyspace` line (`db3:keys=5,expires=0,avg_ttl=0`) when it is not
+/// database 0 and holds keys.
+fn other_database(key: &str, value: &str) -> Option<u16> {
+    let db = key.strip_prefix("db")?;
+    if !db.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let db: u16 = db.parse().ok().filter(|db| *db != 0)?;
+    let keys: u64 = value
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("keys="))?
+        .trim()
+        .parse()
+        .ok()?;
+    (keys > 0).then_some(db)
+}
+
 /// Reads the counters slotwatch needs from one or more INFO replies; unknown lines are ignored
 /// and malformed values are treated as absent, because INFO is free-form and grows over time.
 pub fn parse_info(text: &str, into: &mut NodeCounters) {
@@ -109,7 +129,9 @@ pub fn parse_info(text: &str, into: &mut NodeCounters) {
             "errorstat_ASK" => into.ask = errorstat_count(value),
             "errorstat_ERRORSTATS_DISABLED" => into.errorstats_disabled = true,
             _ => {
-                if let Some(prefix) = key.strip_prefix("errorstat_") {
+                if let Some(db) = other_database(key, value) {
+                    into.other_databases.push(db);
+                } else if let Some(prefix) = key.strip_prefix("errorstat_") {
                     if let Some(i) = CLUSTER_ERRORS.iter().position(|(p, _)| *p == prefix) {
                         into.cluster_errors[i] = errorstat_count(value);
                     }
@@ -151,6 +173,19 @@ mod tests {
         assert_eq!(c.moved_total(), Some(1024));
         assert_eq!(c.ask_total(), Some(3));
         assert_eq!(c.commands_processed, Some(98765));
+    }
+
+    #[test]
+    fn other_databases_with_keys_come_from_the_keyspace() {
+        // Valkey 9 with cluster-databases 16: keys in db 0, 3 and 12; db 5 emptied.
+        let keyspace = "# Keyspace\r\ndb0:keys=10,expires=0,avg_ttl=0\r\ndb3:keys=4,expires=1,avg_ttl=0\r\ndb5:keys=0,expires=0,avg_ttl=0\r\ndb12:keys=1,expires=0,avg_ttl=0\r\n";
+        let mut c = NodeCounters::default();
+        parse_info(keyspace, &mut c);
+        assert_eq!(c.other_databases, [3, 12]);
+        // Not keyspace lines, though they start alike.
+        let mut odd = NodeCounters::default();
+        parse_info("dbx:keys=3\r\ndb7:expires=2\r\ndb9:keys=many\r\n", &mut odd);
+        assert!(odd.other_databases.is_empty(), "{:?}", odd.other_databases);
     }
 
     #[test]

@@ -484,6 +484,61 @@ fn tag_for(slot: u16) -> String {
         .unwrap()
 }
 
+/// Valkey 9 with `cluster-databases` 16: a migrating slot's keys in databases 0 and 3 are all
+/// counted as left to move (`CLUSTER COUNTKEYSINSLOT` alone counts database 0's).
+fn keys_left_count_every_database(server: Server) {
+    let cluster = RedisCluster::on(server, 3, 0, &["--cluster-databases", "16"]);
+    let exporter = Exporter::start(&[
+        "--seed",
+        &cluster.seed(),
+        "--poll-interval",
+        "200ms",
+        "--timeout",
+        "200ms",
+    ]);
+    let source = &cluster.nodes[0];
+    let slot = (0..16384u16)
+        .find(|s| cluster.owner_of(*s) == source.addr())
+        .unwrap();
+    let target = cluster
+        .nodes
+        .iter()
+        .find(|n| n.addr() != source.addr())
+        .unwrap();
+    let tag = tag_for(slot);
+    let mut conn = source.connection();
+    for (db, n) in [(0, 3), (3, 4)] {
+        redis::cmd("SELECT").arg(db).query::<()>(&mut conn).unwrap();
+        for i in 0..n {
+            redis::cmd("SET")
+                .arg(format!("{{{tag}}}:{db}:{i}"))
+                .arg("v")
+                .query::<()>(&mut conn)
+                .unwrap();
+        }
+    }
+    let slot = slot.to_string();
+    target.cmd(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &source.id()]);
+    source.cmd(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &target.id()]);
+    exporter.wait_metric(
+        "the keys of both databases",
+        "redis_cluster_migration_keys_remaining",
+        &[("node", &source.addr())],
+        WAIT,
+        |v| v == 7.0,
+    );
+    let topo = exporter.topology();
+    assert_eq!(
+        topo["clusters"][0]["migrations"][0]["keys_left"], 7,
+        "{topo:#}"
+    );
+}
+
+#[test]
+fn keys_left_count_every_database_on_valkey_9_1() {
+    support::servers::run(Server::Valkey91, keys_left_count_every_database)
+}
+
 server_matrix!(
     a_migrated_slot_is_one_start_and_one_finish_between_masters,
     an_aborted_migration_is_one_abort,

@@ -185,7 +185,7 @@ pub const FAMILIES: &[Family] = &[
         kind: Type::Gauge,
         unit: None,
         labels: &["node"],
-        help: "Keys still on the source in its classic MIGRATING slots (CLUSTER COUNTKEYSINSLOT), per source master; falls while a migration moves keys.",
+        help: "Keys still on the source in its classic MIGRATING slots (CLUSTER COUNTKEYSINSLOT, summed over every database holding keys where Valkey 9 allows several), per source master; falls while a migration moves keys.",
         polled: true,
         source: Source::Cluster(|s, out| {
             let Some(t) = &s.topology else { return };

@@ -32,6 +32,10 @@ struct Conn {
     /// Whether one INFO call can return several sections (Redis 7.0+, Valkey); known like
     /// `jobs`, or `None` until the first poll, which tries.
     multi_info: Option<bool>,
+    /// Databases other than 0 holding keys, as the last `INFO keyspace` showed (Valkey 9 with
+    /// `cluster-databases` above 1). `COUNTKEYSINSLOT` counts the selected database only, so
+    /// a migrating slot's keys are counted in each of these too.
+    databases: Vec<u16>,
 }
 
 impl Conn {
@@ -49,6 +53,7 @@ impl Conn {
                 }
             }),
             multi_info: server.map(|s| s.multi_section_info()),
+            databases: Vec::new(),
         }
     }
 }
@@ -180,6 +185,12 @@ fn info_sections(visit: &Visit) -> &'static [&'static str] {
     }
 }
 
+/// Whether `INFO keyspace` goes in the round trip: only while slots' keys are counted, and only
+/// in the one INFO call (servers that take one section per call have a single database).
+fn wants_keyspace(multi_info: bool, visit: &Visit) -> bool {
+    multi_info && !visit.count_slots.is_empty()
+}
+
 /// What one round trip asks of a node, in the order of the pipeline's commands.
 struct Asked {
     /// `CLUSTER NODES`.
@@ -187,20 +198,33 @@ struct Asked {
     /// The INFO sections, and whether they go in one call.
     sections: &'static [&'static str],
     multi_info: bool,
+    /// `keyspace` added to the one INFO call.
+    keyspace: bool,
     /// `CLUSTER GETSLOTMIGRATIONS`.
     jobs: bool,
     /// `CLUSTER COUNTKEYSINSLOT` for each of these slots.
     count_slots: Vec<u16>,
+    /// Then, for each of these databases, `SELECT` it and count the slots again; `SELECT 0`
+    /// after the last.
+    databases: Vec<u16>,
 }
 
 impl Asked {
     fn of(conn: &Conn, visit: &Visit) -> Asked {
+        let multi_info = conn.multi_info != Some(false);
+        let counting = !visit.count_slots.is_empty();
         Asked {
             view: visit.full_view,
             sections: info_sections(visit),
-            multi_info: conn.multi_info != Some(false),
+            multi_info,
+            keyspace: wants_keyspace(multi_info, visit),
             jobs: visit.jobs && matches!(conn.jobs, None | Some(JobSupport::Yes)),
             count_slots: visit.count_slots.clone(),
+            databases: if counting {
+                conn.databases.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -217,6 +241,17 @@ impl Asked {
             + self.info_replies()
             + usize::from(self.jobs)
             + self.count_slots.len()
+            + self.other_database_replies()
+    }
+
+    /// Replies of the other databases' counts: per database a SELECT and its counts, then
+    /// the SELECT back to 0.
+    fn other_database_replies(&self) -> usize {
+        if self.databases.is_empty() {
+            0
+        } else {
+            self.databases.len() * (1 + self.count_slots.len()) + 1
+        }
     }
 
     fn pipeline(&self) -> ::redis::Pipeline {
@@ -229,6 +264,9 @@ impl Asked {
         }
         if self.multi_info {
             pipe.cmd("INFO").arg(self.sections);
+            if self.keyspace {
+                pipe.arg("keyspace");
+            }
         } else {
             for section in self.sections {
                 pipe.cmd("INFO").arg(section);
@@ -239,6 +277,15 @@ impl Asked {
         }
         for slot in &self.count_slots {
             pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot);
+        }
+        for db in &self.databases {
+            pipe.cmd("SELECT").arg(db);
+            for slot in &self.count_slots {
+                pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot);
+            }
+        }
+        if !self.databases.is_empty() {
+            pipe.cmd("SELECT").arg(0);
         }
         pipe
     }
@@ -295,14 +342,10 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         (Some(JobSupport::Denied(e)), false) if visit.jobs => Jobs::Denied(e.clone()),
         _ => Jobs::NotAsked,
     };
-    let keys = asked
-        .count_slots
-        .iter()
-        .filter_map(|slot| match next() {
-            Value::Int(n) => u64::try_from(n).ok().map(|n| (*slot, n)),
-            _ => None,
-        })
-        .collect();
+    let keys = count_keys(&asked, &mut next);
+    if asked.keyspace {
+        conn.databases = counters.other_databases.clone();
+    }
     if conn.multi_info.is_none() {
         conn.multi_info = Some(!single_sections);
     }
@@ -315,6 +358,40 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         jobs,
         keys,
     })
+}
+
+/// Each counted slot's keys over database 0 and the other databases asked: a slot whose count
+/// is missing or refused in database 0 is left out, and a database whose SELECT was refused
+/// adds nothing (its counts would be another database's).
+fn count_keys(asked: &Asked, next: &mut impl FnMut() -> Value) -> Vec<(u16, u64)> {
+    let slots = asked.count_slots.len();
+    let mut keys = read_counts(slots, next);
+    for _ in &asked.databases {
+        let selected = matches!(next(), Value::Okay | Value::SimpleString(_));
+        let more = read_counts(slots, next);
+        if selected {
+            for (k, m) in keys.iter_mut().zip(more) {
+                // A refused count in another database leaves database 0's count standing.
+                *k = k.map(|k| k.saturating_add(m.unwrap_or(0)));
+            }
+        }
+    }
+    asked
+        .count_slots
+        .iter()
+        .zip(keys)
+        .filter_map(|(slot, k)| k.map(|k| (*slot, k)))
+        .collect()
+}
+
+/// The next `n` replies as counts; `None` for one that is not a count.
+fn read_counts(n: usize, next: &mut impl FnMut() -> Value) -> Vec<Option<u64>> {
+    (0..n)
+        .map(|_| match next() {
+            Value::Int(n) => u64::try_from(n).ok(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Reads the INFO sections one call each, for servers that take one section per call.

@@ -66,13 +66,10 @@ impl ServerInfo {
 
 /// `8.2.3` as numbers; a missing patch or minor reads as 0, anything unparsable as `None`.
 fn version(text: &str) -> Option<(u16, u16, u16)> {
-    let mut parts = text.split('.');
-    let mut next = |required: bool| match parts.next() {
-        Some(p) => p.parse::<u16>().ok(),
-        None if !required => Some(0),
-        None => None,
-    };
-    Some((next(true)?, next(false)?, next(false)?))
+    let mut parts = text.split('.').map(|p| p.parse::<u16>().ok());
+    let major = parts.next()??;
+    let mut rest = || parts.next().unwrap_or(Some(0));
+    Some((major, rest()?, rest()?))
 }
 
 #[cfg(test)]
@@ -145,6 +142,7 @@ mod tests {
         assert_eq!(version("9"), Some((9, 0, 0)));
         assert_eq!(version("8.1"), Some((8, 1, 0)));
         assert_eq!(version("x.1"), None);
+        assert_eq!(version("8.x"), None);
         assert_eq!(version(""), None);
         assert_eq!(
             ServerInfo::parse("# Server\r\nredis_mode:cluster\r\n"),

@@ -176,6 +176,7 @@ mod tests {
         let v = &list[1];
         assert!(v.readonly());
         assert_eq!(v.cmd, "", "NULL means no command yet");
+        assert_eq!((v.age_s, v.idle_s), (3, 1));
         assert_eq!((v.tot_cmds, v.tot_net_in), (Some(17), Some(1234)));
         assert_eq!(
             (

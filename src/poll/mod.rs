@@ -5,7 +5,9 @@
 //! poll reads every known node concurrently, in one pipelined round trip per node, each bounded
 //! by the per-node timeout: `CLUSTER NODES` where the plan wants the node's view, `INFO` with
 //! `errorstats` and `stats` (and `commandstats` when due), and for open migrations
-//! `CLUSTER GETSLOTMIGRATIONS` and `CLUSTER COUNTKEYSINSLOT`. Then [`state::ClusterState`]
+//! `CLUSTER GETSLOTMIGRATIONS` (servers that have it) and `CLUSTER COUNTKEYSINSLOT` (with
+//! `keyspace` in the INFO call, and in each other database holding keys). What a server has
+//! comes from its `INFO server` when the connection opens, so nothing is refused. Then [`state::ClusterState`]
 //! merges, diffs and records, and the snapshot goes out on the cluster's [`Feed`], beside the
 //! client analysis's reports.
 //!

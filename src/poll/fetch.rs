@@ -185,6 +185,9 @@ fn info_sections(visit: &Visit) -> &'static [&'static str] {
     }
 }
 
+/// The most other databases whose keys one round trip counts.
+const MAX_DATABASES: usize = 64;
+
 /// Whether `INFO keyspace` goes in the round trip: only while slots' keys are counted, and only
 /// in the one INFO call (servers that take one section per call have a single database).
 fn wants_keyspace(multi_info: bool, visit: &Visit) -> bool {
@@ -344,7 +347,14 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     };
     let keys = count_keys(&asked, &mut next);
     if asked.keyspace {
-        conn.databases = counters.other_databases.clone();
+        // A hostile or odd node listing thousands of databases must not grow the next round
+        // trip without bound; real servers have 16 by default.
+        conn.databases = counters
+            .other_databases
+            .iter()
+            .take(MAX_DATABASES)
+            .copied()
+            .collect();
     }
     if conn.multi_info.is_none() {
         conn.multi_info = Some(!single_sections);

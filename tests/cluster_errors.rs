@@ -28,14 +28,7 @@ fn refused(node: &RedisNode, args: &[&str]) -> String {
 
 fn counted_errors_and_rejected_calls(server: Server) {
     let cluster = RedisCluster::on(server, 3, 0, &[]);
-    let exporter = Exporter::start(&[
-        "--seed",
-        &cluster.seed(),
-        "--poll-interval",
-        "200ms",
-        "--timeout",
-        "200ms",
-    ]);
+    let exporter = Exporter::polling_fast(&cluster.seed());
     let node = &cluster.nodes[0];
     let owner = node.addr();
     // Two slots node 0 owns, and one it does not.
@@ -184,14 +177,7 @@ fn polling_adds_no_error_replies(server: Server) {
         node.cmd(&["CONFIG", "RESETSTAT"]);
         assert_eq!(error_replies(node), (0, vec![]), "reset on {}", node.addr());
     }
-    let exporter = Exporter::start(&[
-        "--seed",
-        &cluster.seed(),
-        "--poll-interval",
-        "200ms",
-        "--timeout",
-        "200ms",
-    ]);
+    let exporter = Exporter::polling_fast(&cluster.seed());
     exporter.wait_metric("20 polls", "slotwatch_polls_total", &[], WAIT, |v| {
         v >= 20.0
     });

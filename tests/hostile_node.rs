@@ -149,14 +149,7 @@ fn peak_rss_bytes(pid: u32) -> u64 {
 fn an_endless_reply_is_cut_at_the_cap_and_memory_stays_small() {
     let node = FakeNode::start(Pace::Flood);
     let seed = format!("redis://127.0.0.1:{}", node.port);
-    let exporter = Exporter::start(&[
-        "--seed",
-        &seed,
-        "--poll-interval",
-        "200ms",
-        "--timeout",
-        "200ms",
-    ]);
+    let exporter = Exporter::polling_fast(&seed);
     let endpoint = format!("127.0.0.1:{}", node.port);
     // Five polls, each a new connection offering 512 MiB.
     let cut = exporter.wait_metric(

@@ -26,14 +26,7 @@ struct Setup {
 
 fn setup(server: Server) -> Setup {
     let cluster = RedisCluster::on(server, 3, 1, &[]);
-    let exporter = Exporter::start(&[
-        "--seed",
-        &cluster.seed(),
-        "--poll-interval",
-        "200ms",
-        "--timeout",
-        "200ms",
-    ]);
+    let exporter = Exporter::polling_fast(&cluster.seed());
     exporter.wait_metric("the first poll", "slotwatch_up", &[], WAIT, |v| v == 1.0);
     let source_node = &cluster.nodes[0];
     let source = (source_node.id(), source_node.addr());
@@ -488,14 +481,7 @@ fn tag_for(slot: u16) -> String {
 /// counted as left to move (`CLUSTER COUNTKEYSINSLOT` alone counts database 0's).
 fn keys_left_count_every_database(server: Server) {
     let cluster = RedisCluster::on(server, 3, 0, &["--cluster-databases", "16"]);
-    let exporter = Exporter::start(&[
-        "--seed",
-        &cluster.seed(),
-        "--poll-interval",
-        "200ms",
-        "--timeout",
-        "200ms",
-    ]);
+    let exporter = Exporter::polling_fast(&cluster.seed());
     let source = &cluster.nodes[0];
     let slot = (0..16384u16)
         .find(|s| cluster.owner_of(*s) == source.addr())

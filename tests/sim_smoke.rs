@@ -27,14 +27,7 @@ fn slotwatch_sees_the_simulated_cluster_and_its_changes() {
     }
 
     let seed = sim.url(0);
-    let exporter = Exporter::start(&[
-        "--seed",
-        &seed,
-        "--poll-interval",
-        "200ms",
-        "--timeout",
-        "200ms",
-    ]);
+    let exporter = Exporter::polling_fast(&seed);
     exporter.wait_metric(
         "a topology",
         "slotwatch_up",
@@ -218,14 +211,7 @@ fn one_info_section_per_call_still_gives_the_counters() {
     })
     .expect("start the simulator");
     sim.redirects(1, 5, 0).expect("redirects");
-    let exporter = Exporter::start(&[
-        "--seed",
-        &sim.url(0),
-        "--poll-interval",
-        "200ms",
-        "--timeout",
-        "200ms",
-    ]);
+    let exporter = Exporter::polling_fast(&sim.url(0));
     let node = format!("127.0.0.1:{}", sim.ports().0 + 1);
     exporter.wait_metric(
         "node 1's MOVED counter",

@@ -6,6 +6,8 @@
 //! `errorstat_*` and `total_error_replies` counters slotwatch exports and users alert on: a
 //! monitor must not add to them.
 
+use crate::topology::atomic::Dialect;
+
 /// The server implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -57,10 +59,14 @@ impl ServerInfo {
         }
     }
 
-    /// The server has `CLUSTER GETSLOTMIGRATIONS`, Valkey's atomic slot migration jobs (Valkey
-    /// 9.0+).
-    pub fn has_slot_migration_jobs(&self) -> bool {
-        self.family == Family::Valkey && self.version >= (9, 0, 0)
+    /// How the server shows its atomic slot migration jobs, if it has them: Valkey 9.0+
+    /// (`CLUSTER GETSLOTMIGRATIONS`) or Redis 8.4+ (`CLUSTER MIGRATION STATUS ALL`).
+    pub fn slot_migration_jobs(&self) -> Option<Dialect> {
+        match self.family {
+            Family::Valkey if self.version >= (9, 0, 0) => Some(Dialect::Valkey),
+            Family::Redis if self.version >= (8, 4, 0) => Some(Dialect::Redis),
+            _ => None,
+        }
     }
 }
 
@@ -83,6 +89,8 @@ mod tests {
         "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\nredis_mode:cluster\r\n";
     const REDIS_8_2: &str =
         "# Server\r\nredis_version:8.2.3\r\nredis_git_sha1:b5d43ceb\r\nredis_mode:cluster\r\n";
+    // Redis 8.4 is not in the matrix (no registry here carries it); its documented field.
+    const REDIS_8_4: &str = "# Server\r\nredis_version:8.4.0\r\nredis_mode:cluster\r\n";
     const VALKEY_8_1: &str = "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.8\r\nvalkey_release_stage:ga\r\n";
     const VALKEY_9_0: &str =
         "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:9.0.0\r\n";
@@ -124,16 +132,23 @@ mod tests {
     }
 
     #[test]
-    fn slot_migration_jobs_are_valkey_9_only() {
-        assert!(!parsed(REDIS_8_2).has_slot_migration_jobs());
-        assert!(!parsed(VALKEY_8_1).has_slot_migration_jobs());
-        assert!(parsed(VALKEY_9_0).has_slot_migration_jobs());
+    fn slot_migration_jobs_are_valkey_9_and_redis_8_4() {
+        let at = |family, version| ServerInfo { family, version }.slot_migration_jobs();
+        assert_eq!(parsed(REDIS_8_2).slot_migration_jobs(), None);
+        assert_eq!(parsed(VALKEY_8_1).slot_migration_jobs(), None);
+        assert_eq!(
+            parsed(VALKEY_9_0).slot_migration_jobs(),
+            Some(Dialect::Valkey)
+        );
+        assert_eq!(
+            parsed(REDIS_8_4).slot_migration_jobs(),
+            Some(Dialect::Redis)
+        );
+        assert_eq!(at(Family::Redis, (8, 3, 9)), None);
+        assert_eq!(at(Family::Redis, (8, 4, 0)), Some(Dialect::Redis));
+        assert_eq!(at(Family::Valkey, (8, 9, 9)), None);
         // A Redis that one day reaches 9 still has no Valkey command.
-        let redis_9 = ServerInfo {
-            family: Family::Redis,
-            version: (9, 0, 0),
-        };
-        assert!(!redis_9.has_slot_migration_jobs());
+        assert_eq!(at(Family::Redis, (9, 0, 0)), Some(Dialect::Redis));
     }
 
     #[test]

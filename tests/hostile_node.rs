@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use support::resp::command;
 use support::{Exporter, sample, wait_for};
 
 /// Bytes the fake node promises in its `CLUSTER NODES` reply.
@@ -104,34 +105,6 @@ fn flood(stream: &mut TcpStream, pace: Pace, stop: &AtomicBool) {
         }
         sent += part.len() as u64;
     }
-}
-
-/// One complete RESP array command at the start of `buf`: its arguments and its length.
-fn command(buf: &[u8]) -> Option<(Vec<String>, usize)> {
-    let line = |at: usize| -> Option<(&[u8], usize)> {
-        let end = buf[at..].windows(2).position(|w| w == b"\r\n")? + at;
-        Some((&buf[at..end], end + 2))
-    };
-    let (head, mut at) = line(0)?;
-    let count: usize = std::str::from_utf8(head.strip_prefix(b"*")?)
-        .ok()?
-        .parse()
-        .ok()?;
-    let mut args = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (len, start) = line(at)?;
-        let len: usize = std::str::from_utf8(len.strip_prefix(b"$")?)
-            .ok()?
-            .parse()
-            .ok()?;
-        let end = start + len;
-        if buf.len() < end + 2 {
-            return None;
-        }
-        args.push(String::from_utf8_lossy(&buf[start..end]).into_owned());
-        at = end + 2;
-    }
-    Some((args, at))
 }
 
 /// The peak resident set of a process, from `/proc/PID/status`.

@@ -12,7 +12,7 @@ use super::plan::Visit;
 use super::sample::{Fetched, Jobs, Sample};
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::{Connector, FetchError, NodeConnection, ProtocolError};
-use crate::topology::atomic::parse_jobs;
+use crate::topology::atomic::{Dialect, parse_jobs};
 use crate::topology::parse::parse_view_bytes;
 
 /// A cluster's open connections, one per node, reused from poll to poll.
@@ -45,12 +45,9 @@ impl Conn {
         let server = conn.server;
         Conn {
             conn,
-            jobs: server.map(|s| {
-                if s.has_slot_migration_jobs() {
-                    JobSupport::Yes
-                } else {
-                    JobSupport::No
-                }
+            jobs: server.map(|s| match s.slot_migration_jobs() {
+                Some(dialect) => JobSupport::Yes(dialect),
+                None => JobSupport::No,
             }),
             multi_info: server.map(|s| s.multi_section_info()),
             databases: Vec::new(),
@@ -160,13 +157,14 @@ async fn attempt(
     Ok((conn, sample))
 }
 
-/// Whether a connection's server answers `CLUSTER GETSLOTMIGRATIONS`: known from its version
-/// when the connection opens, or (a server that names no version) from the first answer.
+/// Whether and how a connection's server shows its atomic migration jobs: known from its
+/// version when the connection opens, or (a server that names no version) from its answer to
+/// Valkey's `CLUSTER GETSLOTMIGRATIONS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum JobSupport {
-    /// It answers.
-    Yes,
-    /// It does not have the command (Redis, Valkey before 9).
+    /// It answers in this dialect.
+    Yes(Dialect),
+    /// It has no job log (Redis before 8.4, Valkey before 9).
     No,
     /// The ACL refuses it; the server's words.
     Denied(String),
@@ -203,8 +201,8 @@ struct Asked {
     multi_info: bool,
     /// `keyspace` added to the one INFO call.
     keyspace: bool,
-    /// `CLUSTER GETSLOTMIGRATIONS`.
-    jobs: bool,
+    /// The job log, read in this dialect.
+    jobs: Option<Dialect>,
     /// `CLUSTER COUNTKEYSINSLOT` for each of these slots.
     count_slots: Vec<u16>,
     /// Then, for each of these databases, `SELECT` it and count the slots again; `SELECT 0`
@@ -221,7 +219,11 @@ impl Asked {
             sections: info_sections(visit),
             multi_info,
             keyspace: wants_keyspace(multi_info, visit),
-            jobs: visit.jobs && matches!(conn.jobs, None | Some(JobSupport::Yes)),
+            jobs: match (&conn.jobs, visit.jobs) {
+                (None, true) => Some(Dialect::Valkey),
+                (Some(JobSupport::Yes(dialect)), true) => Some(*dialect),
+                _ => None,
+            },
             count_slots: visit.count_slots.clone(),
             databases: if counting {
                 conn.databases.clone()
@@ -242,7 +244,7 @@ impl Asked {
     fn replies(&self) -> usize {
         usize::from(self.view)
             + self.info_replies()
-            + usize::from(self.jobs)
+            + usize::from(self.jobs.is_some())
             + self.count_slots.len()
             + self.other_database_replies()
     }
@@ -275,8 +277,9 @@ impl Asked {
                 pipe.cmd("INFO").arg(section);
             }
         }
-        if self.jobs {
-            pipe.cmd("CLUSTER").arg("GETSLOTMIGRATIONS");
+        if let Some(dialect) = self.jobs {
+            let (name, args) = dialect.command().split_first().unwrap_or((&"", &[]));
+            pipe.cmd(name).arg(args);
         }
         for slot in &self.count_slots {
             pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot);
@@ -296,7 +299,8 @@ impl Asked {
 
 /// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), the INFO sections in
 /// one call (one call per section on Redis 6.2, which takes one section per call;
-/// `commandstats` only when due), and where asked `CLUSTER GETSLOTMIGRATIONS` and
+/// `commandstats` only when due), and where asked the job log (`CLUSTER GETSLOTMIGRATIONS` or
+/// `CLUSTER MIGRATION STATUS ALL`) and
 /// `CLUSTER COUNTKEYSINSLOT` for migrating slots.
 async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     let asked = Asked::of(conn, visit);
@@ -336,13 +340,13 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         }
     }
     let jobs = match (&conn.jobs, asked.jobs) {
-        (_, true) => {
-            let (support, jobs) = read_jobs(next())?;
+        (_, Some(dialect)) => {
+            let (support, jobs) = read_jobs(dialect, next())?;
             conn.jobs = Some(support);
             jobs
         }
-        (Some(JobSupport::No), false) if visit.jobs => Jobs::Unsupported,
-        (Some(JobSupport::Denied(e)), false) if visit.jobs => Jobs::Denied(e.clone()),
+        (Some(JobSupport::No), None) if visit.jobs => Jobs::Unsupported,
+        (Some(JobSupport::Denied(e)), None) if visit.jobs => Jobs::Denied(e.clone()),
         _ => Jobs::NotAsked,
     };
     let keys = count_keys(&asked, &mut next);
@@ -441,9 +445,9 @@ fn bytes(v: Value) -> Vec<u8> {
     }
 }
 
-/// The `CLUSTER GETSLOTMIGRATIONS` reply: an array of entries, each a flat key/value array
-/// (RESP2) or a map (RESP3).
-fn read_jobs(v: Value) -> Result<(JobSupport, Jobs), FetchError> {
+/// The job log's reply (`CLUSTER GETSLOTMIGRATIONS` or `CLUSTER MIGRATION STATUS ALL`): an
+/// array of entries, each a flat key/value array (RESP2) or a map (RESP3), in both servers.
+fn read_jobs(dialect: Dialect, v: Value) -> Result<(JobSupport, Jobs), FetchError> {
     let entries = match v {
         Value::ServerError(e) => {
             let denied = e.code() == "NOPERM";
@@ -457,9 +461,10 @@ fn read_jobs(v: Value) -> Result<(JobSupport, Jobs), FetchError> {
         }
         Value::Array(entries) => entries,
         other => {
-            return Err(FetchError::Protocol(ProtocolError::JobsShape(format!(
-                "{other:?}"
-            ))));
+            return Err(FetchError::Protocol(ProtocolError::JobsShape {
+                command: dialect.command_line(),
+                got: format!("{other:?}").chars().take(64).collect(),
+            }));
         }
     };
     let text = |v: &Value| match v {
@@ -478,6 +483,11 @@ fn read_jobs(v: Value) -> Result<(JobSupport, Jobs), FetchError> {
             _ => Vec::new(),
         })
         .collect();
-    let jobs = parse_jobs(&pairs).map_err(|e| FetchError::Protocol(ProtocolError::Job(e)))?;
-    Ok((JobSupport::Yes, Jobs::Read(jobs)))
+    let jobs = parse_jobs(dialect, &pairs).map_err(|source| {
+        FetchError::Protocol(ProtocolError::Job {
+            command: dialect.command_line(),
+            source,
+        })
+    })?;
+    Ok((JobSupport::Yes(dialect), Jobs::Read(jobs)))
 }

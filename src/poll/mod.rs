@@ -5,7 +5,8 @@
 //! poll reads every known node concurrently, in one pipelined round trip per node, each bounded
 //! by the per-node timeout: `CLUSTER NODES` where the plan wants the node's view, `INFO` with
 //! `errorstats` and `stats` (and `commandstats` when due), and for open migrations
-//! `CLUSTER GETSLOTMIGRATIONS` (servers that have it) and `CLUSTER COUNTKEYSINSLOT` (with
+//! the job log (Valkey 9's `CLUSTER GETSLOTMIGRATIONS`, Redis 8.4's `CLUSTER MIGRATION STATUS
+//! ALL`) and `CLUSTER COUNTKEYSINSLOT` (with
 //! `keyspace` in the INFO call, and in each other database holding keys). What a server has
 //! comes from its `INFO server` when the connection opens, so nothing is refused. Then [`state::ClusterState`]
 //! merges, diffs and records, and the snapshot goes out on the cluster's [`Feed`], beside the
@@ -238,8 +239,8 @@ fn log(cluster: &str, outcome: &Outcome) {
                 cluster,
                 node,
                 error,
-                "cannot read CLUSTER GETSLOTMIGRATIONS: atomic slot migrations on this node are \
-                 invisible until the ACL allows cluster|getslotmigrations"
+                "cannot read the node's atomic migration jobs: its migrations are invisible until \
+                 the ACL allows cluster|getslotmigrations (Valkey) or cluster|migration (Redis)"
             ),
             Note::NoView { tried } => tracing::warn!(
                 cluster,

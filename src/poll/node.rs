@@ -24,7 +24,7 @@ pub(super) struct NodeState {
     pub(super) errors: BTreeMap<&'static str, u64>,
     /// Whether it answers.
     pub(super) link: Link,
-    /// A refusal of `CLUSTER GETSLOTMIGRATIONS` was reported, so it is not reported again.
+    /// A refusal of the job log's command was reported, so it is not reported again.
     pub(super) jobs_denied_reported: bool,
     /// Polls left during which its full view is read every poll.
     pub(super) hot: u32,

@@ -43,7 +43,7 @@ pub enum Note {
         /// How long it failed.
         lasted: Lasted,
     },
-    /// A node refuses `CLUSTER GETSLOTMIGRATIONS` to slotwatch's user: its atomic migrations
+    /// A node refuses its job log's command to slotwatch's user: its atomic migrations
     /// cannot be seen.
     JobsDenied {
         /// The node.

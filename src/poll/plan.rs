@@ -50,7 +50,7 @@ pub struct Visit {
     /// and keeps that size; a node read in full only for the rotation will not be read in full
     /// again for many polls, so its connection should not hold a view-sized buffer meanwhile.
     pub close_after: bool,
-    /// Read the node's atomic migration jobs (`CLUSTER GETSLOTMIGRATIONS`), where the server
+    /// Read the node's atomic migration jobs (`CLUSTER GETSLOTMIGRATIONS`, `CLUSTER MIGRATION STATUS ALL`), where the server
     /// has them: masters and nodes of unknown role.
     pub jobs: bool,
     /// Slots whose keys to count (`CLUSTER COUNTKEYSINSLOT`): the node's classic migrating

@@ -26,7 +26,7 @@ pub enum Jobs {
     /// Not asked this poll.
     #[default]
     NotAsked,
-    /// The server has no `CLUSTER GETSLOTMIGRATIONS` (Redis, Valkey before 9).
+    /// The server keeps no job log (Redis before 8.4, Valkey before 9).
     Unsupported,
     /// The ACL user may not run it, so atomic migrations cannot be seen; the server's words.
     Denied(String),

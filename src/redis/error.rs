@@ -67,12 +67,24 @@ pub enum ProtocolError {
     /// The `CLUSTER NODES` reply does not say which node is answering.
     #[error("CLUSTER NODES reply has no myself line")]
     NoMyself,
-    /// The `CLUSTER GETSLOTMIGRATIONS` reply is not an array.
-    #[error("CLUSTER GETSLOTMIGRATIONS: expected an array, got {0}")]
-    JobsShape(String),
-    /// A `CLUSTER GETSLOTMIGRATIONS` entry does not parse.
-    #[error("{0}")]
-    Job(#[source] crate::topology::atomic::JobError),
+    /// The job log's reply (`CLUSTER GETSLOTMIGRATIONS`, `CLUSTER MIGRATION STATUS ALL`) is
+    /// not an array.
+    #[error("{command}: expected an array, got {got}")]
+    JobsShape {
+        /// The command asked.
+        command: String,
+        /// The reply, shortened.
+        got: String,
+    },
+    /// An entry of the job log does not parse.
+    #[error("{command}: {source}")]
+    Job {
+        /// The command asked.
+        command: String,
+        /// Which entry and field.
+        #[source]
+        source: crate::topology::atomic::JobError,
+    },
 }
 
 /// A TLS server name that rustls does not accept.

@@ -3,7 +3,7 @@
 use super::*;
 use crate::poll::plan::Sampling;
 use crate::topology::MigrationId;
-use crate::topology::atomic::parse_jobs;
+use crate::topology::atomic::{Dialect, parse_jobs};
 
 /// An atomic job of slots 0-99 from A (30001) to B (30002), as `side` reports it.
 fn job(side: &str, state: &str, message: &str, created_s: u64) -> Job {
@@ -23,7 +23,7 @@ fn job(side: &str, state: &str, message: &str, created_s: u64) -> Job {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    parse_jobs(&[fields]).unwrap().remove(0)
+    parse_jobs(Dialect::Valkey, &[fields]).unwrap().remove(0)
 }
 
 /// The cluster after slots 0-99 moved from A to B, B's epoch bumped.

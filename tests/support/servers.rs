@@ -236,14 +236,43 @@ impl Server {
     }
 }
 
-/// Runs `test` against `server` unless `SLOTWATCH_SERVERS` leaves it out.
+/// Runs `test` against `server` unless `SLOTWATCH_SERVERS` leaves it out, and records how long
+/// it took where `SLOTWATCH_TIMINGS` names a file (`scripts/test` sums it per server).
 pub fn run(server: Server, test: fn(Server)) {
     if !server.selected() {
         eprintln!("{}: not in SLOTWATCH_SERVERS, not run", server.name());
         return;
     }
     server.check();
+    let started = std::time::Instant::now();
     test(server);
+    record_time(server, started.elapsed());
+}
+
+/// Appends `server<TAB>test<TAB>seconds` to the `SLOTWATCH_TIMINGS` file. One short line per
+/// append, so that test binaries running at once do not interleave within a line.
+fn record_time(server: Server, took: std::time::Duration) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("SLOTWATCH_TIMINGS") else {
+        return;
+    };
+    let thread = std::thread::current();
+    let line = format!(
+        "{}\t{}\t{:.1}\n",
+        server.name(),
+        thread.name().unwrap_or("?"),
+        took.as_secs_f64()
+    );
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path);
+    if let Err(e) = file.and_then(|mut f| f.write_all(line.as_bytes())) {
+        panic!(
+            "cannot record the test's time in {}: {e}",
+            path.to_string_lossy()
+        );
+    }
 }
 
 // The table. A new server is one row: `matrix` for one test per `server_matrix!` call, `also`

@@ -64,6 +64,7 @@ fn snapshot_of(t: slotwatch::topology::Topology) -> Snapshot {
             id: Some(n.id),
             up: true,
             counters: Default::default(),
+            cluster_info: None,
             errors: Default::default(),
             last_error: None,
         })

@@ -203,6 +203,24 @@ local util = import 'lib/util.libsonnet';
             c.masterFailingFor,
           ),
           alert(
+            'RedisClusterNodeStateFail',
+            'critical',
+            |||
+              (min by (%(cl)s, node) (%(state)s) == 0)
+              and on (%(cl)s, node)
+              (max by (%(cl)s, node) (%(slots)s) > 0)
+            ||| % { cl: cl, state: sel('redis_cluster_node_state_ok'), slots: sel('redis_cluster_node_slots') },
+            'A master that owns slots says its cluster is down.',
+            'Master {{ $labels.node }} of cluster {{ $labels.%s }} owns slots and its own CLUSTER INFO has said cluster_state:fail for more than %s: it refuses commands with CLUSTERDOWN, so keys in its slots cannot be served.' % [cl, human(c.nodeStateFailFor)],
+            |||
+              A node says fail when it cannot reach a majority of masters, or when some slot's
+              owner has failed and cluster-require-full-coverage is yes. The second happens
+              during every automatic failover, from the FAIL flag until the replica takes
+              over (node-timeout plus an election, seconds); %s rides that out.
+            ||| % c.nodeStateFailFor,
+            c.nodeStateFailFor,
+          ),
+          alert(
             'RedisClusterViewsDisagree',
             'warning',
             'max by (%s) (%s) > 0' % [cl, sel('redis_cluster_view_disagreement_slots')],

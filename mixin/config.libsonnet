@@ -71,6 +71,7 @@
     // `for` of the other alerts.
     slotsUnassignedFor: '1m',
     masterFailingFor: '1m',
+    nodeStateFailFor: '1m',
     viewsDisagreeFor: '10m',
     nodeUnreachableFor: '3m',
     slotwatchDownFor: '5m',

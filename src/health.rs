@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::slot::{SlotRange, SlotSet, format_ranges};
 use crate::snapshot::Snapshot;
 use crate::topology::event::EventKind;
-use crate::topology::{Mechanism, OpenMigration, Topology};
+use crate::topology::{Mechanism, OpenMigration, Role, Topology};
 
 /// Something wrong with a cluster, as of its latest poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +44,12 @@ pub enum Problem {
         flags: Vec<&'static str>,
         /// Slots it owns.
         slots: u32,
+    },
+    /// Nodes whose own `CLUSTER INFO` says `cluster_state:fail`: they refuse commands with
+    /// `CLUSTERDOWN`, whatever the merged topology says.
+    StateFail {
+        /// `ip:port (role, slots)` of each, masters owning slots first.
+        nodes: Vec<String>,
     },
     /// The reachable views name different owners for some slots.
     ViewsDisagree {
@@ -104,6 +110,12 @@ impl fmt::Display for Problem {
                 "master {node} is flagged {} and owns {slots} slot(s)",
                 flags.join(",")
             ),
+            Problem::StateFail { nodes } => write!(
+                f,
+                "{} node(s) say cluster_state:fail and refuse commands with CLUSTERDOWN: {}",
+                nodes.len(),
+                nodes.join(", ")
+            ),
             Problem::ViewsDisagree { slots, ranges } => write!(
                 f,
                 "the nodes disagree on the owner of {slots} slot(s): {}",
@@ -154,6 +166,7 @@ pub fn problems(s: &Snapshot) -> Vec<Problem> {
     out.extend(nodes_not_answering(s));
     out.extend(slots_unassigned(t));
     out.extend(masters_failing(t));
+    out.extend(state_fail(s, t));
     out.extend(views_disagree(t));
     out.extend(migrations_open(t, &open));
     out.extend(migrations_stuck(s, t, &open));
@@ -202,6 +215,29 @@ fn masters_failing(t: &Topology) -> Vec<Problem> {
             })
         })
         .collect()
+}
+
+/// The nodes that answered and say their cluster is down, masters with the most slots first.
+fn state_fail(s: &Snapshot, t: &Topology) -> Option<Problem> {
+    let mut failing: Vec<(u32, String)> = s
+        .nodes
+        .iter()
+        .filter(|n| n.cluster_info.is_some_and(|i| !i.state_ok))
+        .map(|n| {
+            let node = n.id.and_then(|id| t.node(&id));
+            let slots = node.map_or(0, |m| m.slot_count);
+            let role = match node.map(|m| m.role) {
+                Some(Role::Master) => format!("master, {slots} slots"),
+                Some(role) => role.as_str().to_owned(),
+                None => "unknown role".to_owned(),
+            };
+            (slots, format!("{} ({role})", n.endpoint))
+        })
+        .collect();
+    failing.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    (!failing.is_empty()).then(|| Problem::StateFail {
+        nodes: failing.into_iter().map(|(_, n)| n).collect(),
+    })
 }
 
 /// The slots whose owner the reachable views disagree on.

@@ -33,6 +33,7 @@
 pub mod check;
 pub mod clients;
 pub mod clock;
+pub mod cluster_info;
 pub mod config;
 pub mod health;
 pub mod healthcheck;

@@ -2,7 +2,7 @@
 //! slots and replicas, open migrations, unassigned and disagreeing slots. `/topology` serves
 //! it and `check --json` embeds it, so both name the same things the same way. Pure.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -76,6 +76,9 @@ pub struct NodeView {
     pub up: bool,
     /// `fail?`, `fail`, `noaddr`, `nofailover` where set.
     pub flags: Vec<&'static str>,
+    /// `ok` or `fail` as the node's own `CLUSTER INFO` says; `null` when it did not answer
+    /// (or refused `CLUSTER INFO`).
+    pub cluster_state: Option<&'static str>,
 }
 
 /// One open migration.
@@ -138,6 +141,14 @@ impl Overview {
             .filter_map(|n| n.id)
             .collect();
         let unassigned = t.unassigned_slots();
+        let states: HashMap<NodeId, &'static str> = s
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                let info = n.cluster_info?;
+                Some((n.id?, if info.state_ok { "ok" } else { "fail" }))
+            })
+            .collect();
         Overview {
             cluster: s.cluster.clone(),
             up: s.up,
@@ -157,6 +168,7 @@ impl Overview {
                     node: n.clone(),
                     up: answered.contains(&n.id),
                     flags: node_flags(n),
+                    cluster_state: states.get(&n.id).copied(),
                 })
                 .collect(),
             migrations: migrations(s, t),

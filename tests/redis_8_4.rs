@@ -146,6 +146,13 @@ fn answer(world: &World, me: usize, ports: [u16; 2], line: &str) -> Reply {
                 .into(),
         ),
         "CLUSTER NODES" => Reply::Bulk(nodes(world, me, ports)),
+        "CLUSTER INFO" => Reply::Bulk(
+            "cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\n\
+             cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:2\r\n\
+             cluster_size:2\r\ncluster_current_epoch:3\r\ncluster_my_epoch:1\r\n\
+             cluster_slot_migration_active_tasks:0\r\n"
+                .into(),
+        ),
         "CLUSTER MIGRATION STATUS ALL" => {
             Reply::Array(world.tasks.iter().map(|t| status(t, me == 1)).collect())
         }

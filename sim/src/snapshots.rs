@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use slotwatch::cluster_info::ClusterInfo;
 use slotwatch::info::NodeCounters;
 use slotwatch::snapshot::redirects::{MAX_POINTS, MIN_SPAN_MS, Timeline};
 use slotwatch::snapshot::{NodeStatus, Snapshot};
@@ -63,6 +64,15 @@ pub fn busy(nodes: usize, reshards: usize) -> Snapshot {
             id: Some(n.id),
             up: true,
             counters: counters(MAX_POINTS as u64, i),
+            cluster_info: Some(ClusterInfo {
+                state_ok: true,
+                slots_pfail: 0,
+                slots_fail: 0,
+                known_nodes: topology.nodes.len() as u32,
+                size: topology.masters().count() as u32,
+                current_epoch: 6,
+                my_epoch: 1,
+            }),
             errors: Default::default(),
             last_error: None,
         })

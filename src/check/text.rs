@@ -62,6 +62,12 @@ impl Report {
             .filter(|m| !m.flags.is_empty())
             .map(|m| format!("{} ({})", m.node, m.flags.join(",")))
             .collect();
+        let saying_fail: Vec<String> = c
+            .nodes
+            .iter()
+            .filter(|n| n.cluster_state == Some("fail"))
+            .map(|n| n.node.endpoint.clone())
+            .collect();
         let lines = [
             (c.unassigned_ranges.is_empty(), coverage(c)),
             (
@@ -69,6 +75,20 @@ impl Report {
                 format!("failing masters: {}", none_or(failing)),
             ),
             (c.disagreement.slots == 0, ownership(c)),
+            (
+                saying_fail.is_empty(),
+                format!(
+                    "cluster state: {}",
+                    if saying_fail.is_empty() {
+                        "no node says fail".to_owned()
+                    } else {
+                        format!(
+                            "{} say cluster_state:fail (CLUSTERDOWN)",
+                            saying_fail.join(", ")
+                        )
+                    }
+                ),
+            ),
             (
                 self.unreachable.is_empty(),
                 format!(

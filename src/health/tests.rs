@@ -383,3 +383,46 @@ fn failures_are_listed_oldest_first_each_resolved_on_its_own() {
         "{p:?}"
     );
 }
+
+#[test]
+fn nodes_that_say_cluster_state_fail_are_named_masters_with_most_slots_first() {
+    use crate::cluster_info::ClusterInfo;
+    let info = |state_ok| ClusterInfo {
+        state_ok,
+        slots_pfail: 0,
+        slots_fail: 0,
+        known_nodes: 6,
+        size: 3,
+        current_epoch: 3,
+        my_epoch: 1,
+    };
+    let mut s = snapshot_of(&healthy(), &[]);
+    for n in &mut s.nodes {
+        n.cluster_info = Some(info(true));
+    }
+    assert_eq!(problems(&s), vec![], "every node says ok");
+    // 30005 is a replica; 30003 owns 5461 slots (10923-16383), 30002 5462 (5461-10922).
+    for (endpoint, ok) in [
+        ("127.0.0.1:30005", false),
+        ("127.0.0.1:30003", false),
+        ("127.0.0.1:30002", false),
+    ] {
+        let n = s.nodes.iter_mut().find(|n| n.endpoint == endpoint).unwrap();
+        n.cluster_info = Some(info(ok));
+    }
+    // A node whose CLUSTER INFO is unknown (refused, or not answering) says nothing.
+    s.nodes
+        .iter_mut()
+        .find(|n| n.endpoint == "127.0.0.1:30001")
+        .unwrap()
+        .cluster_info = None;
+    let text: Vec<String> = problems(&s).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "3 node(s) say cluster_state:fail and refuse commands with CLUSTERDOWN: \
+          127.0.0.1:30002 (master, 5462 slots), 127.0.0.1:30003 (master, 5461 slots), \
+          127.0.0.1:30005 (replica)"
+        ]
+    );
+}

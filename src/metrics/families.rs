@@ -1,12 +1,12 @@
 //! The one table of metric families, grouped by subject: per node, per cluster, events, and
 //! slotwatch itself. Each row says what the family is and how to read it from a snapshot.
 
-use super::{BaseUnit, Family, Samples, Source, Type};
+use super::per::{per_info, per_master, per_mechanism, seconds};
+use super::{BaseUnit, Family, Source, Type};
 use crate::clients::Reason;
 use crate::info::CLUSTER_ERRORS;
-use crate::snapshot::Snapshot;
 use crate::topology::event::KINDS;
-use crate::topology::{Mechanism, MigrationId, Node, NodeId, Role, Topology};
+use crate::topology::{Mechanism, MigrationId, Topology};
 
 /// Every family `/metrics` exports, in exposition order.
 pub const FAMILIES: &[Family] = &[
@@ -129,6 +129,63 @@ pub const FAMILIES: &[Family] = &[
         help: "Hash slots each master owns in the merged topology (highest config epoch wins).",
         polled: true,
         source: Source::Cluster(|s, out| per_master(s, out, |_, n| n.slot_count)),
+    },
+    // --- Per node: what the node says of the cluster, from its own CLUSTER INFO; absent while
+    // it does not answer (or its ACL refuses CLUSTER INFO).
+    Family {
+        name: "redis_cluster_node_state_ok",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node"],
+        help: "1 if the node's own CLUSTER INFO says cluster_state:ok, 0 if it says fail. A node that says fail refuses commands with CLUSTERDOWN: it is in a minority partition, or some slot has no reachable owner and cluster-require-full-coverage is yes.",
+        polled: true,
+        source: Source::Cluster(|s, out| per_info(s, out, |i| i.state_ok.into())),
+    },
+    Family {
+        name: "redis_cluster_node_reported_slots",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node", "state"],
+        help: "Slots the node's own CLUSTER INFO counts as pfail (their owner is unreachable from it) or fail (the cluster agreed their owner failed).",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            for (n, i) in s.nodes.iter().filter_map(|n| Some((n, n.cluster_info?))) {
+                out.push(&[&n.endpoint, "pfail"], i.slots_pfail);
+                out.push(&[&n.endpoint, "fail"], i.slots_fail);
+            }
+        }),
+    },
+    Family {
+        name: "redis_cluster_node_known_nodes",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node"],
+        help: "Nodes in the node's own table (cluster_known_nodes), handshaking ones included: a node that knows more or fewer nodes than the others missed a MEET or a FORGET.",
+        polled: true,
+        source: Source::Cluster(|s, out| per_info(s, out, |i| i.known_nodes.into())),
+    },
+    Family {
+        name: "redis_cluster_node_cluster_size",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node"],
+        help: "Masters serving at least one slot, as the node sees them (cluster_size).",
+        polled: true,
+        source: Source::Cluster(|s, out| per_info(s, out, |i| i.size.into())),
+    },
+    Family {
+        name: "redis_cluster_node_epoch",
+        kind: Type::Gauge,
+        unit: None,
+        labels: &["node", "epoch"],
+        help: "The node's epochs from CLUSTER INFO: current (the highest it knows; all nodes agree once gossip settles) and config (its own, or its master's for a replica; a failover or reshard bumps it).",
+        polled: true,
+        source: Source::Cluster(|s, out| {
+            for (n, i) in s.nodes.iter().filter_map(|n| Some((n, n.cluster_info?))) {
+                out.push(&[&n.endpoint, "current"], i.current_epoch);
+                out.push(&[&n.endpoint, "config"], i.my_epoch);
+            }
+        }),
     },
     // --- Per cluster: coverage, migrations, agreement.
     Family {
@@ -398,37 +455,3 @@ pub const FAMILIES: &[Family] = &[
         source: Source::Process(|out| out.push(&[env!("CARGO_PKG_VERSION")], 1.0)),
     },
 ];
-
-/// One sample per master, ordered by address, of `value`.
-fn per_master<'a>(s: &'a Snapshot, out: &mut Samples<'a>, value: fn(&Topology, &Node) -> u32) {
-    let Some(t) = &s.topology else { return };
-    for n in t
-        .by_endpoint()
-        .into_iter()
-        .filter(|n| n.role == Role::Master)
-    {
-        out.push(&[&n.endpoint], value(t, n));
-    }
-}
-
-/// One sample per master and mechanism, ordered by address, of `slots`.
-fn per_mechanism<'a>(
-    s: &'a Snapshot,
-    out: &mut Samples<'a>,
-    slots: fn(&Topology, &NodeId, Mechanism) -> u32,
-) {
-    let Some(t) = &s.topology else { return };
-    for n in t
-        .by_endpoint()
-        .into_iter()
-        .filter(|n| n.role == Role::Master)
-    {
-        for m in [Mechanism::Classic, Mechanism::Atomic] {
-            out.push(&[&n.endpoint, m.as_str()], slots(t, &n.id, m));
-        }
-    }
-}
-
-fn seconds(ms: u64) -> f64 {
-    ms as f64 / 1000.0
-}

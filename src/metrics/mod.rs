@@ -9,6 +9,7 @@
 //! leaves the cluster simply stops appearing instead of lingering as a stale series.
 
 pub mod families;
+mod per;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
@@ -270,8 +271,15 @@ mod tests {
              # Commandstats\r\ncmdstat_get:calls=7,rejected_calls=3,failed_calls=0\r\n",
             &mut counters,
         );
+        let info = crate::cluster_info::ClusterInfo::parse(
+            "cluster_state:fail\r\ncluster_slots_pfail:5461\r\ncluster_slots_fail:0\r\n\
+             cluster_known_nodes:6\r\ncluster_size:3\r\ncluster_current_epoch:6\r\n\
+             cluster_my_epoch:2\r\n",
+        )
+        .ok();
         for n in &mut s.nodes {
             n.counters = counters.clone();
+            n.cluster_info = info;
             n.errors = [("timeout", 2)].into_iter().collect();
         }
         let clients = crate::clients::report::one_plain_client("c1", &s.nodes[0].endpoint);
@@ -326,5 +334,16 @@ mod tests {
         assert!(text.contains(
             "redis_cluster_slots_migrating{cluster=\"c1\",node=\"127.0.0.1:30001\",mechanism=\"atomic\"} 0"
         ));
+        // The node's own CLUSTER INFO, as parsed above.
+        for line in [
+            "redis_cluster_node_state_ok{cluster=\"c1\",node=\"127.0.0.1:30002\"} 0",
+            "redis_cluster_node_reported_slots{cluster=\"c1\",node=\"127.0.0.1:30002\",state=\"pfail\"} 5461",
+            "redis_cluster_node_known_nodes{cluster=\"c1\",node=\"127.0.0.1:30002\"} 6",
+            "redis_cluster_node_cluster_size{cluster=\"c1\",node=\"127.0.0.1:30002\"} 3",
+            "redis_cluster_node_epoch{cluster=\"c1\",node=\"127.0.0.1:30002\",epoch=\"current\"} 6",
+            "redis_cluster_node_epoch{cluster=\"c1\",node=\"127.0.0.1:30002\",epoch=\"config\"} 2",
+        ] {
+            assert!(text.contains(line), "no {line}");
+        }
     }
 }

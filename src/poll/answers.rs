@@ -83,6 +83,7 @@ impl Answers {
             self.asked.push(endpoint.to_owned());
         }
         state.keep_counters(sample.counters);
+        state.cluster_info = sample.cluster_info;
         match (sample.jobs, id) {
             (Jobs::Read(list), Some(id)) => self.jobs.push((id, list)),
             (Jobs::Denied(error), _) if !state.jobs_denied_reported => {

@@ -4,15 +4,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ::redis::{RedisError, Value};
+use ::redis::Value;
 use tokio::task::JoinSet;
 
 use super::plan::Plan;
 use super::plan::Visit;
+use super::replies::{JobSupport, bytes, count_keys, read_cluster_info, read_jobs, required};
 use super::sample::{Fetched, Jobs, Sample};
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::{Connector, FetchError, NodeConnection, ProtocolError};
-use crate::topology::atomic::{Dialect, parse_jobs};
+use crate::topology::atomic::Dialect;
 use crate::topology::parse::parse_view_bytes;
 
 /// A cluster's open connections, one per node, reused from poll to poll.
@@ -157,19 +158,6 @@ async fn attempt(
     Ok((conn, sample))
 }
 
-/// Whether and how a connection's server shows its atomic migration jobs: known from its
-/// version when the connection opens, or (a server that names no version) from its answer to
-/// Valkey's `CLUSTER GETSLOTMIGRATIONS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum JobSupport {
-    /// It answers in this dialect.
-    Yes(Dialect),
-    /// It has no job log (Redis before 8.4, Valkey before 9).
-    No,
-    /// The ACL refuses it; the server's words.
-    Denied(String),
-}
-
 /// The INFO sections a poll reads: redirect and other error counts, commands processed, and
 /// rejected calls by command.
 const INFO_SECTIONS: [&str; 3] = ["errorstats", "stats", "commandstats"];
@@ -201,6 +189,8 @@ struct Asked {
     multi_info: bool,
     /// `keyspace` added to the one INFO call.
     keyspace: bool,
+    /// `CLUSTER INFO`: always, it is small.
+    cluster_info: bool,
     /// The job log, read in this dialect.
     jobs: Option<Dialect>,
     /// `CLUSTER COUNTKEYSINSLOT` for each of these slots.
@@ -219,6 +209,7 @@ impl Asked {
             sections: info_sections(visit),
             multi_info,
             keyspace: wants_keyspace(multi_info, visit),
+            cluster_info: true,
             jobs: match (&conn.jobs, visit.jobs) {
                 (None, true) => Some(Dialect::Valkey),
                 (Some(JobSupport::Yes(dialect)), true) => Some(*dialect),
@@ -244,6 +235,7 @@ impl Asked {
     fn replies(&self) -> usize {
         usize::from(self.view)
             + self.info_replies()
+            + usize::from(self.cluster_info)
             + usize::from(self.jobs.is_some())
             + self.count_slots.len()
             + self.other_database_replies()
@@ -276,6 +268,9 @@ impl Asked {
             for section in self.sections {
                 pipe.cmd("INFO").arg(section);
             }
+        }
+        if self.cluster_info {
+            pipe.cmd("CLUSTER").arg("INFO");
         }
         if let Some(dialect) = self.jobs {
             let (name, args) = dialect.command().split_first().unwrap_or((&"", &[]));
@@ -339,6 +334,11 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
             ),
         }
     }
+    let cluster_info = if asked.cluster_info {
+        read_cluster_info(next())?
+    } else {
+        None
+    };
     let jobs = match (&conn.jobs, asked.jobs) {
         (_, Some(dialect)) => {
             let (support, jobs) = read_jobs(dialect, next())?;
@@ -349,7 +349,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         (Some(JobSupport::Denied(e)), None) if visit.jobs => Jobs::Denied(e.clone()),
         _ => Jobs::NotAsked,
     };
-    let keys = count_keys(&asked, &mut next);
+    let keys = count_keys(&asked.count_slots, asked.databases.len(), &mut next);
     if asked.keyspace {
         // A hostile or odd node listing thousands of databases must not grow the next round
         // trip without bound; real servers have 16 by default.
@@ -369,43 +369,10 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     Ok(Sample {
         view,
         counters,
+        cluster_info,
         jobs,
         keys,
     })
-}
-
-/// Each counted slot's keys over database 0 and the other databases asked: a slot whose count
-/// is missing or refused in database 0 is left out, and a database whose SELECT was refused
-/// adds nothing (its counts would be another database's).
-fn count_keys(asked: &Asked, next: &mut impl FnMut() -> Value) -> Vec<(u16, u64)> {
-    let slots = asked.count_slots.len();
-    let mut keys = read_counts(slots, next);
-    for _ in &asked.databases {
-        let selected = matches!(next(), Value::Okay | Value::SimpleString(_));
-        let more = read_counts(slots, next);
-        if selected {
-            for (k, m) in keys.iter_mut().zip(more) {
-                // A refused count in another database leaves database 0's count standing.
-                *k = k.map(|k| k.saturating_add(m.unwrap_or(0)));
-            }
-        }
-    }
-    asked
-        .count_slots
-        .iter()
-        .zip(keys)
-        .filter_map(|(slot, k)| k.map(|k| (*slot, k)))
-        .collect()
-}
-
-/// The next `n` replies as counts; `None` for one that is not a count.
-fn read_counts(n: usize, next: &mut impl FnMut() -> Value) -> Vec<Option<u64>> {
-    (0..n)
-        .map(|_| match next() {
-            Value::Int(n) => u64::try_from(n).ok(),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Reads the INFO sections one call each, for servers that take one section per call.
@@ -426,68 +393,4 @@ async fn info_one_by_one(
         parse_info(&String::from_utf8_lossy(&text), counters);
     }
     Ok(())
-}
-
-/// A reply that must not be an error: an error fails the fetch, classified as usual.
-fn required(v: Value) -> Result<Value, FetchError> {
-    match v {
-        Value::ServerError(e) => Err(FetchError::from_redis(&RedisError::from(e))),
-        v => Ok(v),
-    }
-}
-
-/// The bytes of a string reply (RESP2 bulk, RESP3 verbatim); empty for anything else.
-fn bytes(v: Value) -> Vec<u8> {
-    match v {
-        Value::BulkString(b) => b,
-        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => s.into_bytes(),
-        _ => Vec::new(),
-    }
-}
-
-/// The job log's reply (`CLUSTER GETSLOTMIGRATIONS` or `CLUSTER MIGRATION STATUS ALL`): an
-/// array of entries, each a flat key/value array (RESP2) or a map (RESP3), in both servers.
-fn read_jobs(dialect: Dialect, v: Value) -> Result<(JobSupport, Jobs), FetchError> {
-    let entries = match v {
-        Value::ServerError(e) => {
-            let denied = e.code() == "NOPERM";
-            let text = RedisError::from(e).to_string();
-            return Ok(if denied {
-                (JobSupport::Denied(text.clone()), Jobs::Denied(text))
-            } else {
-                // "unknown subcommand": a server that named no version, and lacks it.
-                (JobSupport::No, Jobs::Unsupported)
-            });
-        }
-        Value::Array(entries) => entries,
-        other => {
-            return Err(FetchError::Protocol(ProtocolError::JobsShape {
-                command: dialect.command_line(),
-                got: format!("{other:?}").chars().take(64).collect(),
-            }));
-        }
-    };
-    let text = |v: &Value| match v {
-        Value::Int(n) => n.to_string(),
-        other => String::from_utf8_lossy(&bytes(other.clone())).into_owned(),
-    };
-    let pairs: Vec<Vec<(String, String)>> = entries
-        .iter()
-        .map(|e| match e {
-            Value::Array(flat) => flat
-                .chunks(2)
-                .filter(|p| p.len() == 2)
-                .map(|p| (text(&p[0]), text(&p[1])))
-                .collect(),
-            Value::Map(map) => map.iter().map(|(k, v)| (text(k), text(v))).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
-    let jobs = parse_jobs(dialect, &pairs).map_err(|source| {
-        FetchError::Protocol(ProtocolError::Job {
-            command: dialect.command_line(),
-            source,
-        })
-    })?;
-    Ok((JobSupport::Yes(dialect), Jobs::Read(jobs)))
 }

@@ -26,6 +26,7 @@ mod migrations;
 mod node;
 mod notes;
 pub mod plan;
+mod replies;
 pub mod sample;
 pub mod state;
 #[cfg(test)]

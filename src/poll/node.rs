@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::lasting::{Lasted, Lasting};
 use super::plan::Visit;
 use super::sample::{Fetched, Sample};
+use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::topology::{NodeId, Topology};
@@ -20,6 +21,8 @@ pub(super) struct NodeState {
     pub(super) id: Option<NodeId>,
     /// Its counters as last read; kept through polls that could not read them.
     pub(super) counters: Option<NodeCounters>,
+    /// Its `CLUSTER INFO` as last read; shown only while it answers.
+    pub(super) cluster_info: Option<ClusterInfo>,
     /// Failed fetches by reason.
     pub(super) errors: BTreeMap<&'static str, u64>,
     /// Whether it answers.
@@ -227,6 +230,7 @@ mod tests {
         Ok(Sample {
             view: None,
             counters: NodeCounters::default(),
+            cluster_info: None,
             jobs: Default::default(),
             keys: Vec::new(),
         })

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::topology::View;
@@ -14,6 +15,8 @@ pub struct Sample {
     pub view: Option<View>,
     /// Counters from INFO.
     pub counters: NodeCounters,
+    /// What the node says of the cluster; `None` where `CLUSTER INFO` was refused.
+    pub cluster_info: Option<ClusterInfo>,
     /// Its atomic migration jobs.
     pub jobs: Jobs,
     /// Keys counted in the slots the visit asked about: (slot, keys).

@@ -398,13 +398,17 @@ impl ClusterState {
         // Without a topology this poll, the last one still says which nodes exist: report
         // those that answered INFO as up rather than drop them.
         let basis = topology.as_ref().or(self.topology.as_ref());
-        let status = |endpoint: &str, id: Option<NodeId>, state: Option<&NodeState>| NodeStatus {
-            endpoint: endpoint.to_owned(),
-            id,
-            up: id.is_some_and(|id| answered.contains(&id)),
-            counters: state.and_then(|s| s.counters.clone()).unwrap_or_default(),
-            errors: state.map(|s| s.errors.clone()).unwrap_or_default(),
-            last_error: failed.get(endpoint).cloned(),
+        let status = |endpoint: &str, id: Option<NodeId>, state: Option<&NodeState>| {
+            let up = id.is_some_and(|id| answered.contains(&id));
+            NodeStatus {
+                endpoint: endpoint.to_owned(),
+                id,
+                up,
+                counters: state.and_then(|s| s.counters.clone()).unwrap_or_default(),
+                cluster_info: state.and_then(|s| s.cluster_info).filter(|_| up),
+                errors: state.map(|s| s.errors.clone()).unwrap_or_default(),
+                last_error: failed.get(endpoint).cloned(),
+            }
         };
         let mut nodes: Vec<NodeStatus> = basis
             .map(|t| {

@@ -67,6 +67,9 @@ pub enum ProtocolError {
     /// The `CLUSTER NODES` reply does not say which node is answering.
     #[error("CLUSTER NODES reply has no myself line")]
     NoMyself,
+    /// The `CLUSTER INFO` reply does not parse.
+    #[error("{0}")]
+    ClusterInfo(#[source] crate::cluster_info::ClusterInfoError),
     /// The job log's reply (`CLUSTER GETSLOTMIGRATIONS`, `CLUSTER MIGRATION STATUS ALL`) is
     /// not an array.
     #[error("{command}: expected an array, got {got}")]

@@ -11,6 +11,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::clients::report::ClientsReport;
+use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::snapshot::redirects::Redirects;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
@@ -67,6 +68,8 @@ pub struct NodeStatus {
     pub up: bool,
     /// The node's own counters, as last read; `None` fields were never reported.
     pub counters: NodeCounters,
+    /// What the node says of the cluster (`CLUSTER INFO`), if it answered this poll.
+    pub cluster_info: Option<ClusterInfo>,
     /// Failed fetches by reason since slotwatch started.
     pub errors: BTreeMap<&'static str, u64>,
     /// Why the latest fetch failed, if it did.
@@ -257,6 +260,7 @@ pub(crate) mod testdata {
                     id: Some(n.id),
                     up: !is_down,
                     counters: Default::default(),
+                    cluster_info: None,
                     errors: Default::default(),
                     last_error: is_down.then(|| "connection failed: refused".to_owned()),
                 }

@@ -124,6 +124,7 @@ impl World {
         Ok(Sample {
             view: v.full_view.then_some(view),
             counters,
+            cluster_info: None,
             jobs,
             keys,
         })

@@ -68,7 +68,7 @@ pub const FAMILIES: &[Family] = &[
         kind: Type::Counter,
         unit: None,
         labels: &["node"],
-        help: "Commands the node processed (total_commands_processed in INFO stats); commands rejected with MOVED or ASK are not included. It includes slotwatch's own polling: per node and poll, one INFO call (one per section on Redis 6.2) and, where the poll plan asks, CLUSTER NODES (every master's view in small clusters, a rotation in big ones), the atomic migration job log (masters, on servers that have one: CLUSTER GETSLOTMIGRATIONS on Valkey 9+, CLUSTER MIGRATION STATUS ALL on Redis 8.4+) and CLUSTER COUNTKEYSINSLOT per migrating slot.",
+        help: "Commands the node processed (total_commands_processed in INFO stats); commands rejected with MOVED or ASK are not included. It includes slotwatch's own polling: per node and poll, one INFO call (one per section on Redis 6.2), one CLUSTER INFO and, where the poll plan asks, CLUSTER NODES (every master's view in small clusters, a rotation in big ones), the atomic migration job log (masters, on servers that have one: CLUSTER GETSLOTMIGRATIONS on Valkey 9+, CLUSTER MIGRATION STATUS ALL on Redis 8.4+) and CLUSTER COUNTKEYSINSLOT per migrating slot.",
         polled: true,
         source: Source::Cluster(|s, out| {
             for n in &s.nodes {

@@ -189,8 +189,6 @@ struct Asked {
     multi_info: bool,
     /// `keyspace` added to the one INFO call.
     keyspace: bool,
-    /// `CLUSTER INFO`: always, it is small.
-    cluster_info: bool,
     /// The job log, read in this dialect.
     jobs: Option<Dialect>,
     /// `CLUSTER COUNTKEYSINSLOT` for each of these slots.
@@ -209,7 +207,6 @@ impl Asked {
             sections: info_sections(visit),
             multi_info,
             keyspace: wants_keyspace(multi_info, visit),
-            cluster_info: true,
             jobs: match (&conn.jobs, visit.jobs) {
                 (None, true) => Some(Dialect::Valkey),
                 (Some(JobSupport::Yes(dialect)), true) => Some(*dialect),
@@ -235,7 +232,7 @@ impl Asked {
     fn replies(&self) -> usize {
         usize::from(self.view)
             + self.info_replies()
-            + usize::from(self.cluster_info)
+            + 1 // CLUSTER INFO
             + usize::from(self.jobs.is_some())
             + self.count_slots.len()
             + self.other_database_replies()
@@ -269,11 +266,10 @@ impl Asked {
                 pipe.cmd("INFO").arg(section);
             }
         }
-        if self.cluster_info {
-            pipe.cmd("CLUSTER").arg("INFO");
-        }
+        // Every visit: the node's own word on the cluster, a few hundred bytes.
+        pipe.cmd("CLUSTER").arg("INFO");
         if let Some(dialect) = self.jobs {
-            let (name, args) = dialect.command().split_first().unwrap_or((&"", &[]));
+            let (name, args) = dialect.command();
             pipe.cmd(name).arg(args);
         }
         for slot in &self.count_slots {
@@ -294,9 +290,9 @@ impl Asked {
 
 /// One pipelined round trip: `CLUSTER NODES` (when the view is wanted), the INFO sections in
 /// one call (one call per section on Redis 6.2, which takes one section per call;
-/// `commandstats` only when due), and where asked the job log (`CLUSTER GETSLOTMIGRATIONS` or
-/// `CLUSTER MIGRATION STATUS ALL`) and
-/// `CLUSTER COUNTKEYSINSLOT` for migrating slots.
+/// `commandstats` only when due), `CLUSTER INFO`, and where asked the job log (`CLUSTER
+/// GETSLOTMIGRATIONS` or `CLUSTER MIGRATION STATUS ALL`) and `CLUSTER COUNTKEYSINSLOT` for
+/// migrating slots.
 async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     let asked = Asked::of(conn, visit);
     let replies: Vec<Value> = asked
@@ -334,11 +330,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
             ),
         }
     }
-    let cluster_info = if asked.cluster_info {
-        read_cluster_info(next())?
-    } else {
-        None
-    };
+    let cluster_info = read_cluster_info(next())?;
     let jobs = match (&conn.jobs, asked.jobs) {
         (_, Some(dialect)) => {
             let (support, jobs) = read_jobs(dialect, next())?;

@@ -4,13 +4,13 @@
 //! successive samples taken at a steady pace, and a scrape must never hang on a frozen node. Each
 //! poll reads every known node concurrently, in one pipelined round trip per node, each bounded
 //! by the per-node timeout: `CLUSTER NODES` where the plan wants the node's view, `INFO` with
-//! `errorstats` and `stats` (and `commandstats` when due), and for open migrations
-//! the job log (Valkey 9's `CLUSTER GETSLOTMIGRATIONS`, Redis 8.4's `CLUSTER MIGRATION STATUS
-//! ALL`) and `CLUSTER COUNTKEYSINSLOT` (with
+//! `errorstats` and `stats` (and `commandstats` when due), `CLUSTER INFO`, on masters the
+//! atomic migration job log (Valkey 9's `CLUSTER GETSLOTMIGRATIONS`, Redis 8.4's `CLUSTER
+//! MIGRATION STATUS ALL`), and for classic migrations `CLUSTER COUNTKEYSINSLOT` (with
 //! `keyspace` in the INFO call, and in each other database holding keys). What a server has
-//! comes from its `INFO server` when the connection opens, so nothing is refused. Then [`state::ClusterState`]
-//! merges, diffs and records, and the snapshot goes out on the cluster's [`Feed`], beside the
-//! client analysis's reports.
+//! comes from its `INFO server` when the connection opens, so nothing is refused. Then
+//! [`state::ClusterState`] merges, diffs and records, and the snapshot goes out on the
+//! cluster's [`Feed`], beside the client analysis's reports.
 //!
 //! Pure, testable without a server: [`plan`] (which nodes, which full views), [`state`] (the
 //! state machine from answers to snapshot and events), [`history`] (the events ring and

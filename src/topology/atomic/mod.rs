@@ -44,17 +44,21 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// The command's words, as sent.
-    pub fn command(self) -> &'static [&'static str] {
+    /// The command and its arguments, as sent.
+    pub fn command(self) -> (&'static str, &'static [&'static str]) {
         match self {
-            Dialect::Valkey => &["CLUSTER", "GETSLOTMIGRATIONS"],
-            Dialect::Redis => &["CLUSTER", "MIGRATION", "STATUS", "ALL"],
+            Dialect::Valkey => ("CLUSTER", &["GETSLOTMIGRATIONS"]),
+            Dialect::Redis => ("CLUSTER", &["MIGRATION", "STATUS", "ALL"]),
         }
     }
 
     /// The command as one line, for messages.
     pub fn command_line(self) -> String {
-        self.command().join(" ")
+        let (name, args) = self.command();
+        std::iter::once(name)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

@@ -300,6 +300,22 @@ local util = import 'lib/util.libsonnet';
             |||,
             c.slotwatchCannotReachClusterFor,
           ),
+          alert(
+            'SlotwatchPollsStale',
+            'critical',
+            'time() - %s > %s' % [sel('slotwatch_last_poll_timestamp_seconds'), sel('slotwatch_poll_stale_after_seconds')],
+            'slotwatch has stopped polling a cluster.',
+            'slotwatch at {{ $labels.instance }} has completed no poll of cluster {{ $labels.%s }} for {{ $value | humanizeDuration }}, longer than three poll intervals plus the timeout: it serves the last poll it made as if it were current.' % cl,
+            |||
+              A poller that wedged goes on serving its last snapshot: slotwatch_up and every
+              other series look healthy while nothing is watched. The bound comes from the
+              exporter (slotwatch_poll_stale_after_seconds: three intervals plus the timeout),
+              so it follows --poll-interval without a change here. /healthz answers 503 past
+              the same bound, so a liveness probe restarts the process. Per instance, as
+              SlotwatchDown: one stale instance means that instance watches nothing.
+            |||,
+            c.slotwatchPollsStaleFor,
+          ),
         ],
       },
     ],

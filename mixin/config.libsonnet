@@ -77,6 +77,7 @@
     slotwatchDownFor: '5m',
     slotwatchTargetMissingFor: '10m',
     slotwatchCannotReachClusterFor: '3m',
+    slotwatchPollsStaleFor: '1m',
 
     // Each alert's runbook_url is this with %s replaced by the lower-case alert name.
     runbookUrlTemplate: 'https://github.com/slotwatch/slotwatch/blob/main/docs/runbooks.md#%s',

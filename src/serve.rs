@@ -118,10 +118,14 @@ pub async fn run(config: Config, web: Option<Arc<WebConfigSource>>) -> Result<()
     // A poll in flight finishes within one timeout and the server drains within its own
     // limit; don't let a wedged task hold the exit beyond that.
     let drain = async {
-        for t in tasks {
-            let _ = t.await;
+        for (t, cluster) in tasks.into_iter().zip(&config.clusters) {
+            if let Err(e) = t.await {
+                tracing::error!(cluster = %cluster.name, error = %e, "poller task ended abnormally");
+            }
         }
-        let _ = server.await;
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "HTTP server task ended abnormally");
+        }
     };
     let limit = server::DRAIN_TIMEOUT + Duration::from_secs(1);
     if tokio::time::timeout(limit, drain).await.is_err() {

@@ -223,7 +223,7 @@ fn moved_and_ask_redirects_migrations_and_strict_openmetrics(server: Server) {
         let family = listed.strip_suffix("_total").unwrap_or(&listed);
         assert!(
             families.contains(&listed.as_str()) || families.contains(&family),
-            "{listed} is declared in slotwatch::metrics::FAMILIES but not exported"
+            "{listed} is declared in slotwatch::metrics::families() but not exported"
         );
     }
     for name in &names {
@@ -233,7 +233,7 @@ fn moved_and_ask_redirects_migrations_and_strict_openmetrics(server: Server) {
             .trim_end_matches("_sum");
         assert!(
             exported_metrics::is_listed(name) || exported_metrics::is_listed(family),
-            "{name} is exported but not declared in slotwatch::metrics::FAMILIES"
+            "{name} is exported but not declared in slotwatch::metrics::families()"
         );
     }
 

@@ -1,7 +1,7 @@
 //! Snapshots to OpenMetrics text, through prometheus-client.
 //!
-//! Every family is declared once, in [`families::FAMILIES`]: name, type, unit, labels, HELP
-//! and how to read its samples from a snapshot. Adding a metric is adding one row there.
+//! Every family is declared once, in [`families::families`]: name, type, unit, labels, HELP
+//! and how to read its samples from a snapshot. Adding a metric is adding one row in the part its subject belongs to.
 //!
 //! Metrics are rendered from the latest [`Published`](crate::snapshot::Published) snapshots at scrape time by a collector, rather than
 //! kept in long-lived metric objects, for two reasons: counters read from Redis (redirects,
@@ -17,7 +17,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::snapshot::{DurationHistogram, Published};
-pub use families::FAMILIES;
+pub use families::families;
 
 /// Content type of `/metrics`: OpenMetrics 1.0, as prometheus-client writes it.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -174,7 +174,7 @@ struct SnapshotCollector {
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for family in FAMILIES {
+        for family in families() {
             let help = if family.polled {
                 format!("{} {POLLED}", family.help)
             } else {
@@ -282,6 +282,14 @@ mod tests {
             n.cluster_info = info;
             n.errors = [("timeout", 2)].into_iter().collect();
         }
+        s.liveness = Some(crate::snapshot::liveness::Liveness {
+            restarts: 1,
+            ..crate::snapshot::liveness::Liveness::new(
+                1_000,
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(1),
+            )
+        });
         let clients = crate::clients::report::one_plain_client("c1", &s.nodes[0].endpoint);
         Published {
             snapshot: Arc::new(s),
@@ -293,7 +301,7 @@ mod tests {
     fn every_family_in_the_table_is_rendered_with_help_and_samples() {
         let text = encode(&[snapshot()]);
         let mut seen = std::collections::HashSet::new();
-        for f in FAMILIES {
+        for f in families() {
             let name = f.exposed_name();
             assert!(seen.insert(name.clone()), "{name} is declared twice");
             let family = name.trim_end_matches("_total");

@@ -1,4 +1,4 @@
-//! The shapes in which the rows of [`super::families::FAMILIES`] read a snapshot: one sample
+//! The shapes in which the rows of [`super::families::families`] read a snapshot: one sample
 //! per master, per node that answered `CLUSTER INFO`, per master and mechanism.
 
 use super::Samples;

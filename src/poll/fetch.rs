@@ -75,6 +75,12 @@ impl Fetcher {
         self.connector.new_poll();
     }
 
+    /// Closes every connection: after a poll that panicked, none can be trusted to be between
+    /// replies.
+    pub fn forget_connections(&mut self) {
+        self.conns.clear();
+    }
+
     /// Closes connections to nodes the poll no longer reads (they left the cluster).
     pub fn keep_only(&mut self, plan: &Plan) {
         let planned: std::collections::HashSet<&str> = plan

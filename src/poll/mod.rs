@@ -32,9 +32,11 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::FutureExt;
 use tokio::sync::watch;
 
 use crate::clients::refresh::Observed;
@@ -42,6 +44,7 @@ use crate::clients::report::ClientsReport;
 use crate::clock;
 use crate::config::{ClusterConfig, Reach};
 use crate::redis::Connector;
+use crate::snapshot::liveness::Liveness;
 use crate::snapshot::{Published, Snapshot};
 use crate::tls::TlsError;
 use fetch::Fetcher;
@@ -71,13 +74,17 @@ impl Feed {
 
 /// Polls one cluster; owns its connections and its state.
 pub struct Poller {
-    name: String,
-    interval: std::time::Duration,
+    /// What the state is rebuilt from when a poll panics.
+    cluster: ClusterConfig,
+    events_capacity: usize,
     state: ClusterState,
     fetcher: Fetcher,
     tx: watch::Sender<Arc<Snapshot>>,
     /// The client analysis, when on: its own connections, its interval, where it publishes.
     clients: Option<ClientTask>,
+    /// Makes chosen polls panic or hang, to show that the process survives both.
+    #[cfg(test)]
+    fault: Option<tests::liveness::FaultHook>,
 }
 
 /// What the poller hands its client analysis task when it starts.
@@ -93,17 +100,17 @@ impl Poller {
         cluster: &ClusterConfig,
         events_capacity: usize,
     ) -> Result<(Poller, Feed), TlsError> {
-        let state = ClusterState::new(
-            &cluster.name,
-            &cluster.reach.seeds,
-            Sampling::Rotate(cluster.schedule.full_views_per_poll),
-            events_capacity,
+        let liveness = Liveness::new(
+            clock::now_ms(),
+            cluster.schedule.poll_interval,
+            cluster.reach.timeout,
         );
+        let state = fresh_state(cluster, events_capacity, liveness);
         let (tx, snapshots) = watch::channel(Arc::new(state.empty_snapshot()));
         let (reports, clients) = watch::channel(None);
         let poller = Poller {
-            name: cluster.name.clone(),
-            interval: cluster.schedule.poll_interval,
+            cluster: cluster.clone(),
+            events_capacity,
             state,
             fetcher: Fetcher::new(Connector::new(&cluster.reach)?),
             tx,
@@ -115,6 +122,8 @@ impl Poller {
                     reports,
                 }),
             },
+            #[cfg(test)]
+            fault: None,
         };
         Ok((poller, Feed { snapshots, clients }))
     }
@@ -125,7 +134,7 @@ impl Poller {
         let observed_tx = self.clients.take().map(|task| {
             let (observed_tx, observed) = watch::channel(Arc::new(Observed::default()));
             tokio::spawn(crate::clients::watch::run(
-                self.name.clone(),
+                self.cluster.name.clone(),
                 task.connector,
                 task.interval,
                 observed,
@@ -134,14 +143,16 @@ impl Poller {
             ));
             observed_tx
         });
-        let mut ticker = tokio::time::interval(self.interval);
+        let mut ticker = tokio::time::interval(self.cluster.schedule.poll_interval);
         // A poll that overran should not be followed by a burst of catch-up polls.
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
-                    let outcome = poll(&mut self.state, &mut self.fetcher).await;
-                    log(&self.name, &outcome);
+                    let Some(outcome) = self.guarded_poll().await else {
+                        continue;
+                    };
+                    log(&self.cluster.name, &outcome);
                     // Nobody listening only happens during shutdown.
                     if let Some(tx) = &observed_tx {
                         let _ = tx.send(Arc::new(observed_of(&outcome.snapshot)));
@@ -154,8 +165,82 @@ impl Poller {
                 break;
             }
         }
-        tracing::debug!(cluster = %self.name, "poller stopped");
+        tracing::debug!(cluster = %self.cluster.name, "poller stopped");
     }
+
+    /// One poll; a poll that panics restarts the poller from its configuration instead of
+    /// ending the task and leaving its last snapshot served forever. Its state may be half
+    /// updated, so all of it goes: events, history and connections start again.
+    async fn guarded_poll(&mut self) -> Option<Outcome> {
+        let polled = AssertUnwindSafe(async {
+            #[cfg(test)]
+            self.inject_fault().await;
+            poll(&mut self.state, &mut self.fetcher).await
+        })
+        .catch_unwind()
+        .await;
+        match polled {
+            Ok(outcome) => Some(outcome),
+            Err(panic) => {
+                let mut liveness = self.state.liveness().unwrap_or_else(|| {
+                    let s = &self.cluster;
+                    Liveness::new(clock::now_ms(), s.schedule.poll_interval, s.reach.timeout)
+                });
+                liveness.restarts += 1;
+                tracing::error!(
+                    cluster = %self.cluster.name,
+                    restarts = liveness.restarts,
+                    panic = panic_message(panic.as_ref()),
+                    "a poll panicked; the poller starts again from its configuration"
+                );
+                self.state = fresh_state(&self.cluster, self.events_capacity, liveness);
+                self.fetcher.forget_connections();
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+impl Poller {
+    /// The same poller, with polls that panic or hang as `hook` says.
+    pub(crate) fn with_fault(mut self, hook: tests::liveness::FaultHook) -> Self {
+        self.fault = Some(hook);
+        self
+    }
+
+    async fn inject_fault(&self) {
+        use tests::liveness::Fault;
+        match self.fault.as_ref().map_or(Fault::None, |hook| hook()) {
+            Fault::None => {}
+            Fault::Panic => panic!("injected"),
+            Fault::Hang => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// A poller's state before its first poll.
+fn fresh_state(
+    cluster: &ClusterConfig,
+    events_capacity: usize,
+    liveness: Liveness,
+) -> ClusterState {
+    ClusterState::new(
+        &cluster.name,
+        &cluster.reach.seeds,
+        Sampling::Rotate(cluster.schedule.full_views_per_poll),
+        events_capacity,
+    )
+    .with_liveness(liveness)
+}
+
+/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// What the client analysis needs of a snapshot.

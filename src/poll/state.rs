@@ -20,6 +20,7 @@ use super::plan::{Plan, Rotation, Sampling, Target, Visit};
 use super::sample::Fetched;
 use crate::config::Seed;
 use crate::redis::FetchError;
+use crate::snapshot::liveness::Liveness;
 use crate::snapshot::redirects::Timeline;
 use crate::snapshot::{NodeStatus, Snapshot};
 use crate::topology::event::{Event, stamp};
@@ -80,6 +81,8 @@ pub struct ClusterState {
     /// Per-node redirects over the last 30 minutes, for the cluster page.
     timeline: Timeline,
     generation: u64,
+    /// The serving poller's staleness bound and restarts, copied into every snapshot.
+    liveness: Option<Liveness>,
 }
 
 impl ClusterState {
@@ -105,12 +108,27 @@ impl ClusterState {
             history: History::new(events_capacity),
             timeline: Timeline::new(),
             generation: 0,
+            liveness: None,
         }
+    }
+
+    /// The same state, watched by a serving poller whose liveness its snapshots carry.
+    pub fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = Some(liveness);
+        self
+    }
+
+    /// The serving poller's liveness, if any.
+    pub fn liveness(&self) -> Option<Liveness> {
+        self.liveness
     }
 
     /// The snapshot before the first poll.
     pub fn empty_snapshot(&self) -> Snapshot {
-        Snapshot::empty(&self.name)
+        Snapshot {
+            liveness: self.liveness,
+            ..Snapshot::empty(&self.name)
+        }
     }
 
     /// The nodes to read this poll: every known node, or the seeds (plus known nodes) when the
@@ -442,6 +460,7 @@ impl ClusterState {
             stats: self.history.stats.clone(),
             progress: self.history.progress(),
             redirects: self.timeline.shared(),
+            liveness: self.liveness,
         }
     }
 }

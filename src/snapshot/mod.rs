@@ -3,7 +3,9 @@
 //! (`poll`, `clients`) depends on this module, never the reverse.
 //!
 //! - [`redirects`]: the per-node redirect history the cluster page draws (pure).
+//! - [`liveness`]: whether the poller behind a snapshot is still alive (pure).
 
+pub mod liveness;
 pub mod redirects;
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use crate::clients::report::ClientsReport;
 use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
+use crate::snapshot::liveness::Liveness;
 use crate::snapshot::redirects::Redirects;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
 use crate::topology::{MigrationId, NodeId, Topology};
@@ -153,6 +156,8 @@ pub struct Snapshot {
     pub progress: Arc<HashMap<MigrationId, Progress>>,
     /// Per-node MOVED and ASK over the last polls, for the cluster page.
     pub redirects: Arc<Redirects>,
+    /// The poller's staleness bound and restarts; `None` for `check`'s one-off poll.
+    pub liveness: Option<Liveness>,
 }
 
 impl Snapshot {
@@ -170,6 +175,7 @@ impl Snapshot {
             stats: ClusterStats::default(),
             progress: Arc::new(HashMap::new()),
             redirects: Arc::default(),
+            liveness: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //!
 //! - [`routes`]: the router and the JSON endpoints;
 //! - [`topology`]: the `/topology` document;
+//! - [`healthz`]: `/healthz`, red when a poller stops keeping up;
 //! - [`landing`]: the landing page;
 //! - [`cluster`]: the live page of one cluster (`/cluster/<name>`);
 //! - [`config`]: the exporter-toolkit web config file (TLS, basic auth, headers);
@@ -14,6 +15,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod healthz;
 pub mod landing;
 pub mod routes;
 pub mod server;

@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{self, Guard};
-use super::{AppState, cluster, landing, topology};
+use super::{AppState, cluster, healthz, landing, topology};
 use crate::metrics;
 use crate::snapshot::Published;
 use crate::topology::event::Event;
@@ -26,7 +26,7 @@ pub fn router(state: Arc<AppState>, guard: Option<Arc<Guard>>) -> Router {
         .route("/topology", get(topology_handler))
         .route("/events", get(events))
         .route("/clients", get(clients_handler))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(healthz::handler))
         .with_state(state);
     match guard {
         Some(guard) => router.layer(axum::middleware::from_fn_with_state(guard, auth::guard)),
@@ -37,10 +37,6 @@ pub fn router(state: Arc<AppState>, guard: Option<Arc<Guard>>) -> Router {
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     let body = state.metrics_body();
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
-}
-
-async fn healthz() -> &'static str {
-    "ok\n"
 }
 
 #[derive(Deserialize)]

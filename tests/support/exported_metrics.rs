@@ -1,21 +1,20 @@
 //! The metric names slotwatch exports, as they appear in `/metrics`, read from the one table
-//! that declares them (`slotwatch::metrics::FAMILIES`): counters with their `_total` suffix,
+//! that declares them (`slotwatch::metrics::families()`): counters with their `_total` suffix,
 //! histograms by family name (their samples add `_bucket`, `_sum` and `_count`). Alert rules
 //! and dashboards may only use these names (checked in tests/rules.rs); a test against a live
 //! exporter checks them against its `/metrics`.
 
-use slotwatch::metrics::{FAMILIES, Type};
+use slotwatch::metrics::{Type, families};
 
 /// Every exported metric name.
 pub fn exported_metrics() -> Vec<String> {
-    FAMILIES.iter().map(|f| f.exposed_name()).collect()
+    families().map(|f| f.exposed_name()).collect()
 }
 
 /// The histogram families among them.
 #[allow(dead_code)]
 pub fn histograms() -> Vec<String> {
-    FAMILIES
-        .iter()
+    families()
         .filter(|f| f.kind == Type::Histogram)
         .map(|f| f.exposed_name())
         .collect()
@@ -23,5 +22,5 @@ pub fn histograms() -> Vec<String> {
 
 /// True if `name` is an exported metric name.
 pub fn is_listed(name: &str) -> bool {
-    FAMILIES.iter().any(|f| f.exposed_name() == name)
+    families().any(|f| f.exposed_name() == name)
 }

@@ -16,6 +16,7 @@ use crate::topology::testdata::*;
 use crate::topology::{Flags, View};
 
 mod failures;
+pub(crate) mod liveness;
 mod migrations;
 mod sampling;
 

@@ -1,0 +1,17 @@
+//! The one table of metric families, in parts by subject: per node, per cluster, events, and
+//! slotwatch itself. Each row says what the family is and how to read it from a snapshot.
+
+mod cluster;
+mod events;
+mod node;
+mod own;
+
+use super::Family;
+
+/// The parts, in exposition order.
+const PARTS: &[&[Family]] = &[node::NODE, cluster::CLUSTER, events::EVENTS, own::OWN];
+
+/// Every family `/metrics` exports, in exposition order.
+pub fn families() -> impl Iterator<Item = &'static Family> {
+    PARTS.iter().flat_map(|part| part.iter())
+}

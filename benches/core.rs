@@ -65,6 +65,8 @@ fn snapshot_of(t: slotwatch::topology::Topology) -> Snapshot {
             up: true,
             counters: Default::default(),
             cluster_info: None,
+            replication: None,
+            zone: None,
             errors: Default::default(),
             last_error: None,
         })

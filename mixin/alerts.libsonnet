@@ -203,6 +203,52 @@ local util = import 'lib/util.libsonnet';
             c.masterFailingFor,
           ),
           alert(
+            'RedisClusterMasterUnredundant',
+            'warning',
+            |||
+              (max by (%(cl)s, node) (%(ready)s) == 0)
+              and on (%(cl)s, node)
+              (max by (%(cl)s, node) (%(slots)s) > 0)
+            ||| % { cl: cl, ready: sel('redis_cluster_master_replicas', ['state="ready"']), slots: sel('redis_cluster_node_slots') },
+            'A master owning slots has no replica ready to take over.',
+            'Master {{ $labels.node }} of cluster {{ $labels.%s }} owns slots and has had no replica ready to take over for more than %s: its next failure leaves those slots without an owner.' % [cl, human(c.masterUnredundantFor)],
+            |||
+              A replica is ready when the cluster does not flag it fail or fail?, its own INFO
+              replication says its link is up with no full sync running, and it may fail over.
+              %s rides out a replica's restart and full resync; a replica lost for good, or a
+              cluster created without replicas, fires. With several slotwatch instances, ready
+              on any of them counts (max).
+            ||| % c.masterUnredundantFor,
+            c.masterUnredundantFor,
+          ),
+          alert(
+            'RedisClusterReplicationLinkDown',
+            'warning',
+            'max by (%s, node, master) (%s) == 0' % [cl, sel('redis_cluster_replica_link_up')],
+            "A replica's link to its master is down.",
+            'Replica {{ $labels.node }} of master {{ $labels.master }} in cluster {{ $labels.%s }} has said for more than %s that its replication link is down or a full sync is running: promoted now, it would serve stale data or none.' % [cl, human(c.replication.linkDownFor)],
+            |||
+              The replica's own word (master_link_status, master_sync_in_progress), or its
+              master's while it does not answer. A resync after a restart takes seconds to
+              minutes with a large dataset; %s is a link that stays down.
+            ||| % c.replication.linkDownFor,
+            c.replication.linkDownFor,
+          ),
+          alert(
+            'RedisClusterReplicaLagging',
+            'warning',
+            'max by (%s, node, master) (%s) > %d' % [cl, sel('redis_cluster_replica_lag_bytes'), c.replication.lagBytes],
+            'A replica is far behind its master.',
+            'Replica {{ $labels.node }} of master {{ $labels.master }} in cluster {{ $labels.%s }} has been more than %d bytes behind its master for more than %s ({{ $value | humanize1024 }}B now): a failover to it would lose those writes.' % [cl, c.replication.lagBytes, human(c.replication.lagFor)],
+            |||
+              Lag is the master's replication offset less the replica's, read in the same poll
+              (a moment apart, hence noise of a few KB under writes), or less what the replica
+              last acknowledged while it does not answer. %d bytes is seconds of a busy
+              master's writes; %s keeps a burst of writes from firing it.
+            ||| % [c.replication.lagBytes, c.replication.lagFor],
+            c.replication.lagFor,
+          ),
+          alert(
             'RedisClusterNodeStateFail',
             'critical',
             |||

@@ -68,10 +68,20 @@
       'for': '10m',
     },
 
+    // Replication: RedisClusterReplicationLinkDown and RedisClusterReplicaLagging.
+    replication: {
+      // Bytes behind its master above which a replica lags. slotwatch's own health judgement
+      // uses the same number (tests/rules.rs checks that they agree).
+      lagBytes: 16777216,
+      lagFor: '5m',
+      linkDownFor: '5m',
+    },
+
     // `for` of the other alerts.
     slotsUnassignedFor: '1m',
     masterFailingFor: '1m',
     nodeStateFailFor: '1m',
+    masterUnredundantFor: '10m',
     viewsDisagreeFor: '10m',
     nodeUnreachableFor: '3m',
     slotwatchDownFor: '5m',

@@ -4,8 +4,6 @@
 //! Adding a problem means adding a variant, its sentence and its test here; both readers pick
 //! it up.
 
-use std::fmt;
-
 use serde::Serialize;
 
 use crate::slot::{SlotRange, SlotSet, format_ranges};
@@ -74,6 +72,57 @@ pub enum Problem {
         /// The failure events' sentences, with their times.
         migrations: Vec<String>,
     },
+    /// Masters owning slots with no replica that could take over: their next failure leaves
+    /// their slots without an owner.
+    Unredundant {
+        /// `ip:port (slots, why)` of each master.
+        masters: Vec<String>,
+    },
+    /// Replicas whose own `INFO replication` says their link to the master is down or a full
+    /// sync runs: promoted now, they would serve stale data or none.
+    ReplicationDown {
+        /// `ip:port (of master)` of each replica.
+        replicas: Vec<String>,
+    },
+    /// Replicas more than [`risks::LAG_BYTES`] behind their master: a failover now loses
+    /// those writes.
+    ReplicationLagging {
+        /// `ip:port (bytes behind master)` of each replica.
+        replicas: Vec<String>,
+    },
+    /// Replicas on their master's host: one machine failure takes both.
+    Colocated {
+        /// `replica and master on host` for each.
+        pairs: Vec<String>,
+    },
+    /// Shards whose master and replicas all say one `availability_zone` (Valkey 8.0+): one
+    /// zone outage takes the whole shard.
+    SingleZone {
+        /// `master (zone)` of each shard.
+        shards: Vec<String>,
+    },
+}
+
+/// Something worth knowing about the cluster that is not a problem: it never makes the
+/// verdict unhealthy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// Every node is on one host (a development or test cluster): replicas cannot protect
+    /// against a machine failure, by design.
+    SingleHost {
+        /// The host.
+        host: String,
+        /// How many nodes.
+        nodes: usize,
+    },
+    /// Masters' slot counts differ from the mean by more than
+    /// [`risks::BALANCE_THRESHOLD_PERCENT`], the threshold `redis-cli --cluster rebalance`
+    /// moves slots at.
+    Unbalanced {
+        /// The spread.
+        balance: risks::Balance,
+    },
 }
 
 /// Seconds without progress after which an open migration is stuck. A live driver shows
@@ -86,62 +135,6 @@ pub const STUCK_AFTER_S: f64 = 600.0;
 /// How long a failed migration stays a problem: the redirect history's window, so that its
 /// mark is still on the cluster page's chart.
 pub const FAILED_RECENTLY_MS: u64 = crate::snapshot::redirects::WINDOW_MS;
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::NotPolledYet => f.write_str("no poll has finished yet"),
-            Problem::Unreachable { nodes } => {
-                write!(f, "no node could be read: {}", nodes.join("; "))
-            }
-            Problem::NodesNotAnswering { nodes } => write!(
-                f,
-                "{} node(s) did not answer: {}",
-                nodes.len(),
-                nodes.join(", ")
-            ),
-            Problem::SlotsUnassigned { slots, ranges } => write!(
-                f,
-                "{slots} slot(s) have no owner: {}",
-                format_ranges(ranges)
-            ),
-            Problem::MasterFailing { node, flags, slots } => write!(
-                f,
-                "master {node} is flagged {} and owns {slots} slot(s)",
-                flags.join(",")
-            ),
-            Problem::StateFail { nodes } => write!(
-                f,
-                "{} node(s) say cluster_state:fail and refuse commands with CLUSTERDOWN: {}",
-                nodes.len(),
-                nodes.join(", ")
-            ),
-            Problem::ViewsDisagree { slots, ranges } => write!(
-                f,
-                "the nodes disagree on the owner of {slots} slot(s): {}",
-                format_ranges(ranges)
-            ),
-            Problem::MigrationsOpen { migrations } => write!(
-                f,
-                "{} slot migration(s) open: {}",
-                migrations.len(),
-                migrations.join(", ")
-            ),
-            Problem::MigrationsStuck { migrations } => write!(
-                f,
-                "{} slot migration(s) stuck: {}",
-                migrations.len(),
-                migrations.join(", ")
-            ),
-            Problem::MigrationsFailed { migrations } => write!(
-                f,
-                "{} slot migration(s) failed: {}",
-                migrations.len(),
-                migrations.join("; ")
-            ),
-        }
-    }
-}
 
 /// The flags of a failing node, as `CLUSTER NODES` prints them.
 pub fn failure_flags(fail: bool, pfail: bool) -> Vec<&'static str> {
@@ -171,7 +164,107 @@ pub fn problems(s: &Snapshot) -> Vec<Problem> {
     out.extend(migrations_open(t, &open));
     out.extend(migrations_stuck(s, t, &open));
     out.extend(migrations_failed(s));
+    out.extend(redundancy(s, t));
     out
+}
+
+/// Everything worth a note about the cluster as of `s`, problems aside.
+pub fn notes(s: &Snapshot) -> Vec<Note> {
+    let Some(t) = &s.topology else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if risks::single_host(t) {
+        out.push(Note::SingleHost {
+            host: risks::host(&t.nodes[0]).to_owned(),
+            nodes: t.nodes.len(),
+        });
+    }
+    if let Some(balance) = risks::balance(t)
+        && balance.off_by_percent() > risks::BALANCE_THRESHOLD_PERCENT
+    {
+        out.push(Note::Unbalanced { balance });
+    }
+    out
+}
+
+/// What the next failure would cost: masters without a ready replica, replication links down
+/// or behind, replicas sharing their master's host or zone.
+fn redundancy(s: &Snapshot, t: &Topology) -> Vec<Problem> {
+    let shards = risks::shards(s, t);
+    let links = risks::links(s, t);
+    let masters: Vec<String> = shards
+        .iter()
+        .filter(|sh| sh.unredundant())
+        .map(|sh| {
+            let why = if sh.replicas.is_empty() {
+                "no replica".to_owned()
+            } else {
+                sh.replicas
+                    .iter()
+                    .map(|(r, state)| format!("{} {}", r.endpoint, state.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "{} ({} slots; {why})",
+                sh.master.endpoint, sh.master.slot_count
+            )
+        })
+        .collect();
+    let down: Vec<String> = links
+        .iter()
+        .filter(|l| !l.up)
+        .map(|l| format!("{} (of {})", l.replica.endpoint, l.master.endpoint))
+        .collect();
+    let lagging: Vec<String> = links
+        .iter()
+        .filter_map(|l| {
+            let lag = l.lag_bytes.filter(|b| *b > risks::LAG_BYTES)?;
+            Some(format!(
+                "{} ({lag} bytes behind {})",
+                l.replica.endpoint, l.master.endpoint
+            ))
+        })
+        .collect();
+    let pairs: Vec<String> = if risks::single_host(t) {
+        Vec::new()
+    } else {
+        shards
+            .iter()
+            .flat_map(|sh| {
+                sh.colocated.iter().map(|r| {
+                    format!(
+                        "replica {} and its master {} on {}",
+                        r.endpoint,
+                        sh.master.endpoint,
+                        risks::host(r)
+                    )
+                })
+            })
+            .collect()
+    };
+    let zones: Vec<String> = shards
+        .iter()
+        .filter_map(|sh| {
+            let zone = sh.single_zone.as_ref()?;
+            Some(format!(
+                "{} and its {} replica(s) in {zone}",
+                sh.master.endpoint,
+                sh.replicas.len()
+            ))
+        })
+        .collect();
+    [
+        (!masters.is_empty()).then_some(Problem::Unredundant { masters }),
+        (!down.is_empty()).then_some(Problem::ReplicationDown { replicas: down }),
+        (!lagging.is_empty()).then_some(Problem::ReplicationLagging { replicas: lagging }),
+        (!pairs.is_empty()).then_some(Problem::Colocated { pairs }),
+        (!zones.is_empty()).then_some(Problem::SingleZone { shards: zones }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// `ip:port (cause)` of each node that did not answer the latest poll.
@@ -332,6 +425,9 @@ fn all_in(ranges: &[SlotRange], set: &SlotSet) -> bool {
         .flat_map(|r| r.slots())
         .all(|slot| set.contains(slot))
 }
+
+pub mod risks;
+mod text;
 
 #[cfg(test)]
 mod tests;

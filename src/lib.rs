@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod overview;
 pub mod poll;
 pub mod redis;
+pub mod replication;
 pub mod serve;
 pub mod server_info;
 pub mod slot;

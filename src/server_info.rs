@@ -70,6 +70,18 @@ impl ServerInfo {
     }
 }
 
+/// The `availability_zone` an `INFO server` text names (Valkey 8.0+, its `availability-zone`
+/// setting); `None` when absent or empty, as it is unless an operator sets it.
+pub fn availability_zone(text: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|l| l.trim_end_matches('\r').split_once(':'))
+        .find(|(k, _)| *k == "availability_zone")
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+        // A hostile node's zone must not grow every snapshot and label without bound.
+        .map(|v| v.chars().take(64).collect())
+}
+
 /// `8.2.3` as numbers; a missing patch or minor reads as 0, anything unparsable as `None`.
 fn version(text: &str) -> Option<(u16, u16, u16)> {
     let mut parts = text.split('.').map(|p| p.parse::<u16>().ok());
@@ -94,6 +106,17 @@ mod tests {
     const VALKEY_8_1: &str = "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.8\r\nvalkey_release_stage:ga\r\n";
     const VALKEY_9_0: &str =
         "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:9.0.0\r\n";
+
+    #[test]
+    fn the_zone_is_read_when_set_and_absent_when_empty_or_missing() {
+        let set = format!("{VALKEY_8_1}availability_zone:eu-west-1a\r\n");
+        assert_eq!(availability_zone(&set).as_deref(), Some("eu-west-1a"));
+        let unset = format!("{VALKEY_8_1}availability_zone:\r\n");
+        assert_eq!(availability_zone(&unset), None);
+        assert_eq!(availability_zone(REDIS_7_0), None);
+        let long = format!("availability_zone:{}\r\n", "z".repeat(500));
+        assert_eq!(availability_zone(&long).map(|z| z.len()), Some(64));
+    }
 
     fn parsed(text: &str) -> ServerInfo {
         ServerInfo::parse(text).expect("parses")

@@ -1739,3 +1739,16 @@ fn dashboard_answers_the_same_with_two_instances() {
         assert!(!ok, "{doubled} passed the two-instance check:\n{out}");
     }
 }
+
+/// slotwatch's own health judgement and the lag alert use one threshold: `check` must not call
+/// a replica healthy that the alert calls lagging, or the reverse.
+#[test]
+fn the_lag_threshold_is_the_same_in_the_mixin_and_the_judgement() {
+    let config = read("mixin/config.libsonnet");
+    let mixin: u64 = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lagBytes:"))
+        .and_then(|v| v.trim().trim_end_matches(',').parse().ok())
+        .expect("replication.lagBytes in mixin/config.libsonnet");
+    assert_eq!(mixin, slotwatch::health::risks::LAG_BYTES);
+}

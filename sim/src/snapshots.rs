@@ -73,6 +73,8 @@ pub fn busy(nodes: usize, reshards: usize) -> Snapshot {
                 current_epoch: 6,
                 my_epoch: 1,
             }),
+            replication: None,
+            zone: None,
             errors: Default::default(),
             last_error: None,
         })

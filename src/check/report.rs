@@ -49,6 +49,11 @@ pub struct Report {
     pub healthy: bool,
     /// Each problem, one sentence each (the shared health judgement).
     pub problems: Vec<String>,
+    /// What is worth knowing but no problem (one host for all, slots spread unevenly).
+    pub notes: Vec<String>,
+    /// The problems themselves, for the text's question lines.
+    #[serde(skip)]
+    pub judgement: Vec<Problem>,
     /// Nodes that did not answer, with the cause.
     pub unreachable: Vec<String>,
     /// One entry per `--key`.
@@ -78,6 +83,8 @@ pub fn build(
         overview: Overview::build(s, t),
         healthy: problems.is_empty(),
         problems: problems.iter().map(ToString::to_string).collect(),
+        notes: health::notes(s).iter().map(ToString::to_string).collect(),
+        judgement: problems,
         unreachable,
         keys: keys.iter().map(|k| key_report(t, seeds, k)).collect(),
         redirect: redirect.map(|r| explain(t, r)),

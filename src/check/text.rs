@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::report::{KeyReport, Report};
+use crate::health::Problem;
 use crate::overview::{MasterView, MigrationView, Overview};
 use crate::slot::{SLOT_COUNT, format_ranges};
 
@@ -117,6 +118,51 @@ impl Report {
         for m in &c.migrations {
             migration_line(o, m);
         }
+        for (ok, line) in self.risk_lines() {
+            let _ = writeln!(o, "{} {line}", if ok { "[ok]  " } else { "[FAIL]" });
+        }
+        for note in &self.notes {
+            let _ = writeln!(o, "[info] {note}");
+        }
+    }
+
+    /// What the next failure would cost: one line each for redundancy, replication and
+    /// placement, with the judgement's sentences when something is wrong.
+    fn risk_lines(&self) -> [(bool, String); 3] {
+        let sentences = |wanted: fn(&Problem) -> bool| {
+            let found: Vec<String> = self
+                .judgement
+                .iter()
+                .filter(|p| wanted(p))
+                .map(ToString::to_string)
+                .collect();
+            (found.is_empty(), found.join("; "))
+        };
+        let line = |(ok, found): (bool, String), topic: &str, fine: &str| {
+            (ok, format!("{topic}: {}", if ok { fine } else { &found }))
+        };
+        [
+            line(
+                sentences(|p| matches!(p, Problem::Unredundant { .. })),
+                "redundancy",
+                "every master with slots has a replica ready to take over",
+            ),
+            line(
+                sentences(|p| {
+                    matches!(
+                        p,
+                        Problem::ReplicationDown { .. } | Problem::ReplicationLagging { .. }
+                    )
+                }),
+                "replication",
+                "every replica that answered has its link up and is close behind its master",
+            ),
+            line(
+                sentences(|p| matches!(p, Problem::Colocated { .. } | Problem::SingleZone { .. })),
+                "placement",
+                "no replica shares its master's host, no shard is in one zone only",
+            ),
+        ]
     }
 }
 

@@ -277,10 +277,21 @@ mod tests {
              cluster_my_epoch:2\r\n",
         )
         .ok();
+        let master_text = "role:master\r\nconnected_slaves:1\r\nmaster_repl_offset:2000\r\n";
+        let replica_text = "role:slave\r\nmaster_link_status:up\r\nmaster_last_io_seconds_ago:1\r\n\
+             master_sync_in_progress:0\r\nslave_repl_offset:1500\r\nmaster_repl_offset:1500\r\n";
+        let replicas: Vec<_> = (s.topology.as_ref().unwrap().nodes.iter())
+            .filter(|n| n.role == crate::topology::Role::Replica)
+            .map(|r| r.id)
+            .collect();
         for n in &mut s.nodes {
             n.counters = counters.clone();
             n.cluster_info = info;
             n.errors = [("timeout", 2)].into_iter().collect();
+            let replica = n.id.is_some_and(|id| replicas.contains(&id));
+            let text = if replica { replica_text } else { master_text };
+            n.replication = crate::replication::Replication::parse(text);
+            n.zone = Some("az1".into());
         }
         s.liveness = Some(crate::snapshot::liveness::Liveness {
             restarts: 1,

@@ -84,6 +84,8 @@ impl Answers {
         }
         state.keep_counters(sample.counters);
         state.cluster_info = sample.cluster_info;
+        state.replication = sample.replication;
+        state.zone = sample.zone;
         match (sample.jobs, id) {
             (Jobs::Read(list), Some(id)) => self.jobs.push((id, list)),
             (Jobs::Denied(error), _) if !state.jobs_denied_reported => {

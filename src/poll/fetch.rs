@@ -13,6 +13,7 @@ use super::replies::{JobSupport, bytes, count_keys, read_cluster_info, read_jobs
 use super::sample::{Fetched, Jobs, Sample};
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::{Connector, FetchError, NodeConnection, ProtocolError};
+use crate::replication::Replication;
 use crate::topology::atomic::Dialect;
 use crate::topology::parse::parse_view_bytes;
 
@@ -164,16 +165,16 @@ async fn attempt(
     Ok((conn, sample))
 }
 
-/// The INFO sections a poll reads: redirect and other error counts, commands processed, and
-/// rejected calls by command.
-const INFO_SECTIONS: [&str; 3] = ["errorstats", "stats", "commandstats"];
+/// The INFO sections a poll reads: redirect and other error counts, commands processed, the
+/// node's role and replication link, and rejected calls by command (last: only when due).
+const INFO_SECTIONS: [&str; 4] = ["errorstats", "stats", "replication", "commandstats"];
 
 /// The INFO sections a visit asks for: all, or all but `commandstats` when it is not due.
 fn info_sections(visit: &Visit) -> &'static [&'static str] {
     if visit.command_stats {
         &INFO_SECTIONS
     } else {
-        &INFO_SECTIONS[..2]
+        &INFO_SECTIONS[..3]
     }
 }
 
@@ -325,15 +326,17 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         None
     };
     let mut counters = NodeCounters::default();
+    let mut replication = None;
     let mut single_sections = false;
     for _ in 0..asked.info_replies() {
         match next() {
             // Redis 6.2 refuses several sections in one call: ask for them one by one from now.
             Value::ServerError(_) if conn.multi_info.is_none() => single_sections = true,
-            reply => parse_info(
-                &String::from_utf8_lossy(&bytes(required(reply)?)),
-                &mut counters,
-            ),
+            reply => {
+                let text = String::from_utf8_lossy(&bytes(required(reply)?)).into_owned();
+                parse_info(&text, &mut counters);
+                replication = replication.or(Replication::parse(&text));
+            }
         }
     }
     let cluster_info = read_cluster_info(next())?;
@@ -362,23 +365,26 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         conn.multi_info = Some(!single_sections);
     }
     if single_sections {
-        info_one_by_one(conn, asked.sections, &mut counters).await?;
+        replication = info_one_by_one(conn, asked.sections, &mut counters).await?;
     }
     Ok(Sample {
         view,
         counters,
         cluster_info,
+        replication,
+        zone: conn.conn.zone.clone(),
         jobs,
         keys,
     })
 }
 
-/// Reads the INFO sections one call each, for servers that take one section per call.
+/// Reads the INFO sections one call each, for servers that take one section per call; returns
+/// the replication section's reading.
 async fn info_one_by_one(
     conn: &mut Conn,
     sections: &[&str],
     counters: &mut NodeCounters,
-) -> Result<(), FetchError> {
+) -> Result<Option<Replication>, FetchError> {
     let mut pipe = ::redis::pipe();
     for section in sections {
         pipe.cmd("INFO").arg(section);
@@ -387,8 +393,11 @@ async fn info_one_by_one(
         .query_async(&mut conn.conn.conn)
         .await
         .map_err(|e| conn.conn.explain(&e))?;
+    let mut replication = None;
     for text in texts {
-        parse_info(&String::from_utf8_lossy(&text), counters);
+        let text = String::from_utf8_lossy(&text);
+        parse_info(&text, counters);
+        replication = replication.or(Replication::parse(&text));
     }
-    Ok(())
+    Ok(replication)
 }

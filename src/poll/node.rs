@@ -8,6 +8,7 @@ use super::sample::{Fetched, Sample};
 use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
+use crate::replication::Replication;
 use crate::topology::{NodeId, Topology};
 
 /// Everything slotwatch keeps about one node, keyed by its endpoint.
@@ -23,6 +24,10 @@ pub(super) struct NodeState {
     pub(super) counters: Option<NodeCounters>,
     /// Its `CLUSTER INFO` as last read; shown only while it answers.
     pub(super) cluster_info: Option<ClusterInfo>,
+    /// Its `INFO replication` as last read; shown only while it answers.
+    pub(super) replication: Option<Replication>,
+    /// Its `availability_zone`, as it last said.
+    pub(super) zone: Option<String>,
     /// Failed fetches by reason.
     pub(super) errors: BTreeMap<&'static str, u64>,
     /// Whether it answers.
@@ -231,6 +236,8 @@ mod tests {
             view: None,
             counters: NodeCounters::default(),
             cluster_info: None,
+            replication: None,
+            zone: None,
             jobs: Default::default(),
             keys: Vec::new(),
         })

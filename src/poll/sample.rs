@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
+use crate::replication::Replication;
 use crate::topology::View;
 use crate::topology::atomic::Job;
 
@@ -17,6 +18,10 @@ pub struct Sample {
     pub counters: NodeCounters,
     /// What the node says of the cluster; `None` where `CLUSTER INFO` was refused.
     pub cluster_info: Option<ClusterInfo>,
+    /// Its role and replication link, from `INFO replication`; `None` if INFO had no role.
+    pub replication: Option<Replication>,
+    /// The node's `availability_zone`, as it said when the connection opened.
+    pub zone: Option<String>,
     /// Its atomic migration jobs.
     pub jobs: Jobs,
     /// Keys counted in the slots the visit asked about: (slot, keys).

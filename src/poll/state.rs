@@ -424,6 +424,8 @@ impl ClusterState {
                 up,
                 counters: state.and_then(|s| s.counters.clone()).unwrap_or_default(),
                 cluster_info: state.and_then(|s| s.cluster_info).filter(|_| up),
+                replication: state.and_then(|s| s.replication.clone()).filter(|_| up),
+                zone: state.and_then(|s| s.zone.clone()),
                 errors: state.map(|s| s.errors.clone()).unwrap_or_default(),
                 last_error: failed.get(endpoint).cloned(),
             }

@@ -163,6 +163,7 @@ impl Connector {
             conn,
             over,
             server: ServerInfo::parse(&server),
+            zone: crate::server_info::availability_zone(&server),
         })
     }
 }
@@ -175,6 +176,8 @@ pub struct NodeConnection {
     over: Overflow,
     /// What the server said it is when the connection opened; `None` if it named no version.
     pub server: Option<ServerInfo>,
+    /// The `availability_zone` the server named when the connection opened (Valkey 8.0+).
+    pub zone: Option<String>,
 }
 
 impl NodeConnection {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::clients::report::ClientsReport;
 use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
+use crate::replication::Replication;
 use crate::snapshot::liveness::Liveness;
 use crate::snapshot::redirects::Redirects;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
@@ -73,6 +74,10 @@ pub struct NodeStatus {
     pub counters: NodeCounters,
     /// What the node says of the cluster (`CLUSTER INFO`), if it answered this poll.
     pub cluster_info: Option<ClusterInfo>,
+    /// Its role and replication link (`INFO replication`), if it answered this poll.
+    pub replication: Option<Replication>,
+    /// Its `availability_zone` (Valkey 8.0+, when set), as it last said.
+    pub zone: Option<String>,
     /// Failed fetches by reason since slotwatch started.
     pub errors: BTreeMap<&'static str, u64>,
     /// Why the latest fetch failed, if it did.
@@ -267,6 +272,8 @@ pub(crate) mod testdata {
                     up: !is_down,
                     counters: Default::default(),
                     cluster_info: None,
+                    replication: None,
+                    zone: None,
                     errors: Default::default(),
                     last_error: is_down.then(|| "connection failed: refused".to_owned()),
                 }

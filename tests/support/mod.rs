@@ -145,6 +145,8 @@ impl Drop for ProcessGuard {
 /// One cluster-mode server of the matrix (redis-server or valkey-server).
 pub struct RedisNode {
     pub server: Server,
+    /// The loopback address it binds and announces (127.0.0.1 unless placed elsewhere).
+    pub host: String,
     pub port: u16,
     pub bus_port: u16,
     pub process: Option<ProcessGuard>,
@@ -163,6 +165,12 @@ impl RedisNode {
 
     /// Starts a cluster-enabled `server` on free ports, in `dir`, with `extra` arguments.
     pub fn start_on(server: Server, dir: &Path, extra: &[&str]) -> RedisNode {
+        Self::start_at(server, dir, "127.0.0.1", extra)
+    }
+
+    /// Starts a cluster-enabled `server` bound to `host` (another loopback address stands
+    /// for another machine), on ports free on 127.0.0.1.
+    pub fn start_at(server: Server, dir: &Path, host: &str, extra: &[&str]) -> RedisNode {
         require("redis-cli");
         // Without --cluster-port the bus is always the port + 10000.
         let (port, bus_port) = if !server.has_cluster_port() {
@@ -173,6 +181,7 @@ impl RedisNode {
         };
         let mut node = RedisNode {
             server,
+            host: host.to_owned(),
             port,
             bus_port,
             process: None,
@@ -194,8 +203,13 @@ impl RedisNode {
         if self.server.has_cluster_port() {
             cmd.args(["--cluster-port", &self.bus_port.to_string()]);
         }
-        cmd.args(["--bind", "127.0.0.1"])
-            .args(["--cluster-enabled", "yes"])
+        cmd.args(["--bind", &self.host]);
+        // Before the first MEET a node does not know its own address, and redis-cli's create
+        // then introduces it as 127.0.0.1.
+        if self.host != "127.0.0.1" {
+            cmd.args(["--cluster-announce-ip", &self.host]);
+        }
+        cmd.args(["--cluster-enabled", "yes"])
             .args(["--cluster-config-file", &format!("nodes-{p}.conf")])
             .args(["--cluster-node-timeout", "2000"])
             .args(["--dir", &self.dir.display().to_string()])
@@ -224,16 +238,16 @@ impl RedisNode {
     }
 
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}:{}", self.host, self.port)
     }
 
     fn auth_url(&self) -> String {
         match &self.password {
-            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.port),
+            Some(pw) => format!("redis://:{pw}@{}:{}", self.host, self.port),
             None => self.url(),
         }
     }

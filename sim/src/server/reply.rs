@@ -151,14 +151,15 @@ fn info(shared: &Shared, me: usize, sections: &[Bytes]) -> String {
             b"errorstats" => wanted.push("errorstats"),
             b"cluster" => wanted.push("cluster"),
             b"commandstats" => wanted.push("commandstats"),
+            b"replication" => wanted.push("replication"),
             b"default" | b"all" | b"everything" => {
-                wanted.extend(["stats", "errorstats", "cluster"]);
+                wanted.extend(["stats", "replication", "errorstats", "cluster"]);
             }
             _ => {}
         }
     }
     if sections.is_empty() {
-        wanted.extend(["stats", "errorstats", "cluster"]);
+        wanted.extend(["stats", "replication", "errorstats", "cluster"]);
     }
     let mut out = Vec::new();
     for section in wanted {
@@ -170,11 +171,65 @@ fn info(shared: &Shared, me: usize, sections: &[Bytes]) -> String {
                 node.get(|c| &c.ask)
             ),
             "commandstats" => commandstats_section(node),
+            "replication" => replication_section(shared, me),
             _ => "# Cluster\r\ncluster_enabled:1\r\n".to_owned(),
         });
     }
     // Redis separates sections with an empty line.
     out.join("\r\n")
+}
+
+/// A `# Replication` section shaped like Redis 7's: a replica's link to its master, or a
+/// master's list of replicas, so replies have a realistic size.
+fn replication_section(shared: &Shared, me: usize) -> String {
+    let topo = shared.read();
+    let line = &topo.lines[me];
+    let offset = 1_000_000;
+    let tail = format!(
+        "master_failover_state:no-failover\r\nmaster_replid:{id}\r\n\
+         master_replid2:0000000000000000000000000000000000000000\r\n\
+         master_repl_offset:{offset}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:1\r\n\
+         repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:1\r\n\
+         repl_backlog_histlen:{offset}\r\n",
+        id = line.id
+    );
+    match line.master {
+        Some(master) => {
+            let addr = topo
+                .lines
+                .iter()
+                .find(|l| l.id == master)
+                .map(|l| (l.addr.ip.clone(), l.addr.port))
+                .unwrap_or_default();
+            format!(
+                "# Replication\r\nrole:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\n\
+                 master_link_status:up\r\nmaster_last_io_seconds_ago:1\r\n\
+                 master_sync_in_progress:0\r\nslave_read_repl_offset:{offset}\r\n\
+                 slave_repl_offset:{offset}\r\nslave_priority:100\r\nslave_read_only:1\r\n\
+                 replica_announced:1\r\nconnected_slaves:0\r\n{tail}",
+                addr.0, addr.1
+            )
+        }
+        None => {
+            let replicas: Vec<String> = topo
+                .lines
+                .iter()
+                .filter(|l| l.master == Some(line.id))
+                .enumerate()
+                .map(|(i, l)| {
+                    format!(
+                        "slave{i}:ip={},port={},state=online,offset={offset},lag=0\r\n",
+                        l.addr.ip, l.addr.port
+                    )
+                })
+                .collect();
+            format!(
+                "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n{}{tail}",
+                replicas.len(),
+                replicas.concat()
+            )
+        }
+    }
 }
 
 /// A `# Commandstats` section shaped like Redis 7's for a node serving a few data commands

@@ -126,6 +126,8 @@ impl World {
             view: v.full_view.then_some(view),
             counters,
             cluster_info: None,
+            replication: None,
+            zone: None,
             jobs,
             keys,
         })

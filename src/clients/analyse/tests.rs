@@ -180,6 +180,8 @@ fn a_stale_map_shows_as_more_input_per_command_on_one_master() {
     assert!(analyse(&nodes(50)).is_empty());
     // One or two refusals, a cluster client's first MOVED for a slot, are not a suspect.
     assert!(analyse(&nodes(48)).is_empty());
+    // A quarter more input per command is within what a mix of key and value sizes gives.
+    assert!(analyse(&nodes(40)).is_empty());
 }
 
 #[test]

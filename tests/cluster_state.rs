@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::servers::Server;
-use support::{Exporter, RedisCluster, RedisNode, sample, slotwatch_bin, wait_for};
+use support::{Exporter, RedisCluster, RedisNode, page_nodes, sample, slotwatch_bin, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -87,6 +87,23 @@ fn a_stopped_master_makes_the_others_say_fail(server: Server) {
     for n in live {
         assert!(line.contains(&n.addr()), "{} not named: {line}", n.addr());
     }
+    // The cluster page's nodes table and `/` say it too, from the same judgement.
+    let rows = page_nodes(&exporter.get("/cluster/default"));
+    for n in live {
+        let own = rows
+            .get(&n.addr())
+            .map(|(cols, _)| cols["cluster_state"].as_str());
+        assert!(
+            own.is_some_and(|c| c.starts_with("fail")),
+            "{}: {own:?}",
+            n.addr()
+        );
+    }
+    let landing = exporter.get("/");
+    assert!(
+        landing.contains("say cluster_state:fail") && landing.contains(&live[0].addr()),
+        "{landing}"
+    );
 
     stopped.signal(libc::SIGCONT);
     for n in &all {

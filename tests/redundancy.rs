@@ -5,13 +5,14 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use support::servers::{Server, run};
-use support::{Exporter, RedisCluster, RedisNode, slotwatch_bin, wait_for};
+use support::{Exporter, RedisCluster, RedisNode, page_nodes, slotwatch_bin, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -140,6 +141,12 @@ fn a_replica_frozen_then_killed(server: Server) {
             |v| v > 1_000_000.0,
         );
         assert!(lag > 1_000_000.0);
+        let rows = page_nodes(&exporter.get("/cluster/default"));
+        let cell = &rows[&replica].0["replication"];
+        assert!(
+            cell.ends_with("bytes behind"),
+            "the page shows the lag: {cell}"
+        );
         cluster.nodes[r].signal(libc::SIGCONT);
         exporter.wait_metric(
             "the replica to catch up under writes",
@@ -183,6 +190,9 @@ fn a_replica_frozen_then_killed(server: Server) {
         "{redundancy}"
     );
     assert_eq!(code, Some(1), "{text}");
+    let rows = page_nodes(&exporter.get("/cluster/default"));
+    let cell = &rows[&master].0["replication"];
+    assert!(cell.starts_with("no replica ready"), "{cell}");
 
     cluster.nodes[r].restart();
     exporter.wait_metric(
@@ -306,6 +316,23 @@ fn placement(server: Server) {
         "exactly the third shard, whose replica {c1} joined its zone: {placed}"
     );
     assert_eq!(code, Some(1), "{text}");
+
+    // The cluster page marks exactly those two, and `/` names both problems.
+    let exporter = Exporter::polling_fast(&seed);
+    exporter.wait_metric("the first poll", "slotwatch_up", &[], WAIT, |v| v == 1.0);
+    let marked: BTreeSet<(String, String)> = page_nodes(&exporter.get("/cluster/default"))
+        .into_iter()
+        .flat_map(|(node, (_, risks))| risks.into_iter().map(move |r| (node.clone(), r)))
+        .collect();
+    assert_eq!(
+        marked,
+        BTreeSet::from([(extra_addr, "colocated".into()), (c, "single_zone".into())])
+    );
+    let landing = exporter.get("/");
+    assert!(
+        landing.contains("share a host") && landing.contains("one availability zone"),
+        "{landing}"
+    );
 }
 
 #[test]

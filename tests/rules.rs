@@ -1660,6 +1660,43 @@ const DASHBOARD_INPUT: &[(&str, &str)] = &[
         r#"redis_cluster_suspect_clients{CLUSTER,INSTANCE,node="10.0.0.31:6379",reason="not_cluster_aware"}"#,
         "2x30",
     ),
+    (
+        r#"redis_cluster_master_replicas{CLUSTER,INSTANCE,node="n1:6379",state="ready"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_master_replicas{CLUSTER,INSTANCE,node="n2:6379",state="ready"}"#,
+        "1x15 0x15",
+    ),
+    (
+        r#"redis_cluster_master_replicas{CLUSTER,INSTANCE,node="n2:6379",state="failing"}"#,
+        "0x15 1x15",
+    ),
+    (
+        r#"redis_cluster_node_state_ok{CLUSTER,INSTANCE,node="n1:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_node_state_ok{CLUSTER,INSTANCE,node="n2:6379"}"#,
+        "0x30",
+    ),
+    (
+        r#"redis_cluster_replica_colocated{CLUSTER,INSTANCE,node="r1:6379",master="n1:6379",host="h1"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_replica_link_up{CLUSTER,INSTANCE,node="r1:6379",master="n1:6379"}"#,
+        "1x30",
+    ),
+    (
+        r#"redis_cluster_replica_link_up{CLUSTER,INSTANCE,node="r2:6379",master="n2:6379"}"#,
+        "1x15 0x15",
+    ),
+    (
+        r#"redis_cluster_replica_lag_bytes{CLUSTER,INSTANCE,node="r1:6379",master="n1:6379"}"#,
+        "0+4096x30",
+    ),
+    (r#"redis_cluster_slots_spread{CLUSTER,INSTANCE}"#, "1.5x30"),
 ];
 
 /// Panels about each slotwatch instance (grouped by `instance`) or the processes

@@ -6,16 +6,6 @@ use crate::replication::Replication;
 use crate::snapshot::testdata::snapshot_of;
 use crate::topology::testdata::*;
 
-/// The test cluster with each node on its own host, 10.0.0.1 to 10.0.0.6.
-fn spread() -> String {
-    (1..=6).fold(healthy(), |text, i| {
-        text.replace(
-            &format!("127.0.0.1:3000{i}@"),
-            &format!("10.0.0.{i}:3000{i}@"),
-        )
-    })
-}
-
 fn say(s: &mut Snapshot, endpoint: &str, replication: &str) {
     let n = s.nodes.iter_mut().find(|n| n.endpoint == endpoint).unwrap();
     n.replication = Replication::parse(replication);

@@ -380,6 +380,16 @@ pub(crate) mod testdata {
              {C1} 127.0.0.1:30006@31006 slave {C} 0 1426238317741 3 connected\n"
         )
     }
+
+    /// [`healthy`] with each node on its own host, 10.0.0.1 to 10.0.0.6.
+    pub fn spread() -> String {
+        (1..=6).fold(healthy(), |text, i| {
+            text.replace(
+                &format!("127.0.0.1:3000{i}@"),
+                &format!("10.0.0.{i}:3000{i}@"),
+            )
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The landing page: links to the endpoints, and each cluster at a glance with the verdict of
-//! the shared health judgement, the same one `slotwatch check` gives, linking its live page.
+//! The landing page: links to the endpoints, and each cluster at a glance with the verdict and
+//! notes of the shared health judgement, the same ones `slotwatch check` gives, linking its
+//! live page.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>slotwatch</title>\
          <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
          td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
-         .bad{color:#b00}</style>\
+         .bad{color:#b00}.note{color:#555}</style>\
          </head><body><h1>slotwatch</h1><p>Prometheus exporter for Redis Cluster: topology \
          events, redirect counters and slot ownership. Polls on its own timer; endpoints \
          serve the latest poll.</p><ul>\
@@ -42,6 +43,12 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
             .iter()
             .filter(|p| !matches!(p, Problem::NotPolledYet))
             .map(|p| format!("<br>{}", esc(&p.to_string())))
+            .chain(health::notes(&s).iter().map(|n| {
+                format!(
+                    "<br><span class=\"note\">Note: {}</span>",
+                    esc(&n.to_string())
+                )
+            }))
             .collect();
         let up = s.nodes.iter().filter(|n| n.up).count();
         let (masters, unassigned, migrations) = s.topology.as_ref().map_or((0, 0, 0), |t| {

@@ -671,3 +671,40 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             all.then(|| value.parse().ok()).flatten()
         })
 }
+
+/// The cluster page's nodes table: for each node (its first cell), the text of each cell
+/// under a header with a `data-col`, by that name, and the `data-risk` marks in its row.
+pub fn page_nodes(
+    page: &str,
+) -> std::collections::BTreeMap<String, (std::collections::BTreeMap<String, String>, Vec<String>)> {
+    let doc = scraper::Html::parse_document(page);
+    let sel = |css: &str| scraper::Selector::parse(css).expect("a valid selector");
+    let text = |e: scraper::ElementRef| {
+        e.text()
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let header: Vec<Option<String>> = doc
+        .select(&sel("#nodes thead th"))
+        .map(|th| th.attr("data-col").map(str::to_owned))
+        .collect();
+    let (cell, risk) = (sel("td"), sel("[data-risk]"));
+    doc.select(&sel("#nodes tbody tr"))
+        .filter_map(|tr| {
+            let cells: Vec<scraper::ElementRef> = tr.select(&cell).collect();
+            let node = text(*cells.first()?);
+            let cols = header
+                .iter()
+                .zip(&cells)
+                .filter_map(|(col, td)| Some((col.clone()?, text(*td))))
+                .collect();
+            let risks = tr
+                .select(&risk)
+                .map(|e| e.attr("data-risk").unwrap_or_default().to_owned())
+                .collect();
+            Some((node, (cols, risks)))
+        })
+        .collect()
+}

@@ -9,9 +9,11 @@
 //!
 //! - `slotmap`: the 16384 slots, coloured by owner, and the migrations;
 //! - `chart`: MOVED and ASK per node over the last 30 minutes, with the events marked;
-//! - `parts`: the banner, the event timeline and the nodes table.
+//! - `parts`: the banner and the event timeline;
+//! - `nodes`: the nodes table, with each node's own state, replication and placement.
 
 mod chart;
+mod nodes;
 mod parts;
 mod slotmap;
 
@@ -85,7 +87,7 @@ pub fn sections(s: &Published) -> Sections {
         slots: slotmap::section(&ctx),
         redirects: chart::section(&ctx),
         events: parts::events(&ctx),
-        nodes: parts::nodes(&ctx),
+        nodes: nodes::nodes(&ctx),
     }
 }
 

@@ -124,6 +124,16 @@ fn row_of<'a>(doc: &'a Html, endpoint: &str) -> ElementRef<'a> {
     rows[0]
 }
 
+/// The cell of the nodes table's `row` under the header whose `data-col` is `col`.
+fn cell_under<'a>(doc: &'a Html, row: ElementRef<'a>, col: &str) -> ElementRef<'a> {
+    let at = doc
+        .all("#nodes thead th")
+        .into_iter()
+        .position(|th| th.attr("data-col") == Some(col))
+        .unwrap_or_else(|| panic!("no {col} column"));
+    row.all("td")[at]
+}
+
 /// The texts of a table row's cells.
 fn cells(row: ElementRef) -> Vec<String> {
     row.all("td").into_iter().map(text).collect()
@@ -237,7 +247,7 @@ fn problems_are_marked_in_words_and_patterns_not_only_colour() {
     assert_eq!(classes(banner), BTreeSet::from(["banner", "bad"]));
     assert_eq!(banner.attr("role"), Some("alert"));
     let problems: Vec<&str> = banner
-        .all("li")
+        .all("li[data-problem]")
         .into_iter()
         .map(|li| attr(li, "data-problem"))
         .collect();
@@ -251,7 +261,7 @@ fn problems_are_marked_in_words_and_patterns_not_only_colour() {
     }
     let row = row_of(&doc, "127.0.0.1:30002");
     assert_eq!(cells(row)[1], "master");
-    let state = row.one("td:last-child");
+    let state = cell_under(&doc, row, "state");
     assert_eq!(
         text(state),
         "down (connection failed: refused), flagged fail"
@@ -454,4 +464,106 @@ fn a_node_with_suspect_clients_says_so_and_links_to_them() {
         1,
         "only that node"
     );
+}
+
+/// Sets what the node at `endpoint` said of itself in the poll.
+fn says(s: &mut Snapshot, endpoint: &str, cluster_info: Option<&str>, replication: &str) {
+    let n = s.nodes.iter_mut().find(|n| n.endpoint == endpoint).unwrap();
+    n.cluster_info = cluster_info.map(|t| crate::cluster_info::ClusterInfo::parse(t).unwrap());
+    n.replication = crate::replication::Replication::parse(replication);
+}
+
+const INFO_OK: &str = "cluster_state:ok\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n\
+    cluster_known_nodes:6\r\ncluster_size:3\r\ncluster_current_epoch:6\r\ncluster_my_epoch:2\r\n";
+
+#[test]
+fn the_nodes_table_shows_own_state_replication_and_placement() {
+    // Every node on its own host but C's replica, which shares C's.
+    let mut s = snapshot_of(&spread().replace("10.0.0.6:30006@", "10.0.0.3:30006@"), &[]);
+    let fail = INFO_OK
+        .replace("cluster_state:ok", "cluster_state:fail")
+        .replace("cluster_slots_pfail:0", "cluster_slots_pfail:5461");
+    says(
+        &mut s,
+        "10.0.0.1:30001",
+        Some(INFO_OK),
+        "role:master\r\nmaster_repl_offset:5000\r\n",
+    );
+    says(
+        &mut s,
+        "10.0.0.4:30004",
+        Some(INFO_OK),
+        "role:slave\r\nmaster_link_status:up\r\nmaster_sync_in_progress:0\r\n\
+         slave_repl_offset:4000\r\n",
+    );
+    says(
+        &mut s,
+        "10.0.0.2:30002",
+        Some(&fail),
+        "role:master\r\nmaster_repl_offset:9\r\n",
+    );
+    says(
+        &mut s,
+        "10.0.0.5:30005",
+        None,
+        "role:slave\r\nmaster_link_status:down\r\nmaster_sync_in_progress:0\r\n\
+         master_link_down_since_seconds:42\r\n",
+    );
+    let doc = rendered(&Published::new(s));
+    let cell = |endpoint: &str, col: &str| text(cell_under(&doc, row_of(&doc, endpoint), col));
+    assert_eq!(cell("10.0.0.1:30001", "cluster_state"), "ok");
+    assert_eq!(
+        cell("10.0.0.2:30002", "cluster_state"),
+        "fail, 5461 slots fail?"
+    );
+    assert_eq!(
+        cell("10.0.0.5:30005", "cluster_state"),
+        "",
+        "it did not say"
+    );
+    assert_eq!(cell("10.0.0.1:30001", "replication"), "1 ready");
+    assert_eq!(
+        cell("10.0.0.4:30004", "replication"),
+        "link up, 1000 bytes behind"
+    );
+    assert_eq!(cell("10.0.0.5:30005", "replication"), "link down for 42s");
+    assert_eq!(
+        cell("10.0.0.2:30002", "replication"),
+        "no replica ready (1 link down)"
+    );
+    assert_eq!(
+        cell("10.0.0.3:30006", "placement"),
+        "same host as its master (10.0.0.3)"
+    );
+    let marked: Vec<&str> = doc
+        .all("#nodes [data-risk]")
+        .into_iter()
+        .map(|e| attr(e, "data-risk"))
+        .collect();
+    assert_eq!(marked, ["colocated"], "only C's replica is placed badly");
+    // The same facts are the banner's problems.
+    let problems: Vec<&str> = doc
+        .all("#banner li[data-problem]")
+        .into_iter()
+        .map(|li| attr(li, "data-problem"))
+        .collect();
+    for tag in ["state_fail", "unredundant", "replication_down", "colocated"] {
+        assert!(problems.contains(&tag), "{tag} in {problems:?}");
+    }
+}
+
+#[test]
+fn a_one_host_cluster_gets_a_note_in_the_banner_and_no_placement_marks() {
+    let doc = rendered(&Published::new(snapshot_of(&healthy(), &[])));
+    let banner = doc.one("#banner .banner");
+    assert_eq!(classes(banner), BTreeSet::from(["banner", "ok"]));
+    let notes: Vec<&str> = banner
+        .all("li[data-note]")
+        .into_iter()
+        .map(|li| attr(li, "data-note"))
+        .collect();
+    assert_eq!(notes, ["single_host"]);
+    assert_eq!(doc.all("#nodes [data-risk]").len(), 0, "no row is marked");
+    let replica = row_of(&doc, "127.0.0.1:30004");
+    assert_eq!(text(cell_under(&doc, replica, "placement")), "");
 }

@@ -160,33 +160,18 @@ impl Risks {
     }
 }
 
-/// The nodes table: each master with its colour and slots, followed by its replicas, then any
-/// other node.
-pub fn nodes(ctx: &Ctx) -> String {
-    let s = ctx.s;
-    let status: HashMap<&str, &NodeStatus> =
-        s.nodes.iter().map(|n| (n.endpoint.as_str(), n)).collect();
-    let up: HashSet<NodeId> = s
-        .nodes
-        .iter()
-        .filter(|n| n.up && s.up)
-        .filter_map(|n| n.id)
-        .collect();
-    let risks = ctx
-        .t
-        .map(|t| Risks::of(ctx, t, &status))
-        .unwrap_or_default();
-    let mut out = String::from(
-        "<div class=\"scroll\"><table class=\"ntab\"><thead><tr><th scope=\"col\">node</th>\
-         <th scope=\"col\">role</th><th scope=\"col\">master</th><th scope=\"col\">slots</th>\
-         <th scope=\"col\" data-col=\"state\">state</th><th scope=\"col\" \
-         data-col=\"cluster_state\" title=\"the node's own CLUSTER INFO\">cluster_state</th>\
-         <th scope=\"col\" data-col=\"replication\">replication</th>\
-         <th scope=\"col\" data-col=\"placement\">placement</th></tr></thead><tbody>",
-    );
-    let mut listed: HashSet<&str> = HashSet::new();
-    let row = |out: &mut String, n: &Node, master: Option<&Node>| {
-        let swatch = match ctx.colour(&n.id) {
+/// What every row of the table reads from: the snapshot by endpoint, who is up, and the marks.
+struct Table<'a> {
+    ctx: &'a Ctx<'a>,
+    status: HashMap<&'a str, &'a NodeStatus>,
+    up: HashSet<NodeId>,
+    risks: Risks,
+}
+
+impl Table<'_> {
+    /// One node's row; `master` is the master it replicates, for a replica.
+    fn row(&self, out: &mut String, n: &Node, master: Option<&Node>) {
+        let swatch = match self.ctx.colour(&n.id) {
             Some(c) => format!("<i style=\"background:{c}\"></i>"),
             None => String::new(),
         };
@@ -199,8 +184,9 @@ pub fn nodes(ctx: &Ctx) -> String {
         } else {
             String::new()
         };
-        let st = status.get(n.endpoint.as_str()).copied();
-        let mut placement = risks
+        let st = self.status.get(n.endpoint.as_str()).copied();
+        let mut placement = self
+            .risks
             .placement
             .get(&n.endpoint)
             .cloned()
@@ -219,47 +205,84 @@ pub fn nodes(ctx: &Ctx) -> String {
             role = n.role.as_str(),
             ep = esc(&n.endpoint),
             m = master.map(|m| esc(&m.endpoint)).unwrap_or_default(),
-            state = state(n, st, up.contains(&n.id)) + &suspects(ctx, &n.endpoint),
+            state = state(n, st, self.up.contains(&n.id)) + &suspects(self.ctx, &n.endpoint),
             own = own_view(st),
-            repl = risks
+            repl = self
+                .risks
                 .replication
                 .get(&n.endpoint)
                 .map(String::as_str)
                 .unwrap_or_default(),
         );
+    }
+}
+
+/// A row for an address tried that is not in the topology (a seed before discovery).
+fn unlisted_row(out: &mut String, st: &NodeStatus) {
+    let _ = write!(
+        out,
+        "<tr class=\"u\"><td>{ep}</td><td>unknown</td><td></td><td></td><td>{a}</td>\
+         <td>{own}</td><td></td><td></td></tr>",
+        ep = esc(&st.endpoint),
+        a = match (st.up, &st.last_error) {
+            (true, _) => "up".to_owned(),
+            (false, Some(e)) => format!("<b class=\"bad\">down</b> ({})", esc(e)),
+            (false, None) => "<b class=\"bad\">down</b>".to_owned(),
+        },
+        own = own_view(Some(st)),
+    );
+}
+
+/// The nodes table: each master with its colour and slots, followed by its replicas, then any
+/// other node.
+pub fn nodes(ctx: &Ctx) -> String {
+    let s = ctx.s;
+    let status: HashMap<&str, &NodeStatus> =
+        s.nodes.iter().map(|n| (n.endpoint.as_str(), n)).collect();
+    let risks = ctx
+        .t
+        .map(|t| Risks::of(ctx, t, &status))
+        .unwrap_or_default();
+    let table = Table {
+        ctx,
+        up: s
+            .nodes
+            .iter()
+            .filter(|n| n.up && s.up)
+            .filter_map(|n| n.id)
+            .collect(),
+        status,
+        risks,
     };
+    let mut out = String::from(
+        "<div class=\"scroll\"><table class=\"ntab\"><thead><tr><th scope=\"col\">node</th>\
+         <th scope=\"col\">role</th><th scope=\"col\">master</th><th scope=\"col\">slots</th>\
+         <th scope=\"col\" data-col=\"state\">state</th><th scope=\"col\" \
+         data-col=\"cluster_state\" title=\"the node's own CLUSTER INFO\">cluster_state</th>\
+         <th scope=\"col\" data-col=\"replication\">replication</th>\
+         <th scope=\"col\" data-col=\"placement\">placement</th></tr></thead><tbody>",
+    );
+    let mut listed: HashSet<&str> = HashSet::new();
     if let Some(t) = ctx.t {
         for shard in t.shards() {
-            row(&mut out, shard.master, None);
+            table.row(&mut out, shard.master, None);
             listed.insert(shard.master.endpoint.as_str());
             for r in &shard.replicas {
-                row(&mut out, r, Some(shard.master));
+                table.row(&mut out, r, Some(shard.master));
                 listed.insert(r.endpoint.as_str());
             }
         }
         for n in t.by_endpoint() {
             if !listed.contains(n.endpoint.as_str()) {
                 let master = n.master.and_then(|m| t.node(&m));
-                row(&mut out, n, master);
+                table.row(&mut out, n, master);
                 listed.insert(n.endpoint.as_str());
             }
         }
     }
-    // Addresses tried that are not in the topology (seeds before discovery).
     for st in &s.nodes {
         if !listed.contains(st.endpoint.as_str()) {
-            let _ = write!(
-                out,
-                "<tr class=\"u\"><td>{ep}</td><td>unknown</td><td></td><td></td><td>{a}</td>\
-                 <td>{own}</td><td></td><td></td></tr>",
-                ep = esc(&st.endpoint),
-                a = match (st.up, &st.last_error) {
-                    (true, _) => "up".to_owned(),
-                    (false, Some(e)) => format!("<b class=\"bad\">down</b> ({})", esc(e)),
-                    (false, None) => "<b class=\"bad\">down</b>".to_owned(),
-                },
-                own = own_view(Some(st)),
-            );
+            unlisted_row(&mut out, st);
         }
     }
     out.push_str("</tbody></table></div>");

@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -53,13 +53,14 @@ fn client(kind: &str, port: u16, name: &str, extra: &[&str]) -> ProcessGuard {
     } else {
         Command::new(PYTHON)
     };
-    cmd.arg(&script)
-        .arg(port.to_string())
-        .arg(name)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut guard = ProcessGuard::spawn(&format!("{kind} {name}"), &mut cmd);
+    cmd.arg(&script).arg(port.to_string()).arg(name).args(extra);
+    started(&format!("{kind} {name}"), &mut cmd)
+}
+
+/// Starts `cmd`, a client that prints `ready` once connected, and waits for that.
+fn started(what: &str, cmd: &mut Command) -> ProcessGuard {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut guard = ProcessGuard::spawn(what, cmd);
     let stdout = guard.child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -71,8 +72,41 @@ fn client(kind: &str, port: u16, name: &str, extra: &[&str]) -> ProcessGuard {
         }
     });
     rx.recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("{kind} {name} did not get ready"));
+        .unwrap_or_else(|_| panic!("{what} did not get ready"));
     guard
+}
+
+/// go-redis v5, which keeps no slot map, given every node of `cluster` as a seed (as its
+/// documentation has it: "a seed list of host:port addresses of cluster nodes").
+fn goredis5(cluster: &RedisCluster) -> ProcessGuard {
+    let bin = repo().join("target/go-clients/goredis5");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run scripts/test, which builds it from Debian's golang-gopkg-redis.v5-dev",
+        bin.display()
+    );
+    let seeds: Vec<String> = cluster.nodes.iter().map(|n| n.addr()).collect();
+    started("go-redis v5", Command::new(bin).arg(seeds.join(",")))
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Every distinct report `/clients` served, read every 300 ms until `until`, by the time its
+/// second sample was taken.
+fn reports_until(exporter: &Exporter, until: Instant, seen: &mut BTreeMap<u64, Value>) {
+    while Instant::now() < until {
+        let all: Value = serde_json::from_str(&exporter.get("/clients")).unwrap();
+        let report = &all[0]["report"];
+        if let Some(at) = report["taken_at_ms"].as_u64() {
+            // A report kept through a skipped analysis is the same analysis.
+            seen.entry(at).or_insert_with(|| report.clone());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 fn check_clients(seed: &str, json: bool) -> Output {
@@ -242,45 +276,59 @@ fn twenty_cluster_clients_through_a_reshard_and_a_failover_are_never_suspects(se
     // A plain client keeps the analysis running (it only runs after redirects) and is the one
     // suspect there should be.
     clients.push(client("plain.py", seed, "plain-app", &[]));
-    let names = std::sync::Mutex::new(BTreeSet::new());
-    let analyses = std::sync::Mutex::new(BTreeSet::new());
-    let watch = |until: Instant| {
-        while Instant::now() < until {
-            let body = exporter.get("/clients");
-            let all: Value = serde_json::from_str(&body).unwrap();
-            let report = &all[0]["report"];
-            if report.is_object() && report["skipped"].is_null() {
-                analyses
-                    .lock()
-                    .unwrap()
-                    .insert(report["taken_at_ms"].as_u64().unwrap());
-                names
-                    .lock()
-                    .unwrap()
-                    .extend(suspects(report).into_iter().map(|(r, n, _)| (r, n)));
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    };
-    watch(Instant::now() + Duration::from_secs(5));
+    let mut reports = BTreeMap::new();
+    reports_until(
+        &exporter,
+        Instant::now() + Duration::from_secs(5),
+        &mut reports,
+    );
+    let reshard_from = unix_ms();
     reshard(&cluster, &shards[0].0, &shards[1].0, 1000);
+    let reshard_to = unix_ms();
     let (_, replica) = &shards[2];
+    let failover_from = unix_ms();
     cluster.node_at(replica).cmd(&["CLUSTER", "FAILOVER"]);
     exporter.wait_event("failover", Duration::from_secs(30), |e| {
         e["new_master"]["node"] == replica.as_str()
     });
+    let failover_to = unix_ms();
     // Past the pause after a topology change (10 s), analyses run again.
-    watch(Instant::now() + Duration::from_secs(20));
-    let names = names.into_inner().unwrap();
+    reports_until(
+        &exporter,
+        Instant::now() + Duration::from_secs(20),
+        &mut reports,
+    );
+    let mut names = BTreeSet::new();
+    let mut across = 0;
+    for report in reports.values() {
+        let to = report["taken_at_ms"].as_u64().unwrap();
+        let from = to - report["interval_ms"].as_u64().unwrap();
+        let found = suspects(report);
+        let overlaps = [(reshard_from, reshard_to), (failover_from, failover_to)]
+            .iter()
+            .any(|(a, b)| from <= *b && to >= *a);
+        if overlaps {
+            across += 1;
+            assert_eq!(
+                found,
+                BTreeSet::new(),
+                "sampled across a change: {report:#}"
+            );
+        }
+        names.extend(found.into_iter().map(|(r, n, _)| (r, n)));
+    }
+    let withdrawn = reports.values().filter(|r| !r["withdrawn"].is_null());
+    eprintln!(
+        "{} analyses, {across} across a change, {} withdrawn",
+        reports.len(),
+        withdrawn.count()
+    );
     assert_eq!(
         names,
         [("not_cluster_aware".to_owned(), "plain-app".to_owned())].into(),
         "only the plain client may be a suspect"
     );
-    assert!(
-        analyses.into_inner().unwrap().len() >= 5,
-        "the analysis ran through the changes"
-    );
+    assert!(reports.len() >= 5, "the analysis ran through the changes");
     let metrics = exporter.metrics();
     let flagged = support::sample(
         &metrics,
@@ -295,7 +343,70 @@ fn twenty_cluster_clients_through_a_reshard_and_a_failover_are_never_suspects(se
     assert_eq!(found, ["plain-app".to_owned()].into(), "{report:#}");
 }
 
+fn a_client_without_a_slot_map_is_named_in_every_analysis(server: Server) {
+    let cluster = RedisCluster::on(server, 3, 1, &[]);
+    let exporter = Exporter::start(&[
+        "--seed",
+        &cluster.seed(),
+        "--poll-interval",
+        "500ms",
+        "--timeout",
+        "500ms",
+        "--clients-interval",
+        "2s",
+    ]);
+    let _go = goredis5(&cluster);
+    let mut reports = BTreeMap::new();
+    reports_until(
+        &exporter,
+        Instant::now() + Duration::from_secs(24),
+        &mut reports,
+    );
+    let analyses: Vec<&Value> = reports
+        .values()
+        .filter(|r| r["withdrawn"].is_null() && !r["nodes"].as_array().unwrap().is_empty())
+        .collect();
+    assert!(
+        analyses.len() >= 6,
+        "{} analyses: {reports:#?}",
+        analyses.len()
+    );
+    let replicas: BTreeSet<String> = shards(&cluster).into_iter().map(|(_, r)| r).collect();
+    // Its connections carry no name (go-redis v5 cannot name them); nobody else's don't.
+    let named = |report: &Value| {
+        let found = suspects(report);
+        let mine: Vec<&(String, String, String)> = found
+            .iter()
+            .filter(|(_, name, _)| name.is_empty())
+            .collect();
+        !mine.is_empty()
+            && mine
+                .iter()
+                .all(|(reason, _, node)| reason == "no_slot_map" && replicas.contains(node))
+    };
+    let missed: Vec<&&Value> = analyses.iter().filter(|r| !named(r)).collect();
+    assert!(
+        missed.is_empty(),
+        "{} of {} analyses did not name it on the replicas it sends keyed commands to, as \
+         no_slot_map; the first: {:#}",
+        missed.len(),
+        analyses.len(),
+        missed[0]
+    );
+    eprintln!("{:#}", analyses.last().unwrap());
+    let metrics = exporter.metrics();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("redis_cluster_suspect_clients{")
+                && l.contains("reason=\"no_slot_map\"")
+                && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
+
 server_matrix!(
+    a_client_without_a_slot_map_is_named_in_every_analysis,
     plain_replica_and_cluster_clients_are_told_apart,
     twenty_cluster_clients_through_a_reshard_and_a_failover_are_never_suspects,
 );

@@ -3,6 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use slotwatch::clients::keyed::Commands;
 use slotwatch::clients::{NodeClients, analyse, parse_client_list};
 use slotwatch::topology::Role;
 
@@ -22,12 +23,24 @@ fuzz_target!(|data: &[u8]| {
         role,
         first: first.clone(),
         second: second.clone(),
+        // Connections gone by the second sample, as the looks between the samples list them.
+        between: first
+            .iter()
+            .filter(|c| !second.iter().any(|s| s.id == c.id))
+            .cloned()
+            .collect(),
         interval_ms: u64::from(head),
         moved: Some(u64::from(head >> 4)),
         rejected: u64::from(head & 0x0f),
+        sampled_at_ms: 1_700_000_000_000,
+        // Half the cases: a failover made the node a replica, as long ago as the byte says.
+        demoted_at_ms: (head & 2 == 0).then(|| 1_700_000_000_000 - u64::from(head) * 1000),
     };
     let role = if head & 1 == 0 { Role::Master } else { Role::Replica };
-    for s in analyse(&[node("a:1", role), node("b:1", Role::Master)]) {
-        assert!(second.iter().any(|c| c.id == s.connection.id));
+    for s in analyse(
+        &[node("a:1", role), node("b:1", Role::Master)],
+        &Commands::default(),
+    ) {
+        assert!(first.iter().chain(&second).any(|c| c.id == s.connection.id));
     }
 });

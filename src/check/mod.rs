@@ -48,15 +48,32 @@ pub async fn clients(
         return Err(CheckError::Unreachable(unreachable_causes(&snapshot)));
     };
     let connector = std::sync::Arc::new(Connector::new(reach)?);
-    let targets = crate::clients::refresh::targets(&topology);
+    // A one-shot check has no history, so no failover to tell a demoted master by.
+    let targets = crate::clients::refresh::targets(&topology, &Default::default());
+    let mut commands = crate::clients::keyed::Commands::default();
     let (nodes, unread) =
-        crate::clients::read::sample(&connector, &targets, CLIENTS_SAMPLE_INTERVAL).await;
-    Ok(crate::clients::report::ClientsReport::build(
+        crate::clients::read::sample(&connector, &targets, CLIENTS_SAMPLE_INTERVAL, &mut commands)
+            .await;
+    let mut report = crate::clients::report::ClientsReport::build(
         name,
         crate::clock::now_ms(),
-        &nodes,
-        unread,
-    ))
+        (&nodes, unread),
+        &commands,
+        None,
+    );
+    // A second look at the topology says whether it held while the samples were taken.
+    let after = crate::poll::poll_once(name, reach).await?;
+    let changes = after.topology.as_ref().map_or(Vec::new(), |now| {
+        crate::topology::diff::diff(&topology, now)
+    });
+    if !changes.is_empty() {
+        report.withdraw(format!(
+            "the topology changed during the samples ({} change(s)): redirects are expected \
+             while clients refresh their slot maps",
+            changes.len()
+        ));
+    }
+    Ok(report)
 }
 
 fn unreachable_causes(snapshot: &crate::snapshot::Snapshot) -> String {

@@ -19,6 +19,7 @@
 //! (`CLIENT SETNAME`) to tell them apart.
 
 pub mod analyse;
+pub mod keyed;
 pub mod list;
 pub mod read;
 pub mod refresh;
@@ -37,10 +38,14 @@ pub use list::{Connection, ListError, parse_client_list};
 pub enum Reason {
     /// Connected to one master only and sending keyed commands there while it answers MOVED.
     NotClusterAware,
+    /// A client that keeps no slot map: connected to many nodes, it sends keyed commands to
+    /// any of them, replicas without READONLY included, and follows the MOVED it draws.
+    NoSlotMap,
     /// Sending keyed commands to a replica without READONLY: every one is answered MOVED.
     ReplicaWithoutReadonly,
     /// A cluster client whose connection to one master keeps being refused while its others
-    /// are not: it follows redirects but never refreshes its slot map.
+    /// are not, or that still sends keyed commands to a master demoted by a failover: it
+    /// follows redirects but never refreshes its slot map.
     StaleMap,
     /// Sending commands that are refused, for no reason the other rules name.
     RejectedCommands,
@@ -48,8 +53,9 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in report order.
-    pub const ALL: [Reason; 4] = [
+    pub const ALL: [Reason; 5] = [
         Reason::NotClusterAware,
+        Reason::NoSlotMap,
         Reason::ReplicaWithoutReadonly,
         Reason::StaleMap,
         Reason::RejectedCommands,
@@ -59,6 +65,7 @@ impl Reason {
     pub fn label(self) -> &'static str {
         match self {
             Reason::NotClusterAware => "not_cluster_aware",
+            Reason::NoSlotMap => "no_slot_map",
             Reason::ReplicaWithoutReadonly => "replica_without_readonly",
             Reason::StaleMap => "stale_map",
             Reason::RejectedCommands => "rejected_commands",
@@ -69,6 +76,7 @@ impl Reason {
     pub fn title(self) -> &'static str {
         match self {
             Reason::NotClusterAware => "not cluster-aware",
+            Reason::NoSlotMap => "no slot map, routes to any node",
             Reason::ReplicaWithoutReadonly => "reads a replica without READONLY",
             Reason::StaleMap => "cluster client with a stale slot map",
             Reason::RejectedCommands => "rejected commands",
@@ -81,6 +89,11 @@ impl Reason {
             Reason::NotClusterAware => {
                 "use a cluster client (redis-py RedisCluster, ioredis Cluster, Lettuce \
                  RedisClusterClient, go-redis ClusterClient) or redis-cli -c"
+            }
+            Reason::NoSlotMap => {
+                "upgrade the client to a version that reads this server's slot map (CLUSTER \
+                 SLOTS or CLUSTER SHARDS; go-redis v5, for one, cannot parse Redis 7's CLUSTER \
+                 SLOTS), and check its log for the error it gets refreshing it"
             }
             Reason::ReplicaWithoutReadonly => {
                 "send READONLY on replica connections (cluster clients: enable replica reads, \
@@ -101,10 +114,11 @@ impl Reason {
     /// Which servers show what the reason needs.
     pub fn servers(self) -> &'static str {
         match self {
-            Reason::NotClusterAware | Reason::ReplicaWithoutReadonly => "all",
-            Reason::StaleMap | Reason::RejectedCommands => {
-                "Valkey 8+, Redis 8.2+ (tot-cmds, tot-net-in)"
+            Reason::NotClusterAware | Reason::NoSlotMap | Reason::ReplicaWithoutReadonly => "all",
+            Reason::StaleMap => {
+                "all after a failover, else Valkey 8+, Redis 8.2+ (tot-cmds, tot-net-in)"
             }
+            Reason::RejectedCommands => "Valkey 8+, Redis 8.2+ (tot-cmds, tot-net-in)",
         }
     }
 }
@@ -148,6 +162,7 @@ mod tests {
     fn each_fix_says_what_to_change() {
         let fixes = [
             (Reason::NotClusterAware, "use a cluster client"),
+            (Reason::NoSlotMap, "reads this server's slot map"),
             (
                 Reason::ReplicaWithoutReadonly,
                 "send READONLY on replica connections",

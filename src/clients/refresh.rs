@@ -22,6 +22,42 @@ pub struct Observed {
     pub topology: Option<Arc<Topology>>,
     /// Unix ms of the last topology change; 0 if none seen.
     pub last_topology_change_ms: u64,
+    /// Unix ms of the poll before the one that saw the last topology change: the change
+    /// happened between the two.
+    pub last_topology_change_after_ms: u64,
+    /// Unix ms of this poll.
+    pub polled_at_ms: u64,
+    /// By endpoint, when a failover made a master a replica (the latest, as the event history
+    /// holds it).
+    pub demoted: HashMap<String, u64>,
+}
+
+/// Slack on each side of the window in which a topology change happened: the node that makes a
+/// change redirects at once, before the views slotwatch reads all show it.
+pub const CHANGE_SLACK_MS: u64 = 1_000;
+
+/// Why an analysis whose samples ran from `from_ms` to `to_ms` must name no one: the topology
+/// changed during them, as `seen`, a poll that ended after them, shows. Redirects across a
+/// change are clients catching up with it, however they look. `None` if the topology held.
+pub fn changed_during(seen: &Observed, from_ms: u64, to_ms: u64) -> Option<String> {
+    let at = seen.last_topology_change_ms;
+    if at == 0 || seen.polled_at_ms <= to_ms {
+        return (seen.polled_at_ms <= to_ms).then(|| {
+            "no poll has ended since the samples, so a topology change during them cannot be \
+             ruled out"
+                .to_owned()
+        });
+    }
+    let after = seen.last_topology_change_after_ms.min(at);
+    let overlaps = from_ms <= at + CHANGE_SLACK_MS && after <= to_ms + CHANGE_SLACK_MS;
+    overlaps.then(|| {
+        format!(
+            "the topology changed during the samples (between the polls at {} and {}): \
+             redirects are expected while clients refresh their slot maps",
+            crate::clock::rfc3339(after),
+            crate::clock::rfc3339(at)
+        )
+    })
 }
 
 /// A node to sample: endpoint, host, port and role.
@@ -35,10 +71,13 @@ pub struct Target {
     pub port: u16,
     /// Its role.
     pub role: Role,
+    /// Unix ms of the failover that made it, a master before, a replica; `None` if none seen.
+    pub demoted_at_ms: Option<u64>,
 }
 
-/// Every node of `topology` that has an address, as a target.
-pub fn targets(topology: &Topology) -> Vec<Target> {
+/// Every node of `topology` that has an address, as a target; `demoted` gives, by endpoint,
+/// when a failover made a master a replica.
+pub fn targets(topology: &Topology, demoted: &HashMap<String, u64>) -> Vec<Target> {
     topology
         .nodes
         .iter()
@@ -48,6 +87,9 @@ pub fn targets(topology: &Topology) -> Vec<Target> {
             host: n.addr.ip.clone(),
             port: n.addr.port,
             role: n.role,
+            demoted_at_ms: (n.role == Role::Replica)
+                .then(|| demoted.get(&n.endpoint).copied())
+                .flatten(),
         })
         .collect()
 }
@@ -106,7 +148,7 @@ impl Refresh {
                 "no redirects or refused commands since the last analysis".into(),
             );
         }
-        Decision::Sample(targets(topology))
+        Decision::Sample(targets(topology, &seen.demoted))
     }
 }
 
@@ -142,6 +184,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0
             counters,
             topology: Some(Arc::new(topology)),
             last_topology_change_ms: changed_ms,
+            ..Observed::default()
         }
     }
 
@@ -247,6 +290,66 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@40001 myself,master - 0
             r.decide(&rejected(4), t0 + 120_000, minute),
             Decision::Skip(why) if why.contains("no redirects")
         ));
+    }
+
+    #[test]
+    fn samples_across_a_change_name_no_one_and_samples_beside_it_may() {
+        let t0 = 1_700_000_000_000;
+        // Polls every 2 s; the one at t0 + 10 s saw a failover that the one at t0 + 8 s did not.
+        let mut seen = with_moved(1, t0 + 10_000);
+        seen.last_topology_change_after_ms = t0 + 8_000;
+        seen.polled_at_ms = t0 + 12_000;
+        let during = |from: u64, to: u64| changed_during(&seen, t0 + from, t0 + to);
+        assert!(during(8_500, 9_500).is_some_and(|why| why.contains("changed during")));
+        assert!(
+            during(9_500, 10_500).is_some(),
+            "across the poll that saw it"
+        );
+        assert!(
+            during(6_000, 7_000).is_some(),
+            "within the slack of the window"
+        );
+        assert_eq!(during(5_000, 6_500), None, "well before the change");
+        assert_eq!(
+            during(11_500, 11_900),
+            None,
+            "after it: the pause handles those"
+        );
+        // Before a poll after the samples, nothing rules a change out.
+        assert!(
+            changed_during(&seen, t0 + 11_000, t0 + 12_500)
+                .is_some_and(|why| why.contains("no poll has ended"))
+        );
+        let mut never = with_moved(1, 0);
+        never.polled_at_ms = t0 + 12_000;
+        assert_eq!(changed_during(&never, t0 + 9_000, t0 + 10_000), None);
+    }
+
+    #[test]
+    fn a_replica_that_a_failover_demoted_carries_the_failovers_time() {
+        let mut seen = with_moved(9, 0);
+        let mut r = Refresh::default();
+        r.decide(&seen, 1_000, Duration::from_secs(1));
+        seen.counters = with_moved(10, 0).counters;
+        // 30004 replicates 30001; 30002 is a master, which a stale entry must not mark.
+        seen.demoted = [
+            ("127.0.0.1:30004".to_owned(), 500),
+            ("127.0.0.1:30002".to_owned(), 400),
+        ]
+        .into();
+        let Decision::Sample(targets) = r.decide(&seen, 2_000, Duration::from_secs(1)) else {
+            panic!("sampled");
+        };
+        let demoted: Vec<(&str, Option<u64>)> = targets
+            .iter()
+            .map(|t| (t.endpoint.as_str(), t.demoted_at_ms))
+            .collect();
+        assert!(
+            demoted.contains(&("127.0.0.1:30004", Some(500))),
+            "{demoted:?}"
+        );
+        assert!(demoted.contains(&("127.0.0.1:30002", None)), "{demoted:?}");
+        assert!(demoted.contains(&("127.0.0.1:30001", None)), "{demoted:?}");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::analyse::Suspect;
+use super::analyse::persist::{Previous, carried};
+use super::keyed::Commands;
 use super::{NodeClients, Reason};
 use crate::clock::rfc3339;
 use crate::topology::Role;
@@ -60,17 +62,32 @@ pub struct ClientsReport {
     /// Why the latest analysis was skipped (e.g. a topology change just happened); the rest
     /// of the report is then from the analysis before.
     pub skipped: Option<String>,
+    /// Why this analysis names no one although its samples were read: the topology changed
+    /// while they were taken, so its redirects are clients catching up.
+    pub withdrawn: Option<String>,
 }
 
 impl ClientsReport {
-    /// The report of `nodes` (read by the analysis) and `unread` (that failed).
+    /// The report of `nodes` (read by the analysis) and `unread` (that failed); `commands`
+    /// says which commands name keys, and `previous` is the last report, whose clients
+    /// without a slot map stay named while they go on.
     pub fn build(
         cluster: &str,
         taken_at_ms: u64,
-        nodes: &[NodeClients],
-        unread: BTreeMap<String, String>,
+        sampled: (&[NodeClients], BTreeMap<String, String>),
+        commands: &Commands,
+        previous: Option<&ClientsReport>,
     ) -> ClientsReport {
-        let suspects = super::analyse(nodes);
+        let (nodes, unread) = sampled;
+        let mut suspects = super::analyse(nodes, commands);
+        if let Some(p) = previous.filter(|p| p.withdrawn.is_none()) {
+            let before: Vec<Suspect> = p.clients.iter().flat_map(|g| g.suspects.clone()).collect();
+            let previous = Previous {
+                taken_at_ms: p.taken_at_ms,
+                suspects: &before,
+            };
+            suspects.extend(carried(&previous, &suspects, nodes));
+        }
         let mut groups: BTreeMap<(String, String, Option<String>), Vec<Suspect>> = BTreeMap::new();
         for s in suspects {
             let c = &s.connection;
@@ -121,6 +138,7 @@ impl ClientsReport {
             unread,
             clients,
             skipped: None,
+            withdrawn: None,
         }
     }
 
@@ -132,6 +150,12 @@ impl ClientsReport {
             .flat_map(|g| &g.suspects)
             .filter(|s| s.node == node && s.reason == reason)
             .count()
+    }
+
+    /// Takes back the report's suspects, for `why`: they were found across a topology change.
+    pub fn withdraw(&mut self, why: String) {
+        self.clients.clear();
+        self.withdrawn = Some(why);
     }
 
     /// Suspect connections in all.
@@ -166,6 +190,9 @@ impl ClientsReport {
         }
         for (node, why) in &self.unread {
             let _ = writeln!(out, "  {node}: not read: {why}");
+        }
+        if let Some(why) = &self.withdrawn {
+            let _ = writeln!(out, "  suspects withdrawn: {why}");
         }
         if let Some(why) = &self.skipped {
             let _ = writeln!(out, "  latest analysis skipped: {why}");
@@ -229,9 +256,18 @@ pub(crate) fn one_plain_client(cluster: &str, endpoint: &str) -> ClientsReport {
         role: crate::topology::Role::Master,
         first: list.clone(),
         second: list,
+        between: Vec::new(),
         interval_ms: 1000,
         moved: Some(3),
         rejected: 3,
+        sampled_at_ms: 1_000,
+        demoted_at_ms: None,
     };
-    ClientsReport::build(cluster, 1_000, &[node], Default::default())
+    ClientsReport::build(
+        cluster,
+        1_000,
+        (&[node], Default::default()),
+        &Commands::default(),
+        None,
+    )
 }

@@ -32,6 +32,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +48,7 @@ use crate::redis::Connector;
 use crate::snapshot::liveness::Liveness;
 use crate::snapshot::{Published, Snapshot};
 use crate::tls::TlsError;
+use crate::topology::event::EventKind;
 use fetch::Fetcher;
 use plan::Sampling;
 use sample::Fetched;
@@ -134,9 +136,12 @@ impl Poller {
         let observed_tx = self.clients.take().map(|task| {
             let (observed_tx, observed) = watch::channel(Arc::new(Observed::default()));
             tokio::spawn(crate::clients::watch::run(
-                self.cluster.name.clone(),
-                task.connector,
-                task.interval,
+                crate::clients::watch::Task {
+                    name: self.cluster.name.clone(),
+                    connector: task.connector,
+                    interval: task.interval,
+                    poll_interval: self.cluster.schedule.poll_interval,
+                },
                 observed,
                 task.reports,
                 shutdown.clone(),
@@ -146,6 +151,7 @@ impl Poller {
         let mut ticker = tokio::time::interval(self.cluster.schedule.poll_interval);
         // A poll that overran should not be followed by a burst of catch-up polls.
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut change = ChangeWindow::default();
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
@@ -153,9 +159,10 @@ impl Poller {
                         continue;
                     };
                     log(&self.cluster.name, &outcome);
+                    change.observe(&outcome.snapshot);
                     // Nobody listening only happens during shutdown.
                     if let Some(tx) = &observed_tx {
-                        let _ = tx.send(Arc::new(observed_of(&outcome.snapshot)));
+                        let _ = tx.send(Arc::new(observed_of(&outcome.snapshot, &change)));
                     }
                     let _ = self.tx.send(outcome.snapshot);
                 }
@@ -243,8 +250,36 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
+/// Between which two polls the last topology change happened.
+#[derive(Debug, Default)]
+struct ChangeWindow {
+    /// The latest poll's time.
+    polled_at_ms: u64,
+    /// The last change's time, as the snapshot stamps it.
+    changed_ms: u64,
+    /// The poll before the one that saw it.
+    after_ms: u64,
+}
+
+impl ChangeWindow {
+    /// Takes in the latest poll.
+    fn observe(&mut self, s: &Snapshot) {
+        if s.stats.last_topology_change_ms != self.changed_ms {
+            self.changed_ms = s.stats.last_topology_change_ms;
+            self.after_ms = self.polled_at_ms;
+        }
+        self.polled_at_ms = s.polled_at_ms;
+    }
+}
+
 /// What the client analysis needs of a snapshot.
-fn observed_of(s: &Snapshot) -> Observed {
+fn observed_of(s: &Snapshot, change: &ChangeWindow) -> Observed {
+    let mut demoted = HashMap::new();
+    for e in s.events.iter() {
+        if let EventKind::Failover { old_master, .. } = &e.kind {
+            demoted.insert(old_master.node.clone(), e.timestamp_ms);
+        }
+    }
     Observed {
         counters: s
             .nodes
@@ -253,6 +288,9 @@ fn observed_of(s: &Snapshot) -> Observed {
             .collect(),
         topology: s.topology.clone(),
         last_topology_change_ms: s.stats.last_topology_change_ms,
+        last_topology_change_after_ms: change.after_ms,
+        polled_at_ms: s.polled_at_ms,
+        demoted,
     }
 }
 

@@ -4,63 +4,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
+use super::keyed::Commands;
 use super::{Connection, Reason};
+use crate::clock::rfc3339;
 use crate::redis::CLIENT_NAME;
 use crate::topology::Role;
-
-/// Commands that name no key; any other command is taken as keyed. A keyless command is
-/// answered by any node, so a connection whose last command is one of these is not misrouted.
-const KEYLESS: &[&str] = &[
-    "",
-    "ping",
-    "echo",
-    "info",
-    "hello",
-    "auth",
-    "select",
-    "readonly",
-    "readwrite",
-    "quit",
-    "reset",
-    "time",
-    "dbsize",
-    "multi",
-    "exec",
-    "discard",
-    "unwatch",
-    "lastsave",
-    "role",
-    "wait",
-    "waitaof",
-    "monitor",
-    "subscribe",
-    "psubscribe",
-    "unsubscribe",
-    "punsubscribe",
-    "publish",
-    "flushall",
-    "flushdb",
-    "save",
-    "bgsave",
-    "bgrewriteaof",
-    "randomkey",
-    "scan",
-    "keys",
-    "asking",
-    "lolwut",
-    "failover",
-    "replicaof",
-    "slaveof",
-    "sync",
-    "psync",
-    "replconf",
-];
-
-/// Families of subcommands (`client|list`) that name no key.
-const KEYLESS_FAMILIES: &[&str] = &[
-    "client", "cluster", "config", "command", "acl", "latency", "slowlog", "module", "function",
-    "script", "pubsub",
-];
 
 /// Fewest refused commands in a sample interval that make a connection a suspect: one or two
 /// can be a cluster client's normal first MOVED for a slot.
@@ -85,12 +33,19 @@ pub struct NodeClients {
     pub first: Vec<Connection>,
     /// The second sample; the one reported.
     pub second: Vec<Connection>,
+    /// Connections listed between the samples and gone by the second, each as last listed.
+    pub between: Vec<Connection>,
     /// Milliseconds between the samples.
     pub interval_ms: u64,
     /// MOVED replies the node sent between the samples; `None` if unknown.
     pub moved: Option<u64>,
     /// Commands the node refused between the samples (`rejected_calls`, redirects included).
     pub rejected: u64,
+    /// Unix ms of the second sample.
+    pub sampled_at_ms: u64,
+    /// Unix ms of the failover that made this node, a master before, a replica; `None` if
+    /// slotwatch saw none.
+    pub demoted_at_ms: Option<u64>,
 }
 
 /// A connection suspected of causing redirects, and why.
@@ -113,6 +68,9 @@ struct Activity<'a> {
     /// (commands processed, bytes read) between the samples, where the server counts them.
     delta: Option<(u64, u64)>,
     active: bool,
+    /// Its last command in either sample named a key: a client sends keyless commands between
+    /// keyed ones (a cluster check, a slot map refresh), so one sample can miss them.
+    keyed: bool,
 }
 
 /// Per connection (client, connection ID, node), the input per command of its client's other
@@ -126,14 +84,6 @@ fn client_key(c: &Connection) -> ClientKey {
     (c.host().to_owned(), c.name.clone(), c.lib_name.clone())
 }
 
-/// True if `cmd` (as `CLIENT LIST` prints it) names a key.
-pub fn is_keyed(cmd: &str) -> bool {
-    match cmd.split_once('|') {
-        Some((family, _)) => !KEYLESS_FAMILIES.contains(&family),
-        None => !KEYLESS.contains(&cmd),
-    }
-}
-
 /// Every client connection's activity, and where each client is connected.
 #[derive(Default)]
 struct Seen<'a> {
@@ -142,40 +92,39 @@ struct Seen<'a> {
     nodes_of: HashMap<ClientKey, BTreeSet<&'a str>>,
     /// The masters each client has connections to.
     masters_of: HashMap<ClientKey, BTreeSet<&'a str>>,
+    /// The nodes that sent MOVED while each client sent them keyed commands.
+    redirected_on: HashMap<ClientKey, BTreeSet<&'a str>>,
+    /// The replicas each client sent a write to, without READONLY or with: a replica refuses
+    /// every write, so no replica reader sends one.
+    wrote_to_replica: HashMap<ClientKey, BTreeSet<&'a str>>,
 }
 
-/// The suspect connections, in node then connection order.
-pub fn analyse(nodes: &[NodeClients]) -> Vec<Suspect> {
-    let seen = gather(nodes);
+/// The suspect connections, in node then connection order; `commands` says which commands
+/// name keys.
+pub fn analyse(nodes: &[NodeClients], commands: &Commands) -> Vec<Suspect> {
+    let seen = gather(nodes, commands);
     let reference = reference_ratios(&seen.activity);
     seen.activity
         .iter()
-        .filter(|a| a.active && is_keyed(&a.conn.cmd))
+        .filter(|a| a.active && a.keyed)
         .filter_map(|a| judge(a, &seen, &reference))
         .collect()
 }
 
-/// Each client connection's activity between the two samples (the servers' own links and
-/// slotwatch's connections aside).
-fn gather(nodes: &[NodeClients]) -> Seen<'_> {
+/// Each client connection's activity between the two samples (the servers' own links,
+/// slotwatch's connections and connections already closed aside).
+fn gather<'a>(nodes: &'a [NodeClients], commands: &Commands) -> Seen<'a> {
     let mut seen = Seen::default();
     for node in nodes {
+        reach(&mut seen, node, commands);
         let before: HashMap<u64, &Connection> = node.first.iter().map(|c| (c.id, c)).collect();
-        for conn in &node.second {
-            if conn.internal() || conn.name == CLIENT_NAME {
-                continue;
-            }
-            let key = client_key(conn);
-            seen.nodes_of
-                .entry(key.clone())
-                .or_default()
-                .insert(&node.endpoint);
-            if node.role == Role::Master {
-                seen.masters_of
-                    .entry(key)
-                    .or_default()
-                    .insert(&node.endpoint);
-            }
+        // A connection gone by the second sample is judged as last listed, without counts.
+        for conn in node
+            .second
+            .iter()
+            .chain(&node.between)
+            .filter(|c| is_client(c))
+        {
             let earlier = before.get(&conn.id);
             let delta = match (earlier, conn.tot_cmds, conn.tot_net_in) {
                 (Some(e), Some(cmds), Some(input)) => Some((
@@ -184,21 +133,64 @@ fn gather(nodes: &[NodeClients]) -> Seen<'_> {
                 )),
                 _ => None,
             };
-            // `idle` has one-second resolution: within the interval plus one second it may
-            // have sent a command between the samples.
             let active = match delta {
                 Some((_, input)) => input > 0,
-                None => conn.idle_s * 1000 <= node.interval_ms + 1000,
+                None => recent(conn, node),
             };
+            let keyed =
+                commands.is_keyed(&conn.cmd) || earlier.is_some_and(|e| commands.is_keyed(&e.cmd));
             seen.activity.push(Activity {
                 node,
                 conn,
                 delta,
                 active,
+                keyed,
             });
         }
     }
     seen
+}
+
+/// A client's connection, not a server's own link, slotwatch's or one already closed
+/// (`addr=?:0`: the socket is gone, and nothing more will come from it).
+fn is_client(c: &Connection) -> bool {
+    !c.internal() && c.name != CLIENT_NAME && c.host() != "?"
+}
+
+/// True if the connection may have sent a command between the samples: `idle` has one-second
+/// resolution, so within the interval plus one second.
+fn recent(c: &Connection, node: &NodeClients) -> bool {
+    c.idle_s * 1000 <= node.interval_ms + 1000
+}
+
+/// Where each client is connected in either sample, and which of those nodes redirected it.
+/// Both samples count: a client that opens a connection per command (one whose replies it
+/// cannot parse is closed) has few open at any one moment.
+fn reach<'a>(seen: &mut Seen<'a>, node: &'a NodeClients, commands: &Commands) {
+    let redirecting = node.moved.unwrap_or(0) > 0;
+    let all = node.first.iter().chain(&node.between).chain(&node.second);
+    for conn in all.filter(|c| is_client(c)) {
+        let key = client_key(conn);
+        if redirecting && recent(conn, node) && commands.is_keyed(&conn.cmd) {
+            seen.redirected_on
+                .entry(key.clone())
+                .or_default()
+                .insert(&node.endpoint);
+        }
+        if node.role == Role::Replica && commands.is_write(&conn.cmd) {
+            seen.wrote_to_replica
+                .entry(key.clone())
+                .or_default()
+                .insert(&node.endpoint);
+        }
+        if node.role == Role::Master {
+            seen.masters_of
+                .entry(key.clone())
+                .or_default()
+                .insert(&node.endpoint);
+        }
+        seen.nodes_of.entry(key).or_default().insert(&node.endpoint);
+    }
 }
 
 /// The suspicion, if any, on one active connection sending keyed commands.
@@ -218,13 +210,10 @@ fn judge(a: &Activity, seen: &Seen, reference: &References) -> Option<Suspect> {
         if a.conn.readonly() || moved == 0 {
             return None;
         }
+        let (reason, evidence) = misrouted_to_replica(a, seen);
         return suspect(
-            Reason::ReplicaWithoutReadonly,
-            format!(
-                "keyed commands ({}) to a replica on a connection without READONLY; the replica \
-                 sent {moved} MOVED in {seconds:.1}s",
-                a.conn.cmd
-            ),
+            reason,
+            format!("{evidence}; the replica sent {moved} MOVED in {seconds:.1}s"),
         );
     }
     let on_nodes = seen.nodes_of.get(&key).map_or(0, BTreeSet::len);
@@ -269,6 +258,67 @@ fn judge(a: &Activity, seen: &Seen, reference: &References) -> Option<Suspect> {
     }
 }
 
+/// Fewest nodes a client must reach for its keyed commands on a replica to mean routing
+/// without a slot map rather than a replica reader that forgot READONLY.
+const RANDOM_ROUTING_NODES: usize = 3;
+/// Fewest of those nodes that must have answered its keyed commands with MOVED: the replica
+/// and at least one other.
+const RANDOM_ROUTING_REDIRECTING: usize = 2;
+
+/// Why an active connection sends keyed commands to a replica without READONLY, which answers
+/// every one with MOVED: the node was a master until a failover the client has not caught up
+/// with; the client has no slot map and sends commands to any node it knows (it reaches many
+/// nodes that redirect it, or it writes to replicas); or it reads the replica without
+/// READONLY.
+fn misrouted_to_replica(a: &Activity, seen: &Seen) -> (Reason, String) {
+    let cmd = &a.conn.cmd;
+    // A connection opened after the failover was opened to a replica: not a stale master.
+    let demoted = a
+        .node
+        .demoted_at_ms
+        .filter(|at| a.conn.age_s.saturating_mul(1000) >= a.node.sampled_at_ms.saturating_sub(*at));
+    if let Some(at) = demoted {
+        return (
+            Reason::StaleMap,
+            format!(
+                "keyed commands ({cmd}) on a connection opened while this node was a master; \
+                 it has been a replica since a failover at {}, {}s before, and the client still \
+                 routes to it as the owner",
+                rfc3339(at),
+                a.node.sampled_at_ms.saturating_sub(at) / 1000
+            ),
+        );
+    }
+    let key = client_key(a.conn);
+    let on_nodes = seen.nodes_of.get(&key).map_or(0, BTreeSet::len);
+    let redirecting = seen.redirected_on.get(&key).map_or(0, BTreeSet::len);
+    let wrote = seen.wrote_to_replica.get(&key).map_or(0, BTreeSet::len);
+    if on_nodes >= RANDOM_ROUTING_NODES && redirecting >= RANDOM_ROUTING_REDIRECTING {
+        return (
+            Reason::NoSlotMap,
+            format!(
+                "keyed commands ({cmd}) to a replica without READONLY, from a client connected \
+                 to {on_nodes} nodes, {redirecting} of which sent MOVED while it sent them keyed \
+                 commands: it sends commands to any node"
+            ),
+        );
+    }
+    if on_nodes >= 2 && wrote > 0 {
+        return (
+            Reason::NoSlotMap,
+            format!(
+                "keyed commands ({cmd}) to a replica without READONLY, from a client connected \
+                 to {on_nodes} nodes that sent writes to {wrote} replica(s), which no replica \
+                 reader does: it sends commands to any node"
+            ),
+        );
+    }
+    (
+        Reason::ReplicaWithoutReadonly,
+        format!("keyed commands ({cmd}) to a replica on a connection without READONLY"),
+    )
+}
+
 /// For each connection with counts, the input per processed command of the same client's
 /// other connections (their median): what its own input per command would be if none of its
 /// commands were refused. Keyed by (client, connection id, node).
@@ -308,6 +358,8 @@ fn reference_ratios<'a>(activity: &[Activity<'a>]) -> References<'a> {
     }
     out
 }
+
+pub mod persist;
 
 #[cfg(test)]
 mod tests;

@@ -452,7 +452,7 @@ function(c)
       timeseries(
         38,
         'Suspect clients',
-        'Client connections suspected of causing redirects, per node and reason (redis_cluster_suspect_clients, from CLIENT LIST every --clients-interval; a heuristic): not_cluster_aware, replica_without_readonly, stale_map, rejected_commands. The connections themselves, with address, name, library and fix: /clients on slotwatch, or slotwatch check --clients.',
+        'Client connections suspected of causing redirects, per node and reason (redis_cluster_suspect_clients, from CLIENT LIST every --clients-interval; a heuristic): not_cluster_aware, no_slot_map, replica_without_readonly, stale_map, rejected_commands. The connections themselves, with address, name, library and fix: /clients on slotwatch, or slotwatch check --clients.',
         grid(0, 81, 24, 7),
         [target('max by (node, reason) (%s) > 0' % sel('redis_cluster_suspect_clients'), '{{reason}} on {{node}}')],
         axisLabel='connections',

@@ -93,7 +93,7 @@ impl Reason {
             Reason::NoSlotMap => {
                 "upgrade the client to a version that reads this server's slot map (CLUSTER \
                  SLOTS or CLUSTER SHARDS; go-redis v5, for one, cannot parse Redis 7's CLUSTER \
-                 SLOTS), and check its log for the error it gets refreshing it"
+                 SLOTS)"
             }
             Reason::ReplicaWithoutReadonly => {
                 "send READONLY on replica connections (cluster clients: enable replica reads, \

@@ -298,6 +298,7 @@ fn placement(server: Server) {
     cluster.replicas = 4;
     cluster.wait_converged();
     let (code, text) = check(&seed);
+    eprintln!("{text}");
     let placed = line(&text, "placement");
     assert!(placed.starts_with("[FAIL]"), "{text}");
     assert!(

@@ -48,6 +48,12 @@ impl Connection {
             .map_or(self.addr.as_str(), |(h, _)| h)
     }
 
+    /// True for a connection whose socket is gone (`addr=?:0`, or empty on Valkey): nothing
+    /// more will come from it.
+    pub fn closed(&self) -> bool {
+        matches!(self.host(), "" | "?")
+    }
+
     /// True if the connection has sent READONLY (reads from a replica are then allowed).
     pub fn readonly(&self) -> bool {
         self.flags.contains('r')
@@ -124,9 +130,10 @@ pub fn parse_client_list(text: &str) -> Result<Vec<Connection>, ListError> {
                     c.id = number()?;
                     has_id = true;
                 }
+                // Empty (Valkey) or `?:0` (Redis) for a connection whose socket is gone.
                 "addr" => {
                     c.addr = value.to_owned();
-                    has_addr = !value.is_empty();
+                    has_addr = true;
                 }
                 "name" => c.name = value.to_owned(),
                 "age" => c.age_s = number()?,
@@ -216,6 +223,32 @@ mod tests {
     fn ipv6_hosts_keep_their_colons() {
         let list = parse_client_list("id=1 addr=[::1]:6000 flags=N\n").unwrap();
         assert_eq!(list[0].host(), "[::1]");
+    }
+
+    #[test]
+    fn a_closed_connection_is_listed_without_an_address() {
+        // Valkey 8.1 lists a connection whose socket just closed with an empty addr; Redis
+        // with `?:0`. Neither is a reason to discard the node's whole reply.
+        let list = parse_client_list(
+            "id=4 addr= laddr= fd=-1 name= age=0 idle=0 flags=N cmd=command
+",
+        )
+        .unwrap();
+        assert!(list[0].closed(), "{:?}", list[0]);
+        let list = parse_client_list(
+            "id=5 addr=?:0 laddr=?:0 flags=N cmd=get
+",
+        )
+        .unwrap();
+        assert!(list[0].closed());
+        assert!(
+            !parse_client_list(
+                "id=6 addr=10.0.0.1:5 flags=N
+"
+            )
+            .unwrap()[0]
+                .closed()
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::analyse::Suspect;
-use super::analyse::persist::{Previous, carried};
+use super::analyse::persist::{Previous, carry};
 use super::keyed::Commands;
 use super::{NodeClients, Reason};
 use crate::clock::rfc3339;
@@ -86,7 +86,7 @@ impl ClientsReport {
                 taken_at_ms: p.taken_at_ms,
                 suspects: &before,
             };
-            suspects.extend(carried(&previous, &suspects, nodes));
+            carry(&previous, &mut suspects, nodes);
         }
         let mut groups: BTreeMap<(String, String, Option<String>), Vec<Suspect>> = BTreeMap::new();
         for s in suspects {

@@ -104,11 +104,38 @@ struct Seen<'a> {
 pub fn analyse(nodes: &[NodeClients], commands: &Commands) -> Vec<Suspect> {
     let seen = gather(nodes, commands);
     let reference = reference_ratios(&seen.activity);
-    seen.activity
+    let mut found: Vec<Suspect> = seen
+        .activity
         .iter()
         .filter(|a| a.active && a.keyed)
         .filter_map(|a| judge(a, &seen, &reference))
-        .collect()
+        .collect();
+    one_reason_without_a_map(&mut found);
+    found
+}
+
+/// A client found without a slot map on some connection has none on the others either: what
+/// they look like alone (a stale map on one master, a plain client where its other
+/// connections were closed at the instant of the samples) is the same routing.
+fn one_reason_without_a_map(found: &mut [Suspect]) {
+    let without: BTreeSet<ClientKey> = found
+        .iter()
+        .filter(|s| s.reason == Reason::NoSlotMap)
+        .map(|s| client_key(&s.connection))
+        .collect();
+    for s in found.iter_mut() {
+        let routing = matches!(
+            s.reason,
+            Reason::NotClusterAware | Reason::ReplicaWithoutReadonly | Reason::StaleMap
+        );
+        if routing && without.contains(&client_key(&s.connection)) {
+            s.reason = Reason::NoSlotMap;
+            s.evidence = format!(
+                "{}; the same client sends keyed commands to replicas without READONLY",
+                s.evidence
+            );
+        }
+    }
 }
 
 /// Each client connection's activity between the two samples (the servers' own links,
@@ -151,10 +178,9 @@ fn gather<'a>(nodes: &'a [NodeClients], commands: &Commands) -> Seen<'a> {
     seen
 }
 
-/// A client's connection, not a server's own link, slotwatch's or one already closed
-/// (`addr=?:0`: the socket is gone, and nothing more will come from it).
+/// A client's connection, not a server's own link, slotwatch's or one already closed.
 fn is_client(c: &Connection) -> bool {
-    !c.internal() && c.name != CLIENT_NAME && c.host() != "?"
+    !c.internal() && c.name != CLIENT_NAME && !c.closed()
 }
 
 /// True if the connection may have sent a command between the samples: `idle` has one-second

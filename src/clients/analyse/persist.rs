@@ -19,10 +19,40 @@ pub struct Previous<'a> {
     pub suspects: &'a [Suspect],
 }
 
-/// The `no_slot_map` suspects of `previous` that `found` (this analysis of `nodes`) lacks,
-/// named again where the client is still connected and a replica it was named on still
-/// answers MOVED: one per (client, replica), with a connection this analysis saw.
-pub fn carried(previous: &Previous, found: &[Suspect], nodes: &[NodeClients]) -> Vec<Suspect> {
+/// Carries `previous`'s clients without a slot map into `found`, this analysis of `nodes`:
+/// their connections that it takes for replica readers without READONLY, or for a plain client
+/// on one node, are what they were,
+/// and where it lacks one, the client is named again if it is still connected and a replica
+/// it was named on still answers MOVED (one per client and replica, with a connection this
+/// analysis saw).
+pub fn carry(previous: &Previous, found: &mut Vec<Suspect>, nodes: &[NodeClients]) {
+    let before: BTreeSet<_> = previous
+        .suspects
+        .iter()
+        .filter(|s| s.reason == Reason::NoSlotMap)
+        .map(|s| client_key(&s.connection))
+        .collect();
+    for s in found.iter_mut() {
+        // Seen on one node at this instant only because its other connections were closed.
+        let partial = matches!(
+            s.reason,
+            Reason::ReplicaWithoutReadonly | Reason::NotClusterAware
+        );
+        if partial && before.contains(&client_key(&s.connection)) {
+            s.reason = Reason::NoSlotMap;
+            s.evidence = format!(
+                "{}; named so by the analysis at {}",
+                s.evidence,
+                rfc3339(previous.taken_at_ms)
+            );
+        }
+    }
+    let again = carried(previous, found, nodes);
+    found.extend(again);
+}
+
+/// The `no_slot_map` suspects of `previous` that `found` lacks, where they go on.
+fn carried(previous: &Previous, found: &[Suspect], nodes: &[NodeClients]) -> Vec<Suspect> {
     let named: BTreeSet<_> = found
         .iter()
         .filter(|s| s.reason == Reason::NoSlotMap)
@@ -150,5 +180,17 @@ mod tests {
         assert!(carried(&previous, &[], &gone).is_empty());
         // Nor twice, when this analysis named it itself.
         assert!(carried(&previous, &named, &nodes).is_empty());
+        // A connection this analysis takes for a replica reader is the same client.
+        let mut reader = before();
+        reader.reason = Reason::ReplicaWithoutReadonly;
+        let mut found = vec![reader];
+        carry(&previous, &mut found, &nodes);
+        assert_eq!(found.len(), 1, "not carried again beside it: {found:?}");
+        assert_eq!(found[0].reason, Reason::NoSlotMap);
+        assert!(
+            found[0]
+                .evidence
+                .ends_with("named so by the analysis at 2023-11-14T22:13:28.000Z")
+        );
     }
 }

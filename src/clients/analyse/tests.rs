@@ -305,21 +305,22 @@ fn cluster(moved: [u64; 6], conns: [Vec<(Connection, Connection)>; 6]) -> Vec<No
         .collect()
 }
 
-#[test]
-fn a_client_without_a_slot_map_is_named_for_its_keyed_commands_on_replicas() {
-    // An unnamed client on every node, sending whatever command next to any of them: on two
-    // replicas its last commands are keyed, on one it was checking CLUSTER INFO.
-    let at = |i: u64, cmd: &str| {
-        same(listed(
-            10 + i,
-            &format!("127.0.0.1:4100{i}"),
-            "",
-            60,
-            "N",
-            cmd,
-        ))
-    };
-    let nodes = cluster(
+/// An unnamed client's connection `i`, its last command `cmd`.
+fn at(i: u64, cmd: &str) -> (Connection, Connection) {
+    same(listed(
+        10 + i,
+        &format!("127.0.0.1:4100{i}"),
+        "",
+        60,
+        "N",
+        cmd,
+    ))
+}
+
+/// An unnamed client on every node, sending whatever command next to any of them: on two
+/// replicas its last commands are keyed, on one it was checking CLUSTER INFO.
+fn without_a_map() -> Vec<NodeClients> {
+    cluster(
         [12, 9, 0, 7, 5, 6],
         [
             vec![at(1, "get")],
@@ -329,7 +330,12 @@ fn a_client_without_a_slot_map_is_named_for_its_keyed_commands_on_replicas() {
             vec![at(5, "set")],
             vec![at(6, "cluster|info")],
         ],
-    );
+    )
+}
+
+#[test]
+fn a_client_without_a_slot_map_is_named_for_its_keyed_commands_on_replicas() {
+    let nodes = without_a_map();
     let found = analyse(&nodes, &Commands::default());
     assert_eq!(
         reasons(&found),
@@ -345,6 +351,55 @@ fn a_client_without_a_slot_map_is_named_for_its_keyed_commands_on_replicas() {
         "{}",
         found[0].evidence
     );
+    // A replica reader without READONLY, on that replica only, is what it looks like.
+    let reader = cluster(
+        [0, 0, 0, 7, 0, 0],
+        [
+            vec![],
+            vec![],
+            vec![],
+            vec![same(listed(7, "10.0.0.8:5000", "reader", 60, "N", "get"))],
+            vec![],
+            vec![],
+        ],
+    );
+    assert_eq!(
+        reasons(&analyse(&reader, &Commands::default())),
+        [(Reason::ReplicaWithoutReadonly, "127.0.0.1:30004", "reader")]
+    );
+}
+
+#[test]
+fn a_client_without_a_slot_map_has_one_reason_on_all_its_connections() {
+    let nodes = without_a_map();
+    // Its connection to a master that looks like a stale map on its own is the same client.
+    let mut counted = nodes.clone();
+    counted[0].first[0].tot_cmds = Some(100);
+    counted[0].first[0].tot_net_in = Some(4_000);
+    counted[0].second[0].tot_cmds = Some(110);
+    counted[0].second[0].tot_net_in = Some(5_200);
+    for n in &mut counted[1..3] {
+        n.first[0].tot_cmds = Some(100);
+        n.first[0].tot_net_in = Some(4_000);
+        n.second[0].tot_cmds = Some(130);
+        n.second[0].tot_net_in = Some(5_200);
+    }
+    let all = analyse(&counted, &Commands::default());
+    assert_eq!(
+        reasons(&all)[0],
+        (Reason::NoSlotMap, "127.0.0.1:30001", ""),
+        "{all:#?}"
+    );
+    assert!(
+        all[0].evidence.contains("refused on this connection"),
+        "{}",
+        all[0].evidence
+    );
+}
+
+#[test]
+fn a_client_without_a_slot_map_is_named_when_seen_on_few_nodes() {
+    let nodes = without_a_map();
     // Seen on two replicas only (its connections to the masters closed at both samples), but
     // writing to one of them: no replica reader writes.
     let two = cluster(
@@ -384,21 +439,5 @@ fn a_client_without_a_slot_map_is_named_for_its_keyed_commands_on_replicas() {
             (Reason::NoSlotMap, "127.0.0.1:30004", ""),
             (Reason::NoSlotMap, "127.0.0.1:30005", ""),
         ]
-    );
-    // A replica reader without READONLY, on that replica only, is what it looks like.
-    let reader = cluster(
-        [0, 0, 0, 7, 0, 0],
-        [
-            vec![],
-            vec![],
-            vec![],
-            vec![same(listed(7, "10.0.0.8:5000", "reader", 60, "N", "get"))],
-            vec![],
-            vec![],
-        ],
-    );
-    assert_eq!(
-        reasons(&analyse(&reader, &Commands::default())),
-        [(Reason::ReplicaWithoutReadonly, "127.0.0.1:30004", "reader")]
     );
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use slotwatch::health::redirects::Policy;
 
 use slotwatch::config::{
     self, ClusterSettings, Config, HumanBytes, HumanDuration, LogFormat, Origin, Reach, Seed,
@@ -99,6 +100,21 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "SIZE",
           default_value_t = HumanBytes(config::DEFAULT_MAX_POLL_BYTES))]
     max_poll_bytes: HumanBytes,
+    /// MOVED per second per node above which a burst counts, as the alert's
+    /// redirects.movedThreshold [default: 0.05].
+    #[arg(long, value_name = "PER_SECOND")]
+    redirect_rate_threshold: Option<f64>,
+    /// Time after a topology change during which a MOVED burst is expected, as the alert's
+    /// redirects.graceWindow [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    redirect_grace_window: Option<HumanDuration>,
+    /// How long a burst persists beyond the grace window before the alert fires, as the
+    /// alert's redirects.for [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    redirect_for: Option<HumanDuration>,
+    /// The window redirect rates are taken over, as the alert's rate5m [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    redirect_rate_window: Option<HumanDuration>,
     /// YAML file describing one or more clusters (see deploy/slotwatch.example.yml). Replaces
     /// the per-cluster flags.
     #[arg(long, value_name = "FILE", env = "SLOTWATCH_CONFIG", conflicts_with_all = ["seeds", "username", "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify"])]
@@ -200,6 +216,17 @@ pub struct CheckArgs {
     /// CLIENT LIST from every node twice, a second apart (exit 1 if any is suspect).
     #[arg(long, conflicts_with_all = ["keys", "moved"])]
     pub clients: bool,
+    /// Time between the two readings of every node's MOVED counter that the redirect verdict
+    /// is judged on.
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(slotwatch::check::verdict::DEFAULT_INTERVAL))]
+    pub interval: HumanDuration,
+    /// A running slotwatch (http://HOST:PORT) whose /events say when the topology last
+    /// changed, so that a burst within the grace window after it is judged expected. Without
+    /// it, only a change during the samples or an open migration is seen. An https
+    /// certificate is not verified: the events are not secret.
+    #[arg(long, value_name = "URL")]
+    pub exporter: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -258,6 +285,10 @@ impl ClusterArgs {
             clients_interval,
             max_reply_bytes: Some(self.max_reply_bytes),
             max_poll_bytes: Some(self.max_poll_bytes),
+            redirect_rate_threshold: self.redirect_rate_threshold,
+            redirect_grace_window: self.redirect_grace_window,
+            redirect_for: self.redirect_for,
+            redirect_rate_window: self.redirect_rate_window,
             username: self.username.clone(),
             password_file: self.password_file.clone(),
             password_env: self.password_env.clone(),
@@ -287,6 +318,10 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
                 ("clients_interval", "--clients-interval"),
                 ("max_reply_bytes", "--max-reply-bytes"),
                 ("max_poll_bytes", "--max-poll-bytes"),
+                ("redirect_rate_threshold", "--redirect-rate-threshold"),
+                ("redirect_grace_window", "--redirect-grace-window"),
+                ("redirect_for", "--redirect-for"),
+                ("redirect_rate_window", "--redirect-rate-window"),
                 ("cluster_name", "--cluster-name"),
             ] {
                 if parsed.given(id) {
@@ -337,18 +372,20 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
     Ok(config)
 }
 
-/// `check`'s cluster: its name and how to reach it, from the flags or one cluster of the file.
-pub fn check_cluster(args: &CheckArgs, parsed: &Parsed) -> Result<(String, Reach), String> {
+/// `check`'s cluster: its name, how to reach it and its redirect thresholds, from the flags or
+/// one cluster of the file.
+pub fn check_cluster(args: &CheckArgs, parsed: &Parsed) -> Result<(String, Reach, Policy), String> {
     let c = &args.cluster;
     let Some(path) = &c.config else {
         if c.seeds.is_empty() {
             return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());
         }
-        let reach = c
-            .settings(None, None, None)?
-            .reach(&Origin::Flags)
+        let settings = c.settings(None, None, None)?;
+        let reach = settings.reach(&Origin::Flags).map_err(|e| e.to_string())?;
+        let policy = settings
+            .redirect_policy(&Origin::Flags)
             .map_err(|e| e.to_string())?;
-        return Ok((c.cluster_name.clone(), reach));
+        return Ok((c.cluster_name.clone(), reach, policy));
     };
     let file = config::load_file(path).map_err(|e| e.to_string())?;
     let mut cluster = if parsed.given("cluster_name") {
@@ -379,7 +416,20 @@ pub fn check_cluster(args: &CheckArgs, parsed: &Parsed) -> Result<(String, Reach
     if parsed.given("max_poll_bytes") {
         cluster.reach.limits.per_poll = c.max_poll_bytes.0;
     }
-    Ok((cluster.name, cluster.reach))
+    // Explicit thresholds override the file's, each on its own.
+    let f = cluster.redirects;
+    let policy = ClusterSettings {
+        redirect_rate_threshold: c.redirect_rate_threshold.or(Some(f.rate_threshold)),
+        redirect_grace_window: c.redirect_grace_window.or(Some(HumanDuration(f.grace))),
+        redirect_for: c.redirect_for.or(Some(HumanDuration(f.r#for))),
+        redirect_rate_window: c
+            .redirect_rate_window
+            .or(Some(HumanDuration(f.rate_window))),
+        ..ClusterSettings::default()
+    }
+    .redirect_policy(&Origin::Flags)
+    .map_err(|e| e.to_string())?;
+    Ok((cluster.name, cluster.reach, policy))
 }
 
 /// Parses a count that must be at least 1.

@@ -33,6 +33,12 @@ pub enum ProbeError {
 /// GETs an `http://` or `https://` URL and returns the status code. https does not verify the
 /// certificate: the probe targets the process's own loopback listener.
 pub fn probe(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
+    get(url, timeout, 64 << 10).map(|(status, _)| status)
+}
+
+/// GETs a URL as [`probe`] does and returns the status code and at most `max_body` bytes of
+/// the body (a longer body is cut, so a hostile server cannot make the caller buffer it).
+pub fn get(url: &str, timeout: Duration, max_body: u64) -> Result<(u16, Vec<u8>), ProbeError> {
     let bad = |message| ProbeError::Url {
         url: url.to_owned(),
         message,
@@ -65,7 +71,8 @@ pub fn probe(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
     let mut tcp = TcpStream::connect_timeout(&addr, timeout)?;
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
+    // HTTP/1.0, so that the body comes whole, never chunked.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
     let mut response = Vec::new();
     if tls {
         let config =
@@ -77,17 +84,27 @@ pub fn probe(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
         let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
         stream.write_all(request.as_bytes())?;
         // A server closing without close_notify still sent the status line; keep what arrived.
-        let _ = stream.read_to_end(&mut response);
+        let _ = stream.take(max_body + HEAD_MAX).read_to_end(&mut response);
     } else {
         tcp.write_all(request.as_bytes())?;
-        let _ = tcp.read_to_end(&mut response);
+        let _ = (&mut tcp)
+            .take(max_body + HEAD_MAX)
+            .read_to_end(&mut response);
     }
-    String::from_utf8_lossy(&response)
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |i| i + 4);
+    let status = String::from_utf8_lossy(&response[..head_end])
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or(ProbeError::NoResponse)
+        .ok_or(ProbeError::NoResponse)?;
+    Ok((status, response.split_off(head_end)))
 }
+
+/// Most bytes of response headers read besides the body.
+const HEAD_MAX: u64 = 16 << 10;
 
 #[cfg(test)]
 mod tests {

@@ -58,7 +58,22 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
         ),
         None => None,
     };
-    let (name, reach) = cli::check_cluster(args, parsed).map_err(usage)?;
+    let (name, reach, policy) = cli::check_cluster(args, parsed).map_err(usage)?;
+    if args.interval.0 < std::time::Duration::from_millis(100) {
+        return Err(usage("--interval: must be at least 100ms".into()));
+    }
+    if let Some(url) = &args.exporter
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(usage(format!(
+            "--exporter: expected http://HOST:PORT or https://HOST:PORT, found {url:?}"
+        )));
+    }
+    let opts = slotwatch::check::VerdictOptions {
+        policy,
+        interval: args.interval.0,
+        exporter: args.exporter.clone(),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,6 +81,7 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
     let kind_of = |e: &slotwatch::check::CheckError| match e {
         slotwatch::check::CheckError::Unreachable(_) => "unreachable",
         slotwatch::check::CheckError::Tls(_) => "tls",
+        slotwatch::check::CheckError::Exporter(_) => "exporter",
     };
     let (written, clean) = if args.clients {
         let report = runtime
@@ -82,6 +98,7 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
                 &reach,
                 &args.keys,
                 redirect.as_ref(),
+                &opts,
             ))
             .map_err(|e| (kind_of(&e), e.to_string()))?;
         (

@@ -8,92 +8,12 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Exporter, PYTHON, ProcessGuard, RedisCluster, Server, slotwatch_bin};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Where scripts/test installed ioredis (`npm ci` of tests/clients/package-lock.json).
-fn node_modules() -> PathBuf {
-    let dir = repo().join("target/npm-clients/node_modules");
-    assert!(
-        dir.join("ioredis").is_dir(),
-        "ioredis is not installed in {}: run scripts/test, which installs it",
-        dir.display()
-    );
-    dir
-}
-
-fn require_clients() {
-    let redis_py = Command::new(PYTHON)
-        .args(["-c", "import redis.cluster"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        redis_py,
-        "{PYTHON} cannot import redis.cluster: install Debian's python3-redis (scripts/test does)"
-    );
-    support::require("node");
-}
-
-/// A client process from tests/clients, started and ready (it prints `ready` once connected).
-fn client(kind: &str, port: u16, name: &str, extra: &[&str]) -> ProcessGuard {
-    let script = repo().join("tests/clients").join(kind);
-    let mut cmd = if kind.ends_with(".js") {
-        let mut c = Command::new("node");
-        c.env("NODE_PATH", node_modules());
-        c
-    } else {
-        Command::new(PYTHON)
-    };
-    cmd.arg(&script).arg(port.to_string()).arg(name).args(extra);
-    started(&format!("{kind} {name}"), &mut cmd)
-}
-
-/// Starts `cmd`, a client that prints `ready` once connected, and waits for that.
-fn started(what: &str, cmd: &mut Command) -> ProcessGuard {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    let mut guard = ProcessGuard::spawn(what, cmd);
-    let stdout = guard.child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if line.trim() == "ready" {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("{what} did not get ready"));
-    guard
-}
-
-/// go-redis v5, which keeps no slot map, given every node of `cluster` as a seed (as its
-/// documentation has it: "a seed list of host:port addresses of cluster nodes").
-fn goredis5(cluster: &RedisCluster) -> ProcessGuard {
-    let bin = repo().join("target/go-clients/goredis5");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run scripts/test, which builds it from Debian's golang-gopkg-redis.v5-dev",
-        bin.display()
-    );
-    let seeds: Vec<String> = cluster.nodes.iter().map(|n| n.addr()).collect();
-    started("go-redis v5", Command::new(bin).arg(seeds.join(",")))
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use support::clients::{client, goredis5, port_of, require_clients, reshard, shards};
+use support::{Exporter, RedisCluster, Server, slotwatch_bin};
 
 /// Every distinct report `/clients` served, read every 300 ms until `until`, by the time its
 /// second sample was taken.
@@ -133,43 +53,6 @@ fn suspects(report: &Value) -> BTreeSet<(String, String, String)> {
             )
         })
         .collect()
-}
-
-/// (master address, its replica's address) pairs, from node 0's view.
-fn shards(cluster: &RedisCluster) -> Vec<(String, String)> {
-    let nodes = cluster.nodes[0].cmd(&["CLUSTER", "NODES"]);
-    let lines: Vec<Vec<&str>> = nodes.lines().map(|l| l.split(' ').collect()).collect();
-    let addr = |f: &[&str]| f[1].split('@').next().unwrap().to_owned();
-    lines
-        .iter()
-        .filter(|f| f[2].contains("master"))
-        .filter_map(|m| {
-            let replica = lines.iter().find(|f| f[3] == m[0])?;
-            Some((addr(m), addr(replica)))
-        })
-        .collect()
-}
-
-fn port_of(addr: &str) -> u16 {
-    addr.rsplit(':').next().unwrap().parse().unwrap()
-}
-
-/// Moves `slots` slots from `from` to `to` with redis-cli, the way operators reshard.
-fn reshard(cluster: &RedisCluster, from: &str, to: &str, slots: u32) {
-    let id = |addr: &str| cluster.node_at(addr).id();
-    let out = Command::new("redis-cli")
-        .args(["--cluster", "reshard", &cluster.nodes[0].addr()])
-        .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
-        .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
-        .args(["--cluster-pipeline", "100"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "reshard failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn plain_replica_and_cluster_clients_are_told_apart(server: Server) {
@@ -282,16 +165,16 @@ fn twenty_cluster_clients_through_a_reshard_and_a_failover_are_never_suspects(se
         Instant::now() + Duration::from_secs(5),
         &mut reports,
     );
-    let reshard_from = unix_ms();
+    let reshard_from = slotwatch::clock::now_ms();
     reshard(&cluster, &shards[0].0, &shards[1].0, 1000);
-    let reshard_to = unix_ms();
+    let reshard_to = slotwatch::clock::now_ms();
     let (_, replica) = &shards[2];
-    let failover_from = unix_ms();
+    let failover_from = slotwatch::clock::now_ms();
     cluster.node_at(replica).cmd(&["CLUSTER", "FAILOVER"]);
     exporter.wait_event("failover", Duration::from_secs(30), |e| {
         e["new_master"]["node"] == replica.as_str()
     });
-    let failover_to = unix_ms();
+    let failover_to = slotwatch::clock::now_ms();
     // Past the pause after a topology change (10 s), analyses run again.
     reports_until(
         &exporter,

@@ -1789,3 +1789,45 @@ fn the_lag_threshold_is_the_same_in_the_mixin_and_the_judgement() {
         .expect("replication.lagBytes in mixin/config.libsonnet");
     assert_eq!(mixin, slotwatch::health::risks::LAG_BYTES);
 }
+
+/// The redirect verdict of `/`, the cluster page and `check` uses the alert's thresholds:
+/// `_config.redirects` and the recording rule's rate window are the Rust defaults.
+#[test]
+fn the_redirect_thresholds_are_the_same_in_the_mixin_and_the_verdict() {
+    use slotwatch::health::redirects::{
+        DEFAULT_FOR, DEFAULT_GRACE, DEFAULT_RATE_THRESHOLD, DEFAULT_RATE_WINDOW,
+    };
+    let config = read("mixin/config.libsonnet");
+    let block: Vec<&str> = config
+        .lines()
+        .skip_while(|l| l.trim() != "redirects: {")
+        .take_while(|l| l.trim() != "},")
+        .collect();
+    let value = |key: &str| -> String {
+        block
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim().trim_end_matches(',').trim_matches('\'').to_owned())
+            .unwrap_or_else(|| panic!("redirects.{key} in mixin/config.libsonnet: {block:?}"))
+    };
+    let duration = |text: String| -> std::time::Duration {
+        text.parse::<slotwatch::config::HumanDuration>()
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .0
+    };
+    let threshold: f64 = value("movedThreshold:").parse().unwrap();
+    assert_eq!(threshold, DEFAULT_RATE_THRESHOLD);
+    assert_eq!(duration(value("graceWindow:")), DEFAULT_GRACE);
+    assert_eq!(duration(value("'for':")), DEFAULT_FOR);
+    let rules = read("mixin/rules.libsonnet");
+    let window = format!(
+        "[{}]",
+        slotwatch::config::HumanDuration(DEFAULT_RATE_WINDOW)
+    );
+    let recording = rules
+        .lines()
+        .skip_while(|l| !l.contains("record: 'cluster_node_type:redis_cluster_redirects:rate5m'"))
+        .nth(1)
+        .expect("the per-node redirect rate's recording rule");
+    assert!(recording.contains(&window), "{window} not in {recording}");
+}

@@ -14,9 +14,11 @@
 pub mod redirect;
 pub mod report;
 pub mod text;
+pub mod verdict;
 
 pub use redirect::{Redirect, RedirectError, parse_redirect};
 pub use report::{Report, build};
+pub use verdict::VerdictOptions;
 
 use crate::config::Reach;
 use crate::redis::Connector;
@@ -32,6 +34,9 @@ pub enum CheckError {
     /// The TLS settings are unusable.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// `--exporter` did not give its history.
+    #[error("--exporter {0}")]
+    Exporter(#[from] verdict::ExporterError),
 }
 
 /// Time between the two `CLIENT LIST` samples of `check --clients`: long enough for a busy
@@ -47,20 +52,7 @@ pub async fn clients(
     let Some(topology) = snapshot.topology.clone() else {
         return Err(CheckError::Unreachable(unreachable_causes(&snapshot)));
     };
-    let connector = std::sync::Arc::new(Connector::new(reach)?);
-    // A one-shot check has no history, so no failover to tell a demoted master by.
-    let targets = crate::clients::refresh::targets(&topology, &Default::default());
-    let mut commands = crate::clients::keyed::Commands::default();
-    let (nodes, unread) =
-        crate::clients::read::sample(&connector, &targets, CLIENTS_SAMPLE_INTERVAL, &mut commands)
-            .await;
-    let mut report = crate::clients::report::ClientsReport::build(
-        name,
-        crate::clock::now_ms(),
-        (&nodes, unread),
-        &commands,
-        None,
-    );
+    let mut report = analyse_clients(name, reach, &topology).await?;
     // A second look at the topology says whether it held while the samples were taken.
     let after = crate::poll::poll_once(name, reach).await?;
     let changes = after.topology.as_ref().map_or(Vec::new(), |now| {
@@ -74,6 +66,68 @@ pub async fn clients(
         ));
     }
     Ok(report)
+}
+
+/// Samples every node's clients twice and judges them.
+async fn analyse_clients(
+    name: &str,
+    reach: &Reach,
+    topology: &crate::topology::Topology,
+) -> Result<crate::clients::report::ClientsReport, CheckError> {
+    let connector = std::sync::Arc::new(Connector::new(reach)?);
+    // A one-shot check has no history, so no failover to tell a demoted master by.
+    let targets = crate::clients::refresh::targets(topology, &Default::default());
+    let mut commands = crate::clients::keyed::Commands::default();
+    let (nodes, unread) =
+        crate::clients::read::sample(&connector, &targets, CLIENTS_SAMPLE_INTERVAL, &mut commands)
+            .await;
+    Ok(crate::clients::report::ClientsReport::build(
+        name,
+        crate::clock::now_ms(),
+        (&nodes, unread),
+        &commands,
+        None,
+    ))
+}
+
+/// The redirect verdict: the counters of `first` and of a poll `opts.interval` later, the
+/// change seen, and a client analysis when the burst persists.
+async fn redirect_verdict(
+    name: &str,
+    reach: &Reach,
+    first: &crate::snapshot::Snapshot,
+    opts: &VerdictOptions,
+) -> Result<crate::health::redirects::Verdict, CheckError> {
+    tokio::time::sleep(opts.interval).await;
+    let second = crate::poll::poll_once(name, reach).await?;
+    let exporter = match &opts.exporter {
+        Some(url) => {
+            // Twice the grace window: enough to tell "within" from "long before".
+            let lookback = (opts.policy.grace * 2).max(std::time::Duration::from_secs(3600));
+            let last = verdict::exporter_change(url, name, second.polled_at_ms, lookback).await?;
+            Some((url.as_str(), last))
+        }
+        None => None,
+    };
+    let change = verdict::change_seen(first, &second, exporter);
+    let v = verdict::judge(first, &second, &change, &opts.policy, Vec::new());
+    let Some(topology) = second
+        .topology
+        .as_ref()
+        .filter(|_| v.state == crate::health::redirects::State::Persisting)
+    else {
+        return Ok(v);
+    };
+    let clients = analyse_clients(name, reach, topology).await?;
+    let nodes: Vec<&str> = v.nodes.iter().map(|n| n.node.as_str()).collect();
+    let suspects = crate::health::redirects::suspects_on(&clients, &nodes);
+    Ok(verdict::judge(
+        first,
+        &second,
+        &change,
+        &opts.policy,
+        suspects,
+    ))
 }
 
 fn unreachable_causes(snapshot: &crate::snapshot::Snapshot) -> String {
@@ -97,6 +151,7 @@ pub async fn run(
     reach: &Reach,
     keys: &[String],
     redirect: Option<&Redirect>,
+    opts: &VerdictOptions,
 ) -> Result<Report, CheckError> {
     let snapshot = crate::poll::poll_once(name, reach).await?;
     let Some(topology) = snapshot.topology.clone() else {
@@ -126,5 +181,7 @@ pub async fn run(
         .and_then(|id| NodeId::parse(id.trim()));
         seed_ids.push((seed.to_string(), id));
     }
-    Ok(build(&snapshot, &topology, &seed_ids, keys, redirect))
+    let mut report = build(&snapshot, &topology, &seed_ids, keys, redirect);
+    report.set_redirects(redirect_verdict(name, reach, &snapshot, opts).await?);
+    Ok(report)
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::redirect::{Redirect, RedirectReport, explain};
+use crate::health::redirects::{State, Verdict};
 use crate::health::{self, Problem};
 use crate::overview::Overview;
 use crate::slot::key_slot;
@@ -60,6 +61,18 @@ pub struct Report {
     pub keys: Vec<KeyReport>,
     /// The `--moved` explanation.
     pub redirect: Option<RedirectReport>,
+    /// The redirect verdict: quiet, expected or persisting, with its evidence.
+    pub redirects: Option<Verdict>,
+}
+
+impl Report {
+    /// Adds the redirect verdict; a persisting burst makes the check fail.
+    pub fn set_redirects(&mut self, v: Verdict) {
+        if v.state == State::Persisting {
+            self.healthy = false;
+        }
+        self.redirects = Some(v);
+    }
 }
 
 /// Builds the report from one poll's snapshot and topology. `seeds` pairs each seed URL with
@@ -88,6 +101,7 @@ pub fn build(
         unreachable,
         keys: keys.iter().map(|k| key_report(t, seeds, k)).collect(),
         redirect: redirect.map(|r| explain(t, r)),
+        redirects: None,
     }
 }
 

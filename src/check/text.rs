@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::report::{KeyReport, Report};
 use crate::health::Problem;
+use crate::health::redirects::State;
 use crate::overview::{MasterView, MigrationView, Overview};
 use crate::slot::{SLOT_COUNT, format_ranges};
 
@@ -20,6 +21,13 @@ impl Report {
             c.answered(),
             c.masters.len()
         );
+        if let Some(v) = &self.redirects {
+            let mark = match v.state {
+                State::Persisting => "[FAIL]",
+                _ => "[ok]  ",
+            };
+            let _ = writeln!(o, "{mark} redirects: {}: {}", v.state.as_str(), v.summary);
+        }
         self.questions(&mut o);
         let _ = writeln!(o, "\nmasters:");
         for m in &c.masters {
@@ -35,15 +43,17 @@ impl Report {
                 r.redirect.kind, r.redirect.slot, r.redirect.node, r.explanation
             );
         }
-        let _ = writeln!(
-            o,
-            "\nverdict: {}",
-            if self.healthy {
-                "healthy".to_owned()
-            } else {
-                format!("{} problem(s)", self.problems.len())
+        let redirects = self.redirects.as_ref().map(|v| v.state);
+        let verdict = match (redirects, self.problems.len()) {
+            (Some(State::Persisting), 0) => "MOVED burst persisting".to_owned(),
+            (Some(State::Persisting), n) => format!("MOVED burst persisting, {n} problem(s)"),
+            (Some(State::Expected), 0) => {
+                "healthy, with a MOVED burst expected after a topology change".to_owned()
             }
-        );
+            (_, 0) => "healthy".to_owned(),
+            (_, n) => format!("{n} problem(s)"),
+        };
+        let _ = writeln!(o, "\nverdict: {verdict}");
         o
     }
 

@@ -8,6 +8,7 @@
 //! that `ps` would show.
 
 mod file;
+mod redirects;
 mod values;
 
 use std::net::SocketAddr;
@@ -15,6 +16,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::health::redirects::Policy;
 
 pub use file::{YamlError, load_file, parse_file, parse_listen, parse_yaml, read_text};
 pub use values::{
@@ -95,6 +98,14 @@ pub enum Key {
     MaxReplyBytes,
     /// Bytes one poll may read.
     MaxPollBytes,
+    /// MOVED per second above which a burst counts.
+    RedirectRateThreshold,
+    /// Time after a topology change during which a burst is expected.
+    RedirectGraceWindow,
+    /// How long a burst persists before the alert fires.
+    RedirectFor,
+    /// The window redirect rates are taken over.
+    RedirectRateWindow,
     /// Password file.
     PasswordFile,
     /// Password environment variable.
@@ -121,6 +132,10 @@ impl Key {
             Key::ClientsInterval => ("--clients-interval", "clients_interval"),
             Key::MaxReplyBytes => ("--max-reply-bytes", "max_reply_bytes"),
             Key::MaxPollBytes => ("--max-poll-bytes", "max_poll_bytes"),
+            Key::RedirectRateThreshold => ("--redirect-rate-threshold", "redirect_rate_threshold"),
+            Key::RedirectGraceWindow => ("--redirect-grace-window", "redirect_grace_window"),
+            Key::RedirectFor => ("--redirect-for", "redirect_for"),
+            Key::RedirectRateWindow => ("--redirect-rate-window", "redirect_rate_window"),
             Key::PasswordFile => ("--password-file", "password_file"),
             Key::PasswordEnv => ("--password-env", "password_env"),
             Key::Password => ("--password-file", "password"),
@@ -225,6 +240,8 @@ pub struct ClusterConfig {
     pub reach: Reach,
     /// How often and how much to read.
     pub schedule: Schedule,
+    /// The thresholds of its redirect verdict.
+    pub redirects: Policy,
 }
 
 /// One cluster's settings as written, before defaults and validation: filled from the flags or
@@ -249,6 +266,14 @@ pub struct ClusterSettings {
     pub max_reply_bytes: Option<HumanBytes>,
     /// `max_poll_bytes` / `--max-poll-bytes`.
     pub max_poll_bytes: Option<HumanBytes>,
+    /// `redirect_rate_threshold` / `--redirect-rate-threshold`.
+    pub redirect_rate_threshold: Option<f64>,
+    /// `redirect_grace_window` / `--redirect-grace-window`.
+    pub redirect_grace_window: Option<HumanDuration>,
+    /// `redirect_for` / `--redirect-for`.
+    pub redirect_for: Option<HumanDuration>,
+    /// `redirect_rate_window` / `--redirect-rate-window`.
+    pub redirect_rate_window: Option<HumanDuration>,
     /// `username` / `--username`.
     pub username: Option<String>,
     /// `password_file` / `--password-file`.
@@ -387,6 +412,7 @@ impl ClusterSettings {
             name,
             reach,
             schedule,
+            redirects: self.redirect_policy(origin)?,
         })
     }
 }
@@ -454,39 +480,4 @@ fn password_from_env(name: &str, origin: &Origin) -> Result<PasswordSource, Conf
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_name_the_flag_or_the_key_that_was_written() {
-        let settings = ClusterSettings {
-            seeds: vec!["redis://x:1".parse().unwrap()],
-            poll_interval: Some(HumanDuration(Duration::from_millis(10))),
-            ..ClusterSettings::default()
-        };
-        let err = settings.build(&Origin::Flags).unwrap_err().to_string();
-        assert!(err.starts_with("--poll-interval: "), "{err}");
-        let file = Origin::File {
-            path: "s.yml".into(),
-            cluster: Some(2),
-        };
-        let err = settings.build(&file).unwrap_err().to_string();
-        assert!(
-            err.starts_with("s.yml: clusters[2].poll_interval: "),
-            "{err}"
-        );
-        let empty = ClusterSettings::default();
-        let err = empty.reach(&Origin::Flags).unwrap_err().to_string();
-        assert!(err.starts_with("--seed: "), "{err}");
-        let views = ClusterSettings {
-            full_views_per_poll: Some(0),
-            ..settings.clone()
-        };
-        let views = ClusterSettings {
-            poll_interval: None,
-            ..views
-        };
-        let err = views.build(&Origin::Flags).unwrap_err().to_string();
-        assert!(err.starts_with("--full-views-per-poll: "), "{err}");
-    }
-}
+mod tests;

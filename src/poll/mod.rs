@@ -238,6 +238,7 @@ fn fresh_state(
         Sampling::Rotate(cluster.schedule.full_views_per_poll),
         events_capacity,
     )
+    .with_redirect_policy(cluster.redirects)
     .with_liveness(liveness)
 }
 

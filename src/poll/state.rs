@@ -19,6 +19,7 @@ pub use super::notes::Note;
 use super::plan::{Plan, Rotation, Sampling, Target, Visit};
 use super::sample::Fetched;
 use crate::config::Seed;
+use crate::health::redirects::Policy;
 use crate::redis::FetchError;
 use crate::snapshot::liveness::Liveness;
 use crate::snapshot::redirects::Timeline;
@@ -83,6 +84,8 @@ pub struct ClusterState {
     generation: u64,
     /// The serving poller's staleness bound and restarts, copied into every snapshot.
     liveness: Option<Liveness>,
+    /// The cluster's redirect thresholds, carried into every snapshot.
+    redirect_policy: Policy,
 }
 
 impl ClusterState {
@@ -109,7 +112,14 @@ impl ClusterState {
             timeline: Timeline::new(),
             generation: 0,
             liveness: None,
+            redirect_policy: Policy::default(),
         }
+    }
+
+    /// The same state, judging redirect bursts by `policy` (the cluster's thresholds).
+    pub fn with_redirect_policy(mut self, policy: Policy) -> Self {
+        self.redirect_policy = policy;
+        self
     }
 
     /// The same state, watched by a serving poller whose liveness its snapshots carry.
@@ -127,6 +137,7 @@ impl ClusterState {
     pub fn empty_snapshot(&self) -> Snapshot {
         Snapshot {
             liveness: self.liveness,
+            redirect_policy: self.redirect_policy,
             ..Snapshot::empty(&self.name)
         }
     }
@@ -462,6 +473,7 @@ impl ClusterState {
             stats: self.history.stats.clone(),
             progress: self.history.progress(),
             redirects: self.timeline.shared(),
+            redirect_policy: self.redirect_policy,
             liveness: self.liveness,
         }
     }

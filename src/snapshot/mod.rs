@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::clients::report::ClientsReport;
 use crate::cluster_info::ClusterInfo;
+use crate::health::redirects::Policy;
 use crate::info::NodeCounters;
 use crate::replication::Replication;
 use crate::snapshot::liveness::Liveness;
@@ -161,6 +162,8 @@ pub struct Snapshot {
     pub progress: Arc<HashMap<MigrationId, Progress>>,
     /// Per-node MOVED and ASK over the last polls, for the cluster page.
     pub redirects: Arc<Redirects>,
+    /// The thresholds its redirect verdict is judged by ([`crate::health::redirects`]).
+    pub redirect_policy: Policy,
     /// The poller's staleness bound and restarts; `None` for `check`'s one-off poll.
     pub liveness: Option<Liveness>,
 }
@@ -180,6 +183,7 @@ impl Snapshot {
             stats: ClusterStats::default(),
             progress: Arc::new(HashMap::new()),
             redirects: Arc::default(),
+            redirect_policy: Policy::default(),
             liveness: None,
         }
     }

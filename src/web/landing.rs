@@ -1,6 +1,6 @@
 //! The landing page: links to the endpoints, and each cluster at a glance with the verdict and
-//! notes of the shared health judgement, the same ones `slotwatch check` gives, linking its
-//! live page.
+//! notes of the shared health judgement and its redirect verdict, the same ones `slotwatch
+//! check` gives, linking its live page.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::Html;
 
 use super::{AppState, esc};
+use crate::health::redirects::State as Redirects;
 use crate::health::{self, Problem};
 
 /// `GET /`.
@@ -27,7 +28,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
          <li><a href=\"clients\">/clients</a> (JSON: the client connections suspected of \
          causing redirects; <code>slotwatch check --clients</code> runs the same analysis)</li>\
          <li><a href=\"healthz\">/healthz</a></li></ul>\
-         <table><tr><th>cluster (live page)</th><th>verdict</th><th>nodes up</th><th>masters</th>\
+         <table><tr><th>cluster (live page)</th><th>verdict</th><th>MOVED bursts</th><th>nodes up</th><th>masters</th>\
          <th>unassigned slots</th><th>open migrations</th><th>suspect clients</th>\
          <th>last event</th></tr>",
     );
@@ -50,6 +51,22 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
                 )
             }))
             .collect();
+        let redirects = if s.polled_at_ms == 0 {
+            "<td>-</td>".to_owned()
+        } else {
+            let v = health::redirects::of_snapshot(&s, s.clients.as_deref());
+            format!(
+                "<td class=\"{}\" data-redirects=\"{}\"><b>{}</b><br>{}</td>",
+                if v.state == Redirects::Persisting {
+                    "bad"
+                } else {
+                    ""
+                },
+                v.state.as_str(),
+                v.state.as_str(),
+                esc(&v.summary)
+            )
+        };
         let up = s.nodes.iter().filter(|n| n.up).count();
         let (masters, unassigned, migrations) = s.topology.as_ref().map_or((0, 0, 0), |t| {
             (
@@ -75,7 +92,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
         let _ = write!(
             page,
             "<tr><td><a href=\"cluster/{}\">{}</a></td><td class=\"{class}\"><b>{verdict}</b>\
-             {details}</td><td>{up}/{}</td><td>{masters}</td><td>{unassigned}</td>\
+             {details}</td>{redirects}<td>{up}/{}</td><td>{masters}</td><td>{unassigned}</td>\
              <td>{migrations}</td><td>{suspects}</td><td>{}</td></tr>",
             super::cluster::path_segment(&s.cluster),
             esc(&s.cluster),

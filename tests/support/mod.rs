@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of these helpers.
 
+pub mod clients;
 pub mod resp;
 pub mod servers;
 

@@ -56,6 +56,7 @@ fn cluster(name: &str) -> ClusterConfig {
             full_views_per_poll: 16,
             clients_interval: Duration::ZERO,
         },
+        redirects: Default::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! needs a colour to be told apart: MOVED is drawn above each row's line, ASK hatched below.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::{Ctx, esc, when};
 use crate::snapshot::redirects::{Point, Redirects, WINDOW_MS};
@@ -202,13 +203,14 @@ pub fn section(ctx: &Ctx) -> String {
     );
     let marks = marked(&s.events, axis.start);
     backdrop(&axis, since, bottom, &marks, &mut out);
+    grace_svg(&axis, bottom, &s.events, s.redirect_policy.grace, &mut out);
     for (i, (name, (moved, ask))) in rows.iter().enumerate() {
         row_svg(&axis, TOP + i as f64 * ROW_H, name, moved, ask, &mut out);
     }
     marks_svg(&axis, bottom, &marks, &mut out);
     ticks_svg(&axis, bottom, &mut out);
     out.push_str("</svg></div>");
-    key(&axis, r.since_ms, &mut out);
+    key(&axis, r.since_ms, s.redirect_policy.grace, &mut out);
     totals_table(r, &totals, &mut out);
     out
 }
@@ -236,6 +238,29 @@ fn backdrop(axis: &Axis, since: u64, bottom: f64, marks: &[&Event], out: &mut St
                 bottom - TOP
             );
         }
+    }
+}
+
+/// The grace window after each change that reroutes clients: the span in which a MOVED burst
+/// is expected (hatched, and named in its title, so that no colour is needed to read it).
+fn grace_svg(axis: &Axis, bottom: f64, events: &[Event], grace: Duration, out: &mut String) {
+    let grace_ms = grace.as_millis() as u64;
+    for e in events.iter().filter(|e| e.kind.is_topology_change()) {
+        let from = e.end_ms.unwrap_or(e.timestamp_ms);
+        let to = from.saturating_add(grace_ms);
+        if to < axis.start || grace_ms == 0 {
+            continue;
+        }
+        let (x0, x1) = (axis.x(from.max(axis.start)), axis.x(to.min(axis.now)));
+        let _ = write!(
+            out,
+            "<rect class=\"grace\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\">\
+             <title>grace window after {}: a MOVED burst until {} UTC is expected</title></rect>",
+            (x1 - x0).max(1.0),
+            bottom - TOP,
+            esc(&e.message),
+            &when(to)[11..],
+        );
     }
 }
 
@@ -316,7 +341,7 @@ fn ticks_svg(axis: &Axis, bottom: f64, out: &mut String) {
 }
 
 /// The key under the chart: the time span and how to read it.
-fn key(axis: &Axis, since_ms: u64, out: &mut String) {
+fn key(axis: &Axis, since_ms: u64, grace: Duration, out: &mut String) {
     let now = axis.now;
     let _ = write!(
         out,
@@ -333,7 +358,13 @@ fn key(axis: &Axis, since_ms: u64, out: &mut String) {
         " each row scaled to its own peak. <span class=\"kmoved\">\
          MOVED</span>: solid, above each line. <span class=\"kask\">ASK</span>: hatched, below. \
          Marks: <b>R</b> reshard, <b>F</b> failover, <b>M</b> migration, <b>S</b> slots \
-         assigned or unassigned, <b>N</b> node failed or recovered.</p>",
+         assigned or unassigned, <b>N</b> node failed or recovered.",
+    );
+    let _ = write!(
+        out,
+        " <span class=\"kgrace\">Finely hatched</span> after a change: its {} grace window, \
+         in which a MOVED burst is expected; beyond it, a burst persists.</p>",
+        crate::health::redirects::span(grace.as_secs_f64())
     );
 }
 

@@ -157,6 +157,9 @@ fill-opacity=\".5\"/><rect width=\".7\" height=\"1.6\" fill=\"#000\"/></pattern>
 <pattern id=\"p-ask\" width=\"3\" height=\"3\" patternUnits=\"userSpaceOnUse\" \
 patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"3\" fill=\"#fde0c5\"/>\
 <rect width=\"1.5\" height=\"3\" fill=\"#c2410c\"/></pattern>\
+<pattern id=\"p-grace\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" \
+patternTransform=\"rotate(45)\"><rect width=\".6\" height=\"4\" fill=\"#15803d\" \
+fill-opacity=\".35\"/></pattern>\
 </defs></svg>";
 
 /// A cluster name as one URL path segment: unreserved characters as they are, every other

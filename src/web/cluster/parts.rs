@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Ctx, esc, when};
+use crate::health::redirects::{self, State};
 use crate::health::{self, Problem};
 
 /// Events listed, newest first.
@@ -33,8 +34,8 @@ fn tag(p: &impl serde::Serialize, field: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The health banner: the verdict of [`health::problems`], the one `check` and `/` give, and
-/// the judgement's notes after it.
+/// The health banner. It leads with the redirect verdict ([`health::redirects`]), then the
+/// verdict of [`health::problems`], the one `check` and `/` give, and the judgement's notes.
 pub fn banner(ctx: &Ctx) -> String {
     let problems = health::problems(ctx.s);
     let (class, role, head) = match problems.as_slice() {
@@ -63,16 +64,39 @@ pub fn banner(ctx: &Ctx) -> String {
             ),
         ),
     };
+    let verdict =
+        (ctx.s.polled_at_ms > 0).then(|| redirects::of_snapshot(ctx.s, ctx.s.clients.as_deref()));
+    let state = verdict.as_ref().map_or(State::Quiet, |v| v.state);
+    let health_class = class;
+    // The banner takes the worse of the two.
+    let (class, role) = match (state, class) {
+        (State::Persisting, _) => ("bad", "alert"),
+        (State::Expected, "ok") => ("warn", "status"),
+        _ => (class, role),
+    };
+    let icon = |c: &str| match c {
+        "ok" => "✔ ",
+        "wait" => "… ",
+        _ => "⚠ ",
+    };
     let mut out = format!(
-        "<div class=\"banner {class}\" role=\"{role}\"><b>{}</b>",
-        match class {
-            "ok" => "✔ ",
-            "wait" => "… ",
-            _ => "⚠ ",
-        }
-        .to_owned()
-            + &head
+        "<div class=\"banner {class}\" role=\"{role}\" data-redirects=\"{}\">",
+        state.as_str()
     );
+    if let Some(v) = &verdict {
+        let _ = write!(
+            out,
+            "<p class=\"verdict\" data-redirects=\"{}\"><b>{}{}</b></p>",
+            v.state.as_str(),
+            match v.state {
+                State::Quiet => "✔ ",
+                State::Expected => "↻ ",
+                State::Persisting => "⚠ ",
+            },
+            esc(&v.summary)
+        );
+    }
+    let _ = write!(out, "<b>{}{head}</b>", icon(health_class));
     let listed: Vec<&Problem> = problems
         .iter()
         .filter(|p| !matches!(p, Problem::NotPolledYet))

@@ -282,14 +282,16 @@ fn only_open_migrations_are_a_warning_not_an_alert() {
     let banner = b.root_element().one(":scope > div");
     assert_eq!(classes(banner), BTreeSet::from(["banner", "warn"]));
     assert_eq!(banner.attr("role"), Some("status"));
-    let head = banner.first_child().and_then(ElementRef::wrap);
+    // The redirect verdict leads; the health judgement's head follows it.
+    let lead = banner.first_child().and_then(ElementRef::wrap);
     assert_eq!(
-        head.map(|h| h.value().name()),
-        Some("b"),
+        lead.map(|h| h.value().attr("class")),
+        Some(Some("verdict")),
         "{}",
         banner.html()
     );
-    assert_eq!(head.map(text).as_deref(), Some("⚠ In progress:"));
+    assert_eq!(banner.attr("data-redirects"), Some("quiet"));
+    assert_eq!(text(banner.one(":scope > b")), "⚠ In progress:");
 }
 
 /// A reshard at 1 600 s of 100 slots away from 127.0.0.1:30001, which then sends 600 MOVED
@@ -447,4 +449,45 @@ fn before_the_first_poll_the_page_says_so() {
     assert_eq!(classes(banner), BTreeSet::from(["banner", "wait"]));
     assert!(text(banner).contains("Waiting for the first poll."));
     assert!(text(doc.one("#slots")).contains("No topology yet"));
+}
+
+#[test]
+fn the_banner_leads_with_the_redirect_verdict_and_the_chart_hatches_the_grace_window() {
+    // 600 MOVED in the poll after a reshard 300 s before the last poll: 2/s over the 5 min
+    // window, within the 10 min grace window.
+    let mut s = resharded_and_redirecting();
+    let b = Html::parse_fragment(&sections(&Published::new(s.clone())).banner);
+    let banner = b.root_element().one(":scope > div");
+    assert_eq!(classes(banner), BTreeSet::from(["banner", "warn"]));
+    assert_eq!(banner.attr("data-redirects"), Some("expected"));
+    let lead = text(banner.one(":scope > p.verdict"));
+    assert!(
+        lead.starts_with("↻ MOVED at 2.00/s from 127.0.0.1:30001")
+            && lead.contains("for 10 min, 5 min after the last change: expected"),
+        "{lead}"
+    );
+    assert!(
+        text(banner.one(":scope > b")).starts_with("✔ Healthy: "),
+        "the health judgement keeps its own verdict: {}",
+        banner.html()
+    );
+    let doc = rendered(&Published::new(s.clone()));
+    let grace = doc.one("#redirects rect.grace");
+    assert_eq!(
+        text(grace.one("title")),
+        "grace window after reshard: 100 slots 0-99 moved 127.0.0.1:30001 -> 127.0.0.1:30002: \
+         a MOVED burst until 00:36:40 UTC is expected"
+    );
+    // With a grace window shorter than the time since the change, the same burst persists.
+    s.redirect_policy.grace = std::time::Duration::from_secs(60);
+    let b = Html::parse_fragment(&sections(&Published::new(s)).banner);
+    let banner = b.root_element().one(":scope > div");
+    assert_eq!(classes(banner), BTreeSet::from(["banner", "bad"]));
+    assert_eq!(banner.attr("role"), Some("alert"));
+    assert_eq!(banner.attr("data-redirects"), Some("persisting"));
+    let lead = text(banner.one(":scope > p.verdict"));
+    assert!(
+        lead.starts_with("⚠ MOVED at 2.00/s") && lead.contains("persisting beyond the 60 s"),
+        "{lead}"
+    );
 }

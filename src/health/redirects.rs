@@ -1,0 +1,463 @@
+//! The redirect verdict: is a MOVED burst *quiet*, *expected* routing within the grace window
+//! after a topology change, or *persisting* beyond it, and who is behind it. Pure: `/`, the
+//! cluster page and `check` give the same verdict from the same function.
+//!
+//! The thresholds are those of `RedisClusterRedirectsPersisting`: its defaults are the mixin's
+//! `_config.redirects` (tests/rules.rs fails when the two drift apart), and the verdict says
+//! *persisting* as soon as the burst outlasts the grace window, `for` before the alert fires.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clients::report::ClientsReport;
+use crate::snapshot::Snapshot;
+use crate::snapshot::redirects::Redirects;
+
+/// MOVED per second per node above which a burst counts: `redirects.movedThreshold`. One
+/// MOVED every 20 s is the odd stale connection; anything above is a stream.
+pub const DEFAULT_RATE_THRESHOLD: f64 = 0.05;
+/// Time after a topology change during which a burst is expected: `redirects.graceWindow`.
+/// Clients that refresh their slot map on a timer (Lettuce's periodic refresh, a minute by
+/// default) or after some redirects need minutes, not seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);
+/// How long a burst persists beyond the grace window before the alert fires: `redirects.for`.
+pub const DEFAULT_FOR: Duration = Duration::from_secs(600);
+/// The window the rate is taken over: the `rate5m` of the recording rule the alert reads.
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(300);
+
+/// The thresholds of the verdict, one set per cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Policy {
+    /// MOVED per second per node above which a burst counts.
+    pub rate_threshold: f64,
+    /// Time after a topology change during which a burst is expected.
+    #[serde(rename = "grace_window_s", serialize_with = "secs")]
+    pub grace: Duration,
+    /// How long a persisting burst lasts before `RedisClusterRedirectsPersisting` fires.
+    #[serde(rename = "for_s", serialize_with = "secs")]
+    pub r#for: Duration,
+    /// The window the rate is taken over.
+    #[serde(rename = "rate_window_s", serialize_with = "secs")]
+    pub rate_window: Duration,
+}
+
+/// The threshold is validated finite when configured, so equality is total.
+impl Eq for Policy {}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            rate_threshold: DEFAULT_RATE_THRESHOLD,
+            grace: DEFAULT_GRACE,
+            r#for: DEFAULT_FOR,
+            rate_window: DEFAULT_RATE_WINDOW,
+        }
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// What a MOVED burst is, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// No node is above the threshold.
+    Quiet,
+    /// Above the threshold within the grace window after a topology change, or while one is
+    /// under way: clients are refreshing their slot maps.
+    Expected,
+    /// Above the threshold beyond the grace window: some client does not follow the cluster.
+    Persisting,
+}
+
+impl State {
+    /// The word for it, as the JSON and the page's class have it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Quiet => "quiet",
+            State::Expected => "expected",
+            State::Persisting => "persisting",
+        }
+    }
+}
+
+/// One node's MOVED rate, as measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Burst {
+    /// The node, `ip:port`.
+    pub node: String,
+    /// MOVED per second over the measurement.
+    pub moved_per_s: f64,
+    /// Unix ms since when the rate has stayed above the threshold; `None` when the
+    /// measurement cannot tell (two samples in `check`).
+    pub since_ms: Option<u64>,
+}
+
+/// The topology change a burst is weighed against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastChange {
+    /// The latest change seen: when, and what (the event's sentence).
+    Seen {
+        /// Unix ms.
+        at_ms: u64,
+        /// What changed.
+        what: String,
+    },
+    /// None seen since `since_ms`, when watching began.
+    NoneSince {
+        /// Unix ms.
+        since_ms: u64,
+    },
+    /// Not known: a one-shot check without an exporter's history. The sentence says what
+    /// the check did see.
+    Unknown {
+        /// What was seen instead, e.g. "no change during the 2 s sample".
+        seen: String,
+    },
+}
+
+/// One node of the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeVerdict {
+    /// The node.
+    pub node: String,
+    /// Its verdict.
+    pub state: State,
+    /// MOVED per second.
+    pub moved_per_s: f64,
+    /// Seconds the rate has stayed above the threshold, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lasted_s: Option<f64>,
+}
+
+/// The redirect verdict of a cluster, with its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The worst state of any node.
+    pub state: State,
+    /// The whole verdict in one sentence, as the banner and `check` print it.
+    pub summary: String,
+    /// Nodes above the threshold, fastest first.
+    pub nodes: Vec<NodeVerdict>,
+    /// The last topology change, in words, with how long before the verdict.
+    pub last_change: String,
+    /// Seconds since the last change, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_change_s: Option<f64>,
+    /// For a persisting burst with a known start: seconds until
+    /// `RedisClusterRedirectsPersisting` fires (0 once it would).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_in_s: Option<f64>,
+    /// The latest client report's suspects on the bursting nodes: `name (reason) on node`.
+    pub suspects: Vec<String>,
+    /// What the rates were measured over, e.g. "the last 5 min".
+    pub measured_over: String,
+    /// The thresholds.
+    pub policy: Policy,
+}
+
+/// The verdict on `bursts` as of `now_ms`; `suspects` are the latest client report's.
+pub fn judge(
+    now_ms: u64,
+    bursts: &[Burst],
+    change: &LastChange,
+    policy: &Policy,
+    suspects: Vec<String>,
+    measured_over: String,
+) -> Verdict {
+    let since_change_ms = match change {
+        LastChange::Seen { at_ms, .. } => Some(now_ms.saturating_sub(*at_ms)),
+        _ => None,
+    };
+    let grace_ms = policy.grace.as_millis() as u64;
+    let within_grace = since_change_ms.is_some_and(|ago| ago <= grace_ms);
+    let mut nodes: Vec<NodeVerdict> = bursts
+        .iter()
+        .filter(|b| b.moved_per_s > policy.rate_threshold)
+        .map(|b| NodeVerdict {
+            node: b.node.clone(),
+            state: if within_grace {
+                State::Expected
+            } else {
+                State::Persisting
+            },
+            moved_per_s: b.moved_per_s,
+            lasted_s: b.since_ms.map(|s| secs_between(s, now_ms)),
+        })
+        .collect();
+    nodes.sort_by(|a, b| {
+        b.moved_per_s
+            .total_cmp(&a.moved_per_s)
+            .then_with(|| a.node.cmp(&b.node))
+    });
+    let state = nodes.iter().map(|n| n.state).max().unwrap_or(State::Quiet);
+    let alert_in_s = (state == State::Persisting)
+        .then(|| alert_in(now_ms, bursts, change, policy))
+        .flatten();
+    let suspects = if state == State::Quiet {
+        Vec::new()
+    } else {
+        suspects
+    };
+    let mut v = Verdict {
+        state,
+        summary: String::new(),
+        nodes,
+        last_change: change_words(change, now_ms),
+        since_change_s: since_change_ms.map(|ms| ms as f64 / 1000.0),
+        alert_in_s,
+        suspects,
+        measured_over,
+        policy: *policy,
+    };
+    v.summary = summary(&v);
+    v
+}
+
+/// Seconds until the alert fires: its condition (above the threshold, beyond the grace window)
+/// must hold for `for`, counted from the later of the burst's start and the window's end.
+fn alert_in(now_ms: u64, bursts: &[Burst], change: &LastChange, policy: &Policy) -> Option<f64> {
+    let started = bursts
+        .iter()
+        .filter(|b| b.moved_per_s > policy.rate_threshold)
+        .map(|b| b.since_ms)
+        .collect::<Option<Vec<u64>>>()?
+        .into_iter()
+        .min()?;
+    let grace_end = match change {
+        LastChange::Seen { at_ms, .. } => at_ms + policy.grace.as_millis() as u64,
+        _ => 0,
+    };
+    let held = secs_between(started.max(grace_end), now_ms);
+    Some((policy.r#for.as_secs_f64() - held).max(0.0))
+}
+
+fn secs_between(from_ms: u64, to_ms: u64) -> f64 {
+    to_ms.saturating_sub(from_ms) as f64 / 1000.0
+}
+
+/// A span for people: `40 s`, `12 min`, `2 h 5 min`.
+pub fn span(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..120 => format!("{s} s"),
+        120..7200 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// A rate for people: `32/s`, `0.4/s`.
+fn rate(per_s: f64) -> String {
+    if per_s >= 10.0 {
+        format!("{per_s:.0}/s")
+    } else {
+        format!("{per_s:.2}/s")
+    }
+}
+
+fn change_words(change: &LastChange, now_ms: u64) -> String {
+    match change {
+        LastChange::Seen { at_ms, what } => {
+            format!("{what} ({} ago)", span(secs_between(*at_ms, now_ms)))
+        }
+        LastChange::NoneSince { since_ms } => format!(
+            "no topology change seen in the {} slotwatch has watched",
+            span(secs_between(*since_ms, now_ms))
+        ),
+        LastChange::Unknown { seen } => seen.clone(),
+    }
+}
+
+/// The verdict's sentence.
+fn summary(v: &Verdict) -> String {
+    let threshold = rate(v.policy.rate_threshold);
+    let Some(top) = v.nodes.first() else {
+        return format!(
+            "No MOVED burst: every node is at or below {threshold} over {}.",
+            v.measured_over
+        );
+    };
+    let mut out = format!("MOVED at {} from {}", rate(top.moved_per_s), top.node);
+    if let Some(lasted) = top.lasted_s {
+        out += &format!(" for {}", span(lasted));
+    }
+    if v.nodes.len() > 1 {
+        let total: f64 = v.nodes.iter().map(|n| n.moved_per_s).sum();
+        out += &format!(
+            " (and from {} more node(s), {} in all)",
+            v.nodes.len() - 1,
+            rate(total)
+        );
+    }
+    let grace = span(v.policy.grace.as_secs_f64());
+    match (v.state, v.since_change_s) {
+        (State::Expected, Some(ago)) => {
+            out += &format!(
+                ", {} after the last change: expected while clients refresh their slot maps \
+                 (the {grace} grace window ends in {}). Last change: {}.",
+                span(ago),
+                span(v.policy.grace.as_secs_f64() - ago),
+                v.last_change
+            );
+        }
+        (_, Some(ago)) => {
+            out += &format!(
+                ", {} after the last change: persisting beyond the {grace} grace window. \
+                 Last change: {}.",
+                span(ago),
+                v.last_change
+            );
+        }
+        _ => {
+            out += &format!(": persisting ({}).", v.last_change);
+        }
+    }
+    if v.state == State::Persisting {
+        if let Some(wait) = v.alert_in_s {
+            out += &if wait > 0.0 {
+                format!(" RedisClusterRedirectsPersisting fires in {}.", span(wait))
+            } else {
+                " RedisClusterRedirectsPersisting fires now.".to_owned()
+            };
+        }
+        out += &match v.suspects.as_slice() {
+            [] => " No client report names a suspect yet.".to_owned(),
+            [one] => format!(" Suspect: {one}."),
+            many => format!(" Suspects: {}.", many.join("; ")),
+        };
+    }
+    out
+}
+
+/// Each node's MOVED rate over `window` ending at the latest point of `r`, with since when it
+/// has stayed above `threshold`. Only nodes that sent MOVED are listed.
+pub fn bursts(r: &Redirects, window: Duration, threshold: f64) -> Vec<Burst> {
+    let window_ms = window.as_millis() as u64;
+    // Per node, its (start, end, MOVED) points in time order.
+    let mut per_node: Vec<Vec<(u64, u64, u32)>> = vec![Vec::new(); r.nodes.len()];
+    for p in &r.points {
+        for d in p.deltas.iter().filter(|d| d.moved > 0) {
+            if let Some(v) = per_node.get_mut(d.node as usize) {
+                v.push((p.start_ms, p.end_ms, d.moved));
+            }
+        }
+    }
+    let ends: Vec<(u64, u64)> = r.points.iter().map(|p| (p.start_ms, p.end_ms)).collect();
+    per_node
+        .iter()
+        .enumerate()
+        .filter(|(_, pts)| !pts.is_empty())
+        .map(|(i, pts)| {
+            let (moved_per_s, since_ms) = node_rate(pts, &ends, window_ms, threshold);
+            Burst {
+                node: r.node(i as u32).to_owned(),
+                moved_per_s,
+                since_ms,
+            }
+        })
+        .collect()
+}
+
+/// The rate over the window ending at each poll in `ends`, and the start of the run of polls,
+/// up to the last, whose rate stays above `threshold`: where that run began, the first MOVED
+/// in its window.
+fn node_rate(
+    pts: &[(u64, u64, u32)],
+    ends: &[(u64, u64)],
+    window_ms: u64,
+    threshold: f64,
+) -> (f64, Option<u64>) {
+    let Some(first) = ends.first().map(|e| e.0) else {
+        return (0.0, None);
+    };
+    let (mut lo, mut hi, mut sum) = (0usize, 0usize, 0u64);
+    let (mut rate, mut since) = (0.0, None);
+    for &(_, end) in ends {
+        while hi < pts.len() && pts[hi].1 <= end {
+            sum += u64::from(pts[hi].2);
+            hi += 1;
+        }
+        let from = end.saturating_sub(window_ms).max(first);
+        while lo < hi && pts[lo].1 <= from {
+            sum -= u64::from(pts[lo].2);
+            lo += 1;
+        }
+        let span_ms = end.saturating_sub(from).max(1);
+        rate = sum as f64 * 1000.0 / span_ms as f64;
+        since = match (rate > threshold, since) {
+            (false, _) => None,
+            (true, Some(s)) => Some(s),
+            (true, None) => pts.get(lo).map(|p| p.0),
+        };
+    }
+    (rate, since)
+}
+
+/// The verdict on a snapshot from `serve`: rates from its redirect history, the last change
+/// from its events, suspects from the latest client report.
+pub fn of_snapshot(s: &Snapshot, clients: Option<&ClientsReport>) -> Verdict {
+    let policy = s.redirect_policy;
+    let now = s
+        .redirects
+        .points
+        .last()
+        .map_or(s.polled_at_ms, |p| p.end_ms);
+    let bursts = bursts(&s.redirects, policy.rate_window, policy.rate_threshold);
+    let change = match s.events.iter().rev().find(|e| e.kind.is_topology_change()) {
+        Some(e) => LastChange::Seen {
+            at_ms: e.end_ms.unwrap_or(e.timestamp_ms),
+            what: e.message.clone(),
+        },
+        None => LastChange::NoneSince {
+            since_ms: s.redirects.since_ms,
+        },
+    };
+    let nodes: Vec<&str> = bursts.iter().map(|b| b.node.as_str()).collect();
+    let over = span(
+        policy
+            .rate_window
+            .as_secs_f64()
+            .min(secs_between(s.redirects.since_ms, now)),
+    );
+    judge(
+        now,
+        &bursts,
+        &change,
+        &policy,
+        clients.map_or(Vec::new(), |r| suspects_on(r, &nodes)),
+        format!("the last {over}"),
+    )
+}
+
+/// `name (reason) on node` for each suspect of `report` on one of `nodes`, once each.
+pub fn suspects_on(report: &ClientsReport, nodes: &[&str]) -> Vec<String> {
+    if report.withdrawn.is_some() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = report
+        .clients
+        .iter()
+        .flat_map(|g| {
+            g.suspects
+                .iter()
+                .filter(|s| nodes.contains(&s.node.as_str()))
+                .map(move |s| {
+                    let who = if g.name.is_empty() {
+                        format!("an unnamed client from {}", g.host)
+                    } else {
+                        g.name.clone()
+                    };
+                    format!("{who} ({}) on {}", s.reason.title(), s.node)
+                })
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+#[path = "redirects_tests.rs"]
+mod tests;

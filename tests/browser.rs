@@ -122,6 +122,18 @@ fn misdirect(node: &RedisNode, slot: u16, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The banner's redirect verdict (`data-redirects`), its kind and its lead sentence.
+fn verdict(b: &mut Chromium) -> (String, String, String) {
+    let v = b.eval(
+        "(() => { const d = document.querySelector('#banner .banner');
+                  const p = d.querySelector('p.verdict');
+                  return [d.dataset.redirects, d.className.replace('banner ', ''),
+                          p ? p.innerText : '']; })()",
+    );
+    let at = |i: usize| v[i].as_str().unwrap_or_default().to_owned();
+    (at(0), at(1), at(2))
+}
+
 /// Text of the page's banner, and its kind (`ok`, `warn`, `bad`).
 fn banner(b: &mut Chromium) -> (String, String) {
     let v = b.eval(
@@ -147,6 +159,10 @@ fn the_cluster_page_follows_a_live_cluster_in_a_real_browser() {
         "1s",
         "--cluster-name",
         "browser test",
+        // This test is about the map and the chart: the handful of MOVED it sends must not
+        // turn the banner into a redirect alarm (the verdict's own test is below).
+        "--redirect-rate-threshold",
+        "1000",
     ]);
     exporter.wait_metric("the first poll", "slotwatch_up", &[], WAIT, |v| v == 1.0);
     let base = format!("http://127.0.0.1:{}", exporter.port);
@@ -392,4 +408,94 @@ fn the_cluster_page_follows_a_live_cluster_in_a_real_browser() {
         .then_some(())
     });
     b.screenshot(&shots.join("cluster-failing.png"));
+}
+
+/// The banner follows the redirect verdict without a reload: quiet, expected after a reshard,
+/// persisting once a plain client outlasts the (short) grace window, quiet once it stops.
+#[test]
+fn the_banner_follows_the_redirect_verdict_in_a_real_browser() {
+    support::require("chromium");
+    // With a replica each, nothing but the redirects can make the banner anything but ok.
+    let cluster = RedisCluster::start(3, 1);
+    let exporter = Exporter::start(&[
+        "--seed",
+        &cluster.seed(),
+        "--poll-interval",
+        "500ms",
+        "--timeout",
+        "500ms",
+        "--redirect-grace-window",
+        "8s",
+        "--redirect-rate-window",
+        "3s",
+        "--redirect-rate-threshold",
+        "1",
+    ]);
+    exporter.wait_metric("the first poll", "slotwatch_up", &[], WAIT, |v| v == 1.0);
+    let mut b = Chromium::start();
+    b.viewport(1280, 800);
+    b.navigate(&format!(
+        "http://127.0.0.1:{}/cluster/default",
+        exporter.port
+    ));
+    let (state, kind, text) = verdict(&mut b);
+    assert_eq!((state.as_str(), kind.as_str()), ("quiet", "ok"), "{text}");
+    assert!(text.starts_with("✔ No MOVED burst"), "{text}");
+
+    let nodes = roles(&cluster.nodes[0]);
+    let masters: Vec<&(String, String, bool, String)> = nodes.iter().filter(|n| n.2).collect();
+    let (a, b_master) = (masters[0].clone(), masters[1].clone());
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &a.1])
+        .args(["--cluster-from", &a.0, "--cluster-to", &b_master.0])
+        .args(["--cluster-slots", "50", "--cluster-yes"])
+        .output()
+        .expect("redis-cli --cluster reshard");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    cluster.wait_converged();
+    // A plain client on A asking for a key of B's, 50 times a second, until told to stop.
+    let slot_b = first_slot(&owners(&cluster.nodes[0]), &b_master.1);
+    let key = key_in_slot(slot_b);
+    let mut conn = cluster.node_at(&a.1).connection();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let plain = std::thread::spawn(move || {
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = redis::cmd("GET")
+                .arg(&key)
+                .query::<Option<String>>(&mut conn);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let wait_state = |b: &mut Chromium, want: &str| {
+        b.wait(&format!("the banner to say {want}"), WAIT, |b| {
+            Some(verdict(b)).filter(|v| v.0 == want)
+        })
+    };
+    let (_, kind, text) = wait_state(&mut b, "expected");
+    assert_eq!(kind, "warn", "{text}");
+    assert!(
+        text.starts_with("↻ MOVED at ") && text.contains(&format!("from {}", a.1)),
+        "{text}"
+    );
+    assert!(text.contains("expected while clients refresh"), "{text}");
+    let (_, kind, text) = wait_state(&mut b, "persisting");
+    assert_eq!(kind, "bad", "{text}");
+    assert!(
+        text.contains("persisting beyond the 8 s grace window"),
+        "{text}"
+    );
+    let role = b.eval("document.querySelector('#banner .banner').getAttribute('role')");
+    assert_eq!(role, "alert");
+    let grace = b.eval("document.querySelectorAll('#redirects rect.grace').length");
+    assert!(grace.as_u64() >= Some(1), "the grace window is drawn");
+    b.screenshot(&screenshots().join("cluster-persisting.png"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    plain.join().expect("the plain client ran");
+    let (_, kind, text) = wait_state(&mut b, "quiet");
+    assert_eq!(kind, "ok", "{text}");
 }

@@ -345,13 +345,13 @@ pub fn bursts(r: &Redirects, window: Duration, threshold: f64) -> Vec<Burst> {
             }
         }
     }
-    let ends: Vec<(u64, u64)> = r.points.iter().map(|p| (p.start_ms, p.end_ms)).collect();
+    let spans: Vec<(u64, u64)> = r.points.iter().map(|p| (p.start_ms, p.end_ms)).collect();
     per_node
         .iter()
         .enumerate()
         .filter(|(_, pts)| !pts.is_empty())
         .map(|(i, pts)| {
-            let (moved_per_s, since_ms) = node_rate(pts, &ends, window_ms, threshold);
+            let (moved_per_s, since_ms) = node_rate(pts, &spans, window_ms, threshold);
             Burst {
                 node: r.node(i as u32).to_owned(),
                 moved_per_s,
@@ -361,32 +361,34 @@ pub fn bursts(r: &Redirects, window: Duration, threshold: f64) -> Vec<Burst> {
         .collect()
 }
 
-/// The rate over the window ending at each poll in `ends`, and the start of the run of polls,
-/// up to the last, whose rate stays above `threshold`: where that run began, the first MOVED
-/// in its window.
+/// The rate over the window ending at each point of `spans` (every point's start and end),
+/// and the start of the run of points, up to the last, whose rate stays above `threshold`:
+/// where that run began, the first MOVED in its window. A window covers whole points, and
+/// its rate is over the time they span, so that a window shorter than a point (polls closer
+/// than [`crate::snapshot::redirects::MIN_SPAN_MS`] share one) gives the point's rate.
 fn node_rate(
     pts: &[(u64, u64, u32)],
-    ends: &[(u64, u64)],
+    spans: &[(u64, u64)],
     window_ms: u64,
     threshold: f64,
 ) -> (f64, Option<u64>) {
-    let Some(first) = ends.first().map(|e| e.0) else {
-        return (0.0, None);
-    };
-    let (mut lo, mut hi, mut sum) = (0usize, 0usize, 0u64);
+    // `first`: the earliest point in the window; `lo`..`hi`: the node's points in it.
+    let (mut first, mut lo, mut hi, mut sum) = (0usize, 0usize, 0usize, 0u64);
     let (mut rate, mut since) = (0.0, None);
-    for &(_, end) in ends {
+    for &(_, end) in spans {
         while hi < pts.len() && pts[hi].1 <= end {
             sum += u64::from(pts[hi].2);
             hi += 1;
         }
-        let from = end.saturating_sub(window_ms).max(first);
+        while first < spans.len() && spans[first].1 <= end.saturating_sub(window_ms) {
+            first += 1;
+        }
+        let from = spans.get(first).map_or(end, |p| p.0);
         while lo < hi && pts[lo].1 <= from {
             sum -= u64::from(pts[lo].2);
             lo += 1;
         }
-        let span_ms = end.saturating_sub(from).max(1);
-        rate = sum as f64 * 1000.0 / span_ms as f64;
+        rate = sum as f64 * 1000.0 / end.saturating_sub(from).max(1) as f64;
         since = match (rate > threshold, since) {
             (false, _) => None,
             (true, Some(s)) => Some(s),
@@ -416,19 +418,19 @@ pub fn of_snapshot(s: &Snapshot, clients: Option<&ClientsReport>) -> Verdict {
         },
     };
     let nodes: Vec<&str> = bursts.iter().map(|b| b.node.as_str()).collect();
-    let over = span(
-        policy
-            .rate_window
-            .as_secs_f64()
-            .min(secs_between(s.redirects.since_ms, now)),
-    );
+    let watched = secs_between(s.redirects.since_ms, now);
+    let over = if watched < policy.rate_window.as_secs_f64() {
+        format!("the {} since slotwatch started", span(watched))
+    } else {
+        format!("the last {}", span(policy.rate_window.as_secs_f64()))
+    };
     judge(
         now,
         &bursts,
         &change,
         &policy,
         clients.map_or(Vec::new(), |r| suspects_on(r, &nodes)),
-        format!("the last {over}"),
+        over,
     )
 }
 

@@ -248,3 +248,25 @@ fn a_snapshot_is_judged_by_its_history_its_events_and_its_policy() {
         "{v:?}"
     );
 }
+
+#[test]
+fn a_window_shorter_than_a_point_gives_the_point_s_rate_not_more() {
+    // Polls every second share 5 s points; 50 MOVED a second throughout.
+    let mut t = Timeline::new();
+    for s in 0..=30u64 {
+        t.record(s * 1000, [("a:1", Some(&counters(50 * s)))]);
+    }
+    let r = t.shared();
+    assert!(
+        r.points.len() < 30,
+        "polls share points: {}",
+        r.points.len()
+    );
+    for window in [1, 3, 7, 20] {
+        let b = bursts(&r, Duration::from_secs(window), DEFAULT_RATE_THRESHOLD);
+        assert!(
+            (b[0].moved_per_s - 50.0).abs() < 1e-9,
+            "over {window} s: {b:?}"
+        );
+    }
+}

@@ -81,7 +81,6 @@ pub fn goredis5(cluster: &RedisCluster) -> ProcessGuard {
     started("go-redis v5", Command::new(bin).arg(seeds.join(",")))
 }
 
-
 /// (master address, its replica's address) pairs, from node 0's view.
 pub fn shards(cluster: &RedisCluster) -> Vec<(String, String)> {
     let nodes = cluster.nodes[0].cmd(&["CLUSTER", "NODES"]);
@@ -104,13 +103,19 @@ pub fn port_of(addr: &str) -> u16 {
 /// Moves `slots` slots from `from` to `to` with redis-cli, the way operators reshard.
 pub fn reshard(cluster: &RedisCluster, from: &str, to: &str, slots: u32) {
     let id = |addr: &str| cluster.node_at(addr).id();
+    reshard_ids(&cluster.nodes[0].addr(), &id(from), &id(to), slots);
+}
+
+/// `redis-cli --cluster reshard` of `slots` slots between two node IDs, through `seed`; needs
+/// no cluster handle, so that a thread can run it.
+pub fn reshard_ids(seed: &str, from: &str, to: &str, slots: u32) {
     let out = Command::new("redis-cli")
-        .args(["--cluster", "reshard", &cluster.nodes[0].addr()])
-        .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+        .args(["--cluster", "reshard", seed])
+        .args(["--cluster-from", from, "--cluster-to", to])
         .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
         .args(["--cluster-pipeline", "100"])
         .output()
-        .unwrap();
+        .expect("run redis-cli --cluster reshard");
     assert!(
         out.status.success(),
         "reshard failed: {}{}",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use slotwatch::health::redirects::Policy;
+use slotwatch::config::RedirectPolicy as Policy;
 
 use slotwatch::config::{
     self, ClusterSettings, Config, HumanBytes, HumanDuration, LogFormat, Origin, Reach, Seed,

@@ -1794,7 +1794,7 @@ fn the_lag_threshold_is_the_same_in_the_mixin_and_the_judgement() {
 /// `_config.redirects` and the recording rule's rate window are the Rust defaults.
 #[test]
 fn the_redirect_thresholds_are_the_same_in_the_mixin_and_the_verdict() {
-    use slotwatch::health::redirects::{
+    use slotwatch::config::redirects::{
         DEFAULT_FOR, DEFAULT_GRACE, DEFAULT_RATE_THRESHOLD, DEFAULT_RATE_WINDOW,
     };
     let config = read("mixin/config.libsonnet");

@@ -8,7 +8,7 @@
 //! that `ps` would show.
 
 mod file;
-mod redirects;
+pub mod redirects;
 mod values;
 
 use std::net::SocketAddr;
@@ -17,9 +17,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::health::redirects::Policy;
-
 pub use file::{YamlError, load_file, parse_file, parse_listen, parse_yaml, read_text};
+pub use redirects::RedirectPolicy;
 pub use values::{
     Auth, HumanBytes, HumanDuration, PasswordError, PasswordSource, Secret, Seed, TlsConfig,
     ValueError,
@@ -241,7 +240,7 @@ pub struct ClusterConfig {
     /// How often and how much to read.
     pub schedule: Schedule,
     /// The thresholds of its redirect verdict.
-    pub redirects: Policy,
+    pub redirects: RedirectPolicy,
 }
 
 /// One cluster's settings as written, before defaults and validation: filled from the flags or

@@ -1,16 +1,64 @@
-//! The thresholds of a cluster's redirect verdict, from the flags or the file; their defaults
-//! live with the verdict ([`crate::health::redirects`]), beside the mixin's they mirror.
+//! The thresholds of a cluster's redirect verdict ([`crate::health::redirects`]), their
+//! defaults, the mixin's `_config.redirects` they mirror (tests/rules.rs fails when the two
+//! drift apart), and their reading from the flags or the file.
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::{ClusterSettings, ConfigError, HumanDuration, Key, Origin};
-use crate::health::redirects::Policy;
+
+/// MOVED per second per node above which a burst counts: `redirects.movedThreshold`. One
+/// MOVED every 20 s is the odd stale connection; anything above is a stream.
+pub const DEFAULT_RATE_THRESHOLD: f64 = 0.05;
+/// Time after a topology change during which a burst is expected: `redirects.graceWindow`.
+/// Clients that refresh their slot map on a timer (Lettuce's periodic refresh, a minute by
+/// default) or after some redirects need minutes, not seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);
+/// How long a burst persists beyond the grace window before the alert fires: `redirects.for`.
+pub const DEFAULT_FOR: Duration = Duration::from_secs(600);
+/// The window the rate is taken over: the `rate5m` of the recording rule the alert reads.
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(300);
+
+/// The thresholds of a cluster's redirect verdict ([`crate::health::redirects`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RedirectPolicy {
+    /// MOVED per second per node above which a burst counts.
+    pub rate_threshold: f64,
+    /// Time after a topology change during which a burst is expected.
+    #[serde(rename = "grace_window_s", serialize_with = "secs")]
+    pub grace: Duration,
+    /// How long a persisting burst lasts before `RedisClusterRedirectsPersisting` fires.
+    #[serde(rename = "for_s", serialize_with = "secs")]
+    pub r#for: Duration,
+    /// The window the rate is taken over.
+    #[serde(rename = "rate_window_s", serialize_with = "secs")]
+    pub rate_window: Duration,
+}
+
+/// The threshold is validated finite when configured, so equality is total.
+impl Eq for RedirectPolicy {}
+
+impl Default for RedirectPolicy {
+    fn default() -> Self {
+        RedirectPolicy {
+            rate_threshold: DEFAULT_RATE_THRESHOLD,
+            grace: DEFAULT_GRACE,
+            r#for: DEFAULT_FOR,
+            rate_window: DEFAULT_RATE_WINDOW,
+        }
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
 
 impl ClusterSettings {
     /// The redirect thresholds with defaults applied, validated; `serve` and `check` share them.
-    pub fn redirect_policy(&self, origin: &Origin) -> Result<Policy, ConfigError> {
-        let d = Policy::default();
-        let policy = Policy {
+    pub fn redirect_policy(&self, origin: &Origin) -> Result<RedirectPolicy, ConfigError> {
+        let d = RedirectPolicy::default();
+        let policy = RedirectPolicy {
             rate_threshold: self.redirect_rate_threshold.unwrap_or(d.rate_threshold),
             grace: self.redirect_grace_window.map_or(d.grace, |h| h.0),
             r#for: self.redirect_for.map_or(d.r#for, |h| h.0),
@@ -50,7 +98,7 @@ mod tests {
     #[test]
     fn defaults_are_the_verdicts_and_each_setting_is_taken() {
         let built = settings().build(&Origin::Flags).unwrap();
-        assert_eq!(built.redirects, Policy::default());
+        assert_eq!(built.redirects, RedirectPolicy::default());
         let set = ClusterSettings {
             redirect_rate_threshold: Some(2.5),
             redirect_grace_window: Some("8s".parse().unwrap()),

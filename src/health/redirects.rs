@@ -2,63 +2,18 @@
 //! after a topology change, or *persisting* beyond it, and who is behind it. Pure: `/`, the
 //! cluster page and `check` give the same verdict from the same function.
 //!
-//! The thresholds are those of `RedisClusterRedirectsPersisting`: its defaults are the mixin's
-//! `_config.redirects` (tests/rules.rs fails when the two drift apart), and the verdict says
-//! *persisting* as soon as the burst outlasts the grace window, `for` before the alert fires.
+//! The thresholds ([`Policy`], configured per cluster) are those of
+//! `RedisClusterRedirectsPersisting`, and the verdict says *persisting* as soon as the burst
+//! outlasts the grace window, `for` before the alert fires.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::clients::report::ClientsReport;
+pub use crate::config::RedirectPolicy as Policy;
 use crate::snapshot::Snapshot;
 use crate::snapshot::redirects::Redirects;
-
-/// MOVED per second per node above which a burst counts: `redirects.movedThreshold`. One
-/// MOVED every 20 s is the odd stale connection; anything above is a stream.
-pub const DEFAULT_RATE_THRESHOLD: f64 = 0.05;
-/// Time after a topology change during which a burst is expected: `redirects.graceWindow`.
-/// Clients that refresh their slot map on a timer (Lettuce's periodic refresh, a minute by
-/// default) or after some redirects need minutes, not seconds.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);
-/// How long a burst persists beyond the grace window before the alert fires: `redirects.for`.
-pub const DEFAULT_FOR: Duration = Duration::from_secs(600);
-/// The window the rate is taken over: the `rate5m` of the recording rule the alert reads.
-pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(300);
-
-/// The thresholds of the verdict, one set per cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Policy {
-    /// MOVED per second per node above which a burst counts.
-    pub rate_threshold: f64,
-    /// Time after a topology change during which a burst is expected.
-    #[serde(rename = "grace_window_s", serialize_with = "secs")]
-    pub grace: Duration,
-    /// How long a persisting burst lasts before `RedisClusterRedirectsPersisting` fires.
-    #[serde(rename = "for_s", serialize_with = "secs")]
-    pub r#for: Duration,
-    /// The window the rate is taken over.
-    #[serde(rename = "rate_window_s", serialize_with = "secs")]
-    pub rate_window: Duration,
-}
-
-/// The threshold is validated finite when configured, so equality is total.
-impl Eq for Policy {}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            rate_threshold: DEFAULT_RATE_THRESHOLD,
-            grace: DEFAULT_GRACE,
-            r#for: DEFAULT_FOR,
-            rate_window: DEFAULT_RATE_WINDOW,
-        }
-    }
-}
-
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
 
 /// What a MOVED burst is, worst last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::config::redirects::DEFAULT_RATE_THRESHOLD;
 use crate::info::NodeCounters;
 use crate::snapshot::redirects::Timeline;
 use crate::snapshot::testdata::snapshot_of;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::clients::report::ClientsReport;
 use crate::cluster_info::ClusterInfo;
-use crate::health::redirects::Policy;
+use crate::config::RedirectPolicy as Policy;
 use crate::info::NodeCounters;
 use crate::replication::Replication;
 use crate::snapshot::liveness::Liveness;

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_rustls::rustls::{self, pki_types::ServerName};
 
@@ -37,8 +37,10 @@ pub fn probe(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
 }
 
 /// GETs a URL as [`probe`] does and returns the status code and at most `max_body` bytes of
-/// the body (a longer body is cut, so a hostile server cannot make the caller buffer it).
+/// the body: a longer body is cut, and the whole exchange ends within `timeout`, so that a
+/// hostile or stuck server can make the caller neither buffer nor wait without bound.
 pub fn get(url: &str, timeout: Duration, max_body: u64) -> Result<(u16, Vec<u8>), ProbeError> {
+    let deadline = Instant::now() + timeout;
     let bad = |message| ProbeError::Url {
         url: url.to_owned(),
         message,
@@ -71,6 +73,9 @@ pub fn get(url: &str, timeout: Duration, max_body: u64) -> Result<(u16, Vec<u8>)
     let mut tcp = TcpStream::connect_timeout(&addr, timeout)?;
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
+    // Each read waits at most what is left of the deadline, through this second handle on the
+    // same socket (the TLS stream borrows the first).
+    let clock = tcp.try_clone()?;
     // HTTP/1.0, so that the body comes whole, never chunked.
     let request = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
     let mut response = Vec::new();
@@ -84,12 +89,22 @@ pub fn get(url: &str, timeout: Duration, max_body: u64) -> Result<(u16, Vec<u8>)
         let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
         stream.write_all(request.as_bytes())?;
         // A server closing without close_notify still sent the status line; keep what arrived.
-        let _ = stream.take(max_body + HEAD_MAX).read_to_end(&mut response);
+        read_until(
+            &mut stream,
+            &clock,
+            deadline,
+            max_body + HEAD_MAX,
+            &mut response,
+        );
     } else {
         tcp.write_all(request.as_bytes())?;
-        let _ = (&mut tcp)
-            .take(max_body + HEAD_MAX)
-            .read_to_end(&mut response);
+        read_until(
+            &mut tcp,
+            &clock,
+            deadline,
+            max_body + HEAD_MAX,
+            &mut response,
+        );
     }
     let head_end = response
         .windows(4)
@@ -103,12 +118,62 @@ pub fn get(url: &str, timeout: Duration, max_body: u64) -> Result<(u16, Vec<u8>)
     Ok((status, response.split_off(head_end)))
 }
 
+/// Reads into `out` until the end, `limit` bytes or `deadline`, whichever comes first; what
+/// arrived is kept either way.
+fn read_until(
+    r: &mut impl Read,
+    socket: &TcpStream,
+    deadline: Instant,
+    limit: u64,
+    out: &mut Vec<u8>,
+) {
+    let mut chunk = [0u8; 16 << 10];
+    while (out.len() as u64) < limit {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        let want = chunk.len().min((limit - out.len() as u64) as usize);
+        match r.read(&mut chunk[..want]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 /// Most bytes of response headers read besides the body.
 const HEAD_MAX: u64 = 16 << 10;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_trickling_an_endless_body_is_cut_off_at_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n[");
+            while s.write_all(b" ").is_ok() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let started = Instant::now();
+        let (status, body) = get(
+            &format!("http://127.0.0.1:{port}/events"),
+            Duration::from_millis(600),
+            1 << 20,
+        )
+        .unwrap();
+        let took = started.elapsed();
+        assert_eq!(status, 200);
+        assert!(body.starts_with(b"["), "{body:?}");
+        // Generous for a loaded machine; without the deadline it would never return.
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
 
     #[test]
     fn bad_urls_are_named() {

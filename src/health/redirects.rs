@@ -411,7 +411,9 @@ pub fn suspects_on(report: &ClientsReport, nodes: &[&str]) -> Vec<String> {
                 })
         })
         .collect();
-    out.dedup();
+    // A client on several connections of one node is named once, in report order.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|s| seen.insert(s.clone()));
     out
 }
 

@@ -271,3 +271,15 @@ fn a_window_shorter_than_a_point_gives_the_point_s_rate_not_more() {
         );
     }
 }
+
+#[test]
+fn suspects_are_those_of_the_bursting_nodes_and_none_from_a_withdrawn_report() {
+    let mut report = crate::clients::report::one_plain_client("c", "127.0.0.1:30001");
+    assert_eq!(
+        suspects_on(&report, &["127.0.0.1:30001"]),
+        ["plain-app (not cluster-aware) on 127.0.0.1:30001"]
+    );
+    assert!(suspects_on(&report, &["127.0.0.1:30002"]).is_empty());
+    report.withdraw("the topology changed".to_owned());
+    assert!(suspects_on(&report, &["127.0.0.1:30001"]).is_empty());
+}

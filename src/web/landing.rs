@@ -51,22 +51,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
                 )
             }))
             .collect();
-        let redirects = if s.polled_at_ms == 0 {
-            "<td>-</td>".to_owned()
-        } else {
-            let v = health::redirects::of_snapshot(&s, s.clients.as_deref());
-            format!(
-                "<td class=\"{}\" data-redirects=\"{}\"><b>{}</b><br>{}</td>",
-                if v.state == Redirects::Persisting {
-                    "bad"
-                } else {
-                    ""
-                },
-                v.state.as_str(),
-                v.state.as_str(),
-                esc(&v.summary)
-            )
-        };
+        let redirects = redirects_cell(&s);
         let up = s.nodes.iter().filter(|n| n.up).count();
         let (masters, unassigned, migrations) = s.topology.as_ref().map_or((0, 0, 0), |t| {
             (
@@ -102,4 +87,23 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Html<String> {
     }
     page.push_str("</table></body></html>\n");
     Html(page)
+}
+
+/// The cluster's redirect verdict, as a table cell.
+fn redirects_cell(s: &crate::snapshot::Published) -> String {
+    if s.polled_at_ms == 0 {
+        return "<td>-</td>".to_owned();
+    }
+    let v = health::redirects::of_snapshot(s, s.clients.as_deref());
+    format!(
+        "<td class=\"{}\" data-redirects=\"{}\"><b>{}</b><br>{}</td>",
+        if v.state == Redirects::Persisting {
+            "bad"
+        } else {
+            ""
+        },
+        v.state.as_str(),
+        v.state.as_str(),
+        esc(&v.summary)
+    )
 }

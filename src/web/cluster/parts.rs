@@ -38,32 +38,7 @@ fn tag(p: &impl serde::Serialize, field: &str) -> String {
 /// verdict of [`health::problems`], the one `check` and `/` give, and the judgement's notes.
 pub fn banner(ctx: &Ctx) -> String {
     let problems = health::problems(ctx.s);
-    let (class, role, head) = match problems.as_slice() {
-        [] => (
-            "ok",
-            "status",
-            "Healthy: every slot has an owner, every node answered and says cluster_state:ok, \
-             no master is failing and each has a replica ready, the views agree and no \
-             migration is open."
-                .to_owned(),
-        ),
-        [Problem::NotPolledYet] => ("wait", "status", "Waiting for the first poll.".to_owned()),
-        all if all
-            .iter()
-            .all(|p| matches!(p, Problem::MigrationsOpen { .. })) =>
-        {
-            ("warn", "status", "In progress:".to_owned())
-        }
-        all => (
-            "bad",
-            "alert",
-            format!(
-                "{} problem{}:",
-                all.len(),
-                if all.len() == 1 { "" } else { "s" }
-            ),
-        ),
-    };
+    let (class, role, head) = health_head(&problems);
     let verdict =
         (ctx.s.polled_at_ms > 0).then(|| redirects::of_snapshot(ctx.s, ctx.s.clients.as_deref()));
     let state = verdict.as_ref().map_or(State::Quiet, |v| v.state);
@@ -84,17 +59,7 @@ pub fn banner(ctx: &Ctx) -> String {
         state.as_str()
     );
     if let Some(v) = &verdict {
-        let _ = write!(
-            out,
-            "<p class=\"verdict\" data-redirects=\"{}\"><b>{}{}</b></p>",
-            v.state.as_str(),
-            match v.state {
-                State::Quiet => "✔ ",
-                State::Expected => "↻ ",
-                State::Persisting => "⚠ ",
-            },
-            esc(&v.summary)
-        );
+        verdict_line(v, &mut out);
     }
     let _ = write!(out, "<b>{}{head}</b>", icon(health_class));
     let listed: Vec<&Problem> = problems
@@ -128,6 +93,51 @@ pub fn banner(ctx: &Ctx) -> String {
     }
     out.push_str("</div>");
     out
+}
+
+/// The health judgement's class, ARIA role and head line.
+fn health_head(problems: &[Problem]) -> (&'static str, &'static str, String) {
+    match problems {
+        [] => (
+            "ok",
+            "status",
+            "Healthy: every slot has an owner, every node answered and says cluster_state:ok, \
+         no master is failing and each has a replica ready, the views agree and no \
+         migration is open."
+                .to_owned(),
+        ),
+        [Problem::NotPolledYet] => ("wait", "status", "Waiting for the first poll.".to_owned()),
+        all if all
+            .iter()
+            .all(|p| matches!(p, Problem::MigrationsOpen { .. })) =>
+        {
+            ("warn", "status", "In progress:".to_owned())
+        }
+        all => (
+            "bad",
+            "alert",
+            format!(
+                "{} problem{}:",
+                all.len(),
+                if all.len() == 1 { "" } else { "s" }
+            ),
+        ),
+    }
+}
+
+/// The redirect verdict's line, which leads the banner.
+fn verdict_line(v: &redirects::Verdict, out: &mut String) {
+    let _ = write!(
+        out,
+        "<p class=\"verdict\" data-redirects=\"{}\"><b>{}{}</b></p>",
+        v.state.as_str(),
+        match v.state {
+            State::Quiet => "✔ ",
+            State::Expected => "↻ ",
+            State::Persisting => "⚠ ",
+        },
+        esc(&v.summary)
+    );
 }
 
 /// The latest events, newest first.

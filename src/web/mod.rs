@@ -15,34 +15,33 @@
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod encoded;
 pub mod healthz;
 pub mod landing;
 pub mod routes;
 pub mod server;
 pub mod topology;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::body::Bytes;
-
-use crate::metrics;
 use crate::poll::Feed;
 use crate::snapshot::Published;
 
-/// Shared state of the HTTP side: one feed per cluster and the encoded-metrics cache.
+/// Shared state of the HTTP side: one feed per cluster and the encoded `/metrics` body.
 pub struct AppState {
     clusters: Vec<Feed>,
-    /// The last `/metrics` body and what it was rendered from: snapshots change once per poll
+    /// `/metrics`, encoded once per poll by its own task: snapshots change once per poll
     /// while scrapes may come far more often.
-    cache: Mutex<Option<(Vec<Published>, Bytes)>>,
+    metrics: encoded::Cache,
 }
 
 impl AppState {
-    /// Builds the state from the pollers' feeds.
+    /// Builds the state from the pollers' feeds, and starts encoding `/metrics` on the
+    /// current runtime.
     pub fn new(clusters: Vec<Feed>) -> Arc<AppState> {
         Arc::new(AppState {
+            metrics: encoded::Cache::start(&clusters),
             clusters,
-            cache: Mutex::new(None),
         })
     }
 
@@ -51,20 +50,10 @@ impl AppState {
         self.clusters.iter().map(Feed::latest).collect()
     }
 
-    /// The `/metrics` body for the current snapshots, encoded at most once per poll and shared
-    /// (not copied) by concurrent scrapes.
-    pub fn metrics_body(&self) -> Bytes {
-        let snaps = self.snapshots();
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((from, body)) = cache.as_ref()
-            && from.len() == snaps.len()
-            && from.iter().zip(&snaps).all(|(a, b)| a.same_as(b))
-        {
-            return body.clone();
-        }
-        let body = Bytes::from(metrics::encode(&snaps));
-        *cache = Some((snaps, body.clone()));
-        body
+    /// The `/metrics` body for the current snapshots, shared (not copied) by concurrent
+    /// scrapes.
+    pub async fn metrics_body(&self) -> Arc<encoded::Encoded> {
+        self.metrics.body(&self.snapshots()).await
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
@@ -34,9 +34,45 @@ pub fn router(state: Arc<AppState>, guard: Option<Arc<Guard>>) -> Router {
     }
 }
 
-async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
-    let body = state.metrics_body();
-    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
+async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let body = state.metrics_body().await;
+    let vary = (header::VARY, "Accept-Encoding");
+    if accepts_gzip(&headers) {
+        (
+            [
+                (header::CONTENT_TYPE, metrics::CONTENT_TYPE),
+                (header::CONTENT_ENCODING, "gzip"),
+                vary,
+            ],
+            body.gzip.clone(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, metrics::CONTENT_TYPE), vary],
+            body.plain.clone(),
+        )
+            .into_response()
+    }
+}
+
+/// True if `Accept-Encoding` lists gzip (or `*`) without `q=0`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 #[derive(Deserialize)]
@@ -159,5 +195,31 @@ async fn topology_handler(
     match selected(&snaps, q.cluster.as_deref()) {
         Ok(chosen) => axum::Json(topology::document(&chosen)).into_response(),
         Err(r) => *r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepting(values: &[&str]) -> bool {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::ACCEPT_ENCODING, v.parse().unwrap());
+        }
+        accepts_gzip(&h)
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_scrapers_that_accept_it() {
+        assert!(accepting(&["gzip"]));
+        // Prometheus' own header.
+        assert!(accepting(&["gzip, deflate"]));
+        assert!(accepting(&["identity", "GZIP;q=0.5"]));
+        assert!(accepting(&["*"]));
+        assert!(!accepting(&[]));
+        assert!(!accepting(&["identity"]));
+        assert!(!accepting(&["deflate, gzip;q=0"]));
+        assert!(!accepting(&["gzipped"]));
     }
 }

@@ -266,10 +266,7 @@ def compare(args):
         done += 1
 
     rss = {"slotwatch": status_kib(sw.pid, "VmHWM"), "peer": status_kib(peer.pid, "VmHWM")}
-    wrk = subprocess.run(["wrk", "-t2", "-c50", "-d10s", "--latency", sw_url + "/metrics"],
-                         capture_output=True, text=True).stdout
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", wrk, re.M))
-    rps = re.search(r"Requests/sec:\s+(\S+)", wrk)
+    lat, rps = scrapers(sw_url + "/metrics")
 
     def m(who, k):
         return median(rows[who][k])
@@ -295,6 +292,17 @@ def compare(args):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def scrapers(url, *headers):
+    """/metrics under 50 concurrent scrapers (wrk -t2 -c50 -d10s): ({"50": p50, "99": p99}, req/s)."""
+    cmd = ["wrk", "-t2", "-c50", "-d10s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True).stdout
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    rps = re.search(r"Requests/sec:\s+(\S+)", out)
+    return lat, rps
+
+
 # ---------------------------------------------------------------- scale
 
 class Simulator:
@@ -317,8 +325,9 @@ def scale(args):
     print(f"\n### slotwatch on the cluster simulator, --poll-interval 5s, {args.window:.0f} s window "
           f"with one reshard and one failover, full views per poll: {args.full_views or 'default'}\n")
     print("| nodes | poll wall time | CPU per poll | CPU, % of one core | peak RSS | bytes read per poll | "
-          "`/metrics` size | `/metrics` GET p50 | change detected after |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "`/metrics` size | `/metrics` GET p50 | change detected after | "
+          "`/metrics` p99, 50 scrapers (plain / gzip) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in args.nodes:
         sim = Simulator(n, tmp)
         extra = ["--poll-interval", "5s"]
@@ -345,11 +354,14 @@ def scale(args):
         def d(name):
             return metric(m1, name) - metric(m0, name)
 
+        plain, _ = scrapers(url + "/metrics")
+        gz, _ = scrapers(url + "/metrics", "Accept-Encoding: gzip")
         k = d("slotwatch_polls_total")
         print(f"| {n} | {1000 * d('slotwatch_poll_duration_seconds_sum') / d('slotwatch_poll_duration_seconds_count'):.1f} ms "
               f"| {1000 * (c1 - c0) / k:.1f} ms | {100 * (c1 - c0) / (t1 - t0):.2f}% "
               f"| {status_kib(sw.pid, 'VmHWM') / 1024:.1f} MiB | {d('slotwatch_redis_read_bytes_total') / k / 1e6:.2f} MB "
-              f"| {len(m1) / 1024:.0f} KiB | {1000 * gets[10]:.2f} ms | {', '.join(lat)} |", flush=True)
+              f"| {len(m1) / 1024:.0f} KiB | {1000 * gets[10]:.2f} ms | {', '.join(lat)} "
+              f"| {plain.get('99', '?')} / {gz.get('99', '?')} |", flush=True)
         sw.kill()
         sim.p.kill()
     cleanup()

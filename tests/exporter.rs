@@ -715,6 +715,20 @@ fn endpoints_answer_and_validate_queries() {
             .contains("content-type: application/openmetrics-text; version=1.0.0"),
         "{head}"
     );
+    // A scraper that accepts gzip (Prometheus does) gets the same text gzipped.
+    let (head, zipped) = gzip_get(exporter.port, "/metrics");
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("content-encoding: gzip") && head.contains("vary: accept-encoding"),
+        "{head}"
+    );
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut text)
+        .expect("a gzip body");
+    assert!(
+        text.contains("\nslotwatch_up{cluster=\"default\"} 1.0\n") && text.ends_with("# EOF\n"),
+        "{text}"
+    );
     let topo: Value = exporter.topology();
     let c = &topo["clusters"][0];
     assert_eq!(c["cluster"], "default");
@@ -768,6 +782,27 @@ fn endpoints_answer_and_validate_queries() {
         exporter.process.child.try_wait().ok().flatten()
     });
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// A GET that accepts gzip: (headers, raw body).
+fn gzip_get(port: u16, path: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip, deflate\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
+    let body = raw.split_off(end);
+    (String::from_utf8_lossy(&raw).into_owned(), body)
 }
 
 server_matrix!(

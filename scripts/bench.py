@@ -354,12 +354,14 @@ def scale(args):
         def d(name):
             return metric(m1, name) - metric(m0, name)
 
+        # Peak RSS before the scrapers: 50 concurrent 1-2 MiB responses are socket buffers.
+        rss = status_kib(sw.pid, "VmHWM")
         plain, _ = scrapers(url + "/metrics")
         gz, _ = scrapers(url + "/metrics", "Accept-Encoding: gzip")
         k = d("slotwatch_polls_total")
         print(f"| {n} | {1000 * d('slotwatch_poll_duration_seconds_sum') / d('slotwatch_poll_duration_seconds_count'):.1f} ms "
               f"| {1000 * (c1 - c0) / k:.1f} ms | {100 * (c1 - c0) / (t1 - t0):.2f}% "
-              f"| {status_kib(sw.pid, 'VmHWM') / 1024:.1f} MiB | {d('slotwatch_redis_read_bytes_total') / k / 1e6:.2f} MB "
+              f"| {rss / 1024:.1f} MiB | {d('slotwatch_redis_read_bytes_total') / k / 1e6:.2f} MB "
               f"| {len(m1) / 1024:.0f} KiB | {1000 * gets[10]:.2f} ms | {', '.join(lat)} "
               f"| {plain.get('99', '?')} / {gz.get('99', '?')} |", flush=True)
         sw.kill()

@@ -445,17 +445,7 @@ fn the_banner_follows_the_redirect_verdict_in_a_real_browser() {
     let nodes = roles(&cluster.nodes[0]);
     let masters: Vec<&(String, String, bool, String)> = nodes.iter().filter(|n| n.2).collect();
     let (a, b_master) = (masters[0].clone(), masters[1].clone());
-    let out = Command::new("redis-cli")
-        .args(["--cluster", "reshard", &a.1])
-        .args(["--cluster-from", &a.0, "--cluster-to", &b_master.0])
-        .args(["--cluster-slots", "50", "--cluster-yes"])
-        .output()
-        .expect("redis-cli --cluster reshard");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    support::clients::reshard_ids(&a.1, &a.0, &b_master.0, 50);
     cluster.wait_converged();
     // A plain client on A asking for a key of B's, 50 times a second, until told to stop.
     let slot_b = first_slot(&owners(&cluster.nodes[0]), &b_master.1);

@@ -42,6 +42,17 @@ pub enum Command {
     /// masters with their replicas, and open migrations. --key shows where a key lives and
     /// what a plain client on each seed would get; --moved explains a pasted MOVED/ASK error.
     Check(Box<CheckArgs>),
+    /// Propose slot moves that even out the load over the masters, with the commands to run
+    /// them; never runs them.
+    ///
+    /// Reads every master's per-slot stats once (CLUSTER SLOT-STATS on Valkey 8.0+ and Redis
+    /// 8.2+; --by keys falls back to CLUSTER COUNTKEYSINSLOT elsewhere) and plans the fewest
+    /// moves of contiguous slot ranges it can find that bring every master within --target of
+    /// the mean, never moving a slot in an open migration. Each move comes with the commands that
+    /// carry it out: CLUSTER MIGRATESLOTS (Valkey 9), CLUSTER MIGRATION IMPORT (Redis 8.4), or
+    /// the per-slot SETSLOT/MIGRATE sequence redis-cli uses. slotwatch only prints them: review
+    /// and run them yourself. Exit 0 with or without moves, 2 on error.
+    Plan(Box<PlanArgs>),
     /// Print the hash slot of each KEY, one per line, exactly as CLUSTER KEYSLOT does.
     Keyslot {
         /// Keys to hash. Bytes are taken as given, so non-UTF-8 keys work too.
@@ -232,6 +243,33 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// What to even out: keys, CPU time or network bytes per slot (CPU and network need
+    /// cluster-slot-stats-enabled yes), or slot counts.
+    #[arg(long, value_enum, default_value_t = slotwatch::plan::By::Keys)]
+    pub by: slotwatch::plan::By,
+    /// How far from the mean a master may stay, in percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = slotwatch::plan::DEFAULT_TARGET * 100.0,
+          value_parser = percent)]
+    pub target: f64,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a percentage above 0 and below 100.
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 100.0 => Ok(p),
+        _ => Err(format!(
+            "expected a percentage above 0 and below 100, found {text:?}"
+        )),
+    }
+}
+
 /// The parsed command line, with which flags were given rather than defaulted.
 pub struct Parsed {
     /// The command and its arguments.
@@ -372,10 +410,20 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
     Ok(config)
 }
 
+/// `plan`'s cluster: its name and how to reach it, as `check` reads them.
+pub fn plan_cluster(args: &PlanArgs, parsed: &Parsed) -> Result<(String, Reach), String> {
+    let (name, reach, _) = cluster_of(&args.cluster, parsed)?;
+    Ok((name, reach))
+}
+
 /// `check`'s cluster: its name, how to reach it and its redirect thresholds, from the flags or
 /// one cluster of the file.
 pub fn check_cluster(args: &CheckArgs, parsed: &Parsed) -> Result<(String, Reach, Policy), String> {
-    let c = &args.cluster;
+    cluster_of(&args.cluster, parsed)
+}
+
+/// One cluster from the flags or the file, with explicit flags overriding the file's.
+fn cluster_of(c: &ClusterArgs, parsed: &Parsed) -> Result<(String, Reach, Policy), String> {
     let Some(path) = &c.config else {
         if c.seeds.is_empty() {
             return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());

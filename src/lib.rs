@@ -17,7 +17,9 @@
 //! - [`poll::plan`], [`poll::state`] and [`poll::history`]: the poll state machine;
 //! - [`clients`] (but for its `read` and `watch`): which clients cause the redirects;
 //! - [`overview`]: one serialisable view of a cluster, for `/topology` and `check --json`;
-//! - [`check::report`]: the `check` report; [`metrics`]: snapshots to OpenMetrics.
+//! - [`check::report`]: the `check` report; [`metrics`]: snapshots to OpenMetrics;
+//! - [`slot_stats`]: per-slot load from `CLUSTER SLOT-STATS`; [`plan`] (but for its `run`):
+//!   the slot moves that even the load out.
 //!
 //! Data flows one way: `poll` and `clients` fill the plain data of `snapshot`, and the edges
 //! read it; `snapshot` never imports `poll`, and `clients` never imports `poll` or `snapshot`
@@ -40,12 +42,14 @@ pub mod healthcheck;
 pub mod info;
 pub mod metrics;
 pub mod overview;
+pub mod plan;
 pub mod poll;
 pub mod redis;
 pub mod replication;
 pub mod serve;
 pub mod server_info;
 pub mod slot;
+pub mod slot_stats;
 pub mod snapshot;
 pub mod tls;
 pub mod topology;

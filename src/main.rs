@@ -1,4 +1,4 @@
-//! The `slotwatch` command line: `serve`, `check`, `keyslot`, `diff` and `healthcheck`. The
+//! The `slotwatch` command line: `serve`, `check`, `plan`, `keyslot`, `diff` and `healthcheck`. The
 //! library's typed errors become sentences here, and only here.
 
 mod cli;
@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use cli::{CheckArgs, Command, Parsed, ServeArgs};
+use cli::{CheckArgs, Command, Parsed, PlanArgs, ServeArgs};
 use slotwatch::config::LogFormat;
 use slotwatch::topology::event::stamp;
 use slotwatch::topology::{Topology, diff, merge, parse};
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let result = match &parsed.command {
         Command::Serve(args) => serve(args, &parsed),
         Command::Check(args) => check(args, &parsed),
+        Command::Plan(args) => plan(args, &parsed),
         Command::Keyslot { keys } => keyslot(keys),
         Command::Healthcheck { url } => Ok(healthcheck(url)),
         Command::Diff {
@@ -112,6 +113,24 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
     } else {
         ExitCode::from(1)
     })
+}
+
+fn plan(args: &PlanArgs, parsed: &Parsed) -> Result<ExitCode, String> {
+    let (name, reach) = cli::plan_cluster(args, parsed)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let report = runtime
+        .block_on(slotwatch::plan::run::run(
+            &name,
+            &reach,
+            args.by,
+            args.target / 100.0,
+        ))
+        .map_err(|e| e.to_string())?;
+    print(args.json, &report, || report.to_text()).map_err(|e| format!("writing output: {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints a report to stdout, as JSON or as its text.

@@ -69,6 +69,8 @@ fn snapshot_of(t: slotwatch::topology::Topology) -> Snapshot {
             zone: None,
             errors: Default::default(),
             last_error: None,
+            load: None,
+            slot_stats: None,
         })
         .collect();
     Snapshot {

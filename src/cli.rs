@@ -173,6 +173,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION",
           default_value_t = HumanDuration(config::DEFAULT_CLIENTS_INTERVAL))]
     clients_interval: HumanDuration,
+    /// Time between readings of every master's per-slot stats (CLUSTER SLOT-STATS, Valkey 8.0+
+    /// and Redis 8.2+), which give the per-master load and busiest slots; 0 turns them off.
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(config::DEFAULT_SLOT_STATS_INTERVAL))]
+    slot_stats_interval: HumanDuration,
+    /// Busiest slots per master and measure (keys, CPU, network) exported with a slot label.
+    #[arg(long, value_name = "K", default_value_t = config::DEFAULT_SLOT_STATS_TOP)]
+    slot_stats_top: usize,
     /// Address to serve HTTP on.
     #[arg(long, value_name = "ADDR", env = "SLOTWATCH_LISTEN",
           default_value = config::DEFAULT_LISTEN)]
@@ -304,6 +312,7 @@ impl ClusterArgs {
         poll_interval: Option<HumanDuration>,
         views: Option<usize>,
         clients_interval: Option<HumanDuration>,
+        slot_stats: Option<(HumanDuration, usize)>,
     ) -> Result<ClusterSettings, String> {
         let seeds = self
             .seeds
@@ -321,6 +330,8 @@ impl ClusterArgs {
             timeout: Some(self.timeout),
             full_views_per_poll: views,
             clients_interval,
+            slot_stats_interval: slot_stats.map(|(interval, _)| interval),
+            slot_stats_top: slot_stats.map(|(_, top)| top),
             max_reply_bytes: Some(self.max_reply_bytes),
             max_poll_bytes: Some(self.max_poll_bytes),
             redirect_rate_threshold: self.redirect_rate_threshold,
@@ -354,6 +365,8 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
                 ("timeout", "--timeout"),
                 ("full_views_per_poll", "--full-views-per-poll"),
                 ("clients_interval", "--clients-interval"),
+                ("slot_stats_interval", "--slot-stats-interval"),
+                ("slot_stats_top", "--slot-stats-top"),
                 ("max_reply_bytes", "--max-reply-bytes"),
                 ("max_poll_bytes", "--max-poll-bytes"),
                 ("redirect_rate_threshold", "--redirect-rate-threshold"),
@@ -378,6 +391,7 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
                 Some(args.poll_interval),
                 Some(args.full_views_per_poll),
                 Some(args.clients_interval),
+                Some((args.slot_stats_interval, args.slot_stats_top)),
             )?;
             Config {
                 listen: args.listen,
@@ -428,7 +442,7 @@ fn cluster_of(c: &ClusterArgs, parsed: &Parsed) -> Result<(String, Reach, Policy
         if c.seeds.is_empty() {
             return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());
         }
-        let settings = c.settings(None, None, None)?;
+        let settings = c.settings(None, None, None, None)?;
         let reach = settings.reach(&Origin::Flags).map_err(|e| e.to_string())?;
         let policy = settings
             .redirect_policy(&Origin::Flags)

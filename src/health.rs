@@ -426,6 +426,7 @@ fn all_in(ranges: &[SlotRange], set: &SlotSet) -> bool {
         .all(|slot| set.contains(slot))
 }
 
+pub mod load;
 pub mod redirects;
 pub mod risks;
 mod text;

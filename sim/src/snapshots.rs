@@ -77,6 +77,8 @@ pub fn busy(nodes: usize, reshards: usize) -> Snapshot {
             zone: None,
             errors: Default::default(),
             last_error: None,
+            load: None,
+            slot_stats: None,
         })
         .collect();
     Snapshot {

@@ -48,13 +48,13 @@ pub async fn clients(
     name: &str,
     reach: &Reach,
 ) -> Result<crate::clients::report::ClientsReport, CheckError> {
-    let snapshot = crate::poll::poll_once(name, reach).await?;
+    let snapshot = crate::poll::poll_once(name, reach, false).await?;
     let Some(topology) = snapshot.topology.clone() else {
         return Err(CheckError::Unreachable(unreachable_causes(&snapshot)));
     };
     let mut report = analyse_clients(name, reach, &topology).await?;
     // A second look at the topology says whether it held while the samples were taken.
-    let after = crate::poll::poll_once(name, reach).await?;
+    let after = crate::poll::poll_once(name, reach, false).await?;
     let changes = after.topology.as_ref().map_or(Vec::new(), |now| {
         crate::topology::diff::diff(&topology, now)
     });
@@ -99,7 +99,7 @@ async fn redirect_verdict(
     opts: &VerdictOptions,
 ) -> Result<crate::health::redirects::Verdict, CheckError> {
     tokio::time::sleep(opts.interval).await;
-    let second = crate::poll::poll_once(name, reach).await?;
+    let second = crate::poll::poll_once(name, reach, false).await?;
     let exporter = match &opts.exporter {
         Some(url) => {
             // Twice the grace window: enough to tell "within" from "long before".
@@ -153,7 +153,7 @@ pub async fn run(
     redirect: Option<&Redirect>,
     opts: &VerdictOptions,
 ) -> Result<Report, CheckError> {
-    let snapshot = crate::poll::poll_once(name, reach).await?;
+    let snapshot = crate::poll::poll_once(name, reach, true).await?;
     let Some(topology) = snapshot.topology.clone() else {
         return Err(CheckError::Unreachable(unreachable_causes(&snapshot)));
     };

@@ -292,6 +292,27 @@ mod tests {
             let text = if replica { replica_text } else { master_text };
             n.replication = crate::replication::Replication::parse(text);
             n.zone = Some("az1".into());
+            // Two readings of each node's per-slot stats, 10 s apart (a replica's would
+            // repeat its master's slots): slot 7 holds 40 of its 100 keys; CPU grew by
+            // 0.5 s and the network by 1000 bytes each way.
+            let load = |at: u64, cpu: u64, net: u64| {
+                let stats = [
+                    crate::slot_stats::SlotStat {
+                        slot: 7,
+                        values: [Some(40), Some(cpu), Some(net), Some(net)],
+                    },
+                    crate::slot_stats::SlotStat {
+                        slot: 9,
+                        values: [Some(60), Some(0), Some(0), Some(0)],
+                    },
+                ];
+                crate::slot_stats::NodeLoad::of(&stats, 5, at)
+            };
+            n.load = Some(crate::snapshot::Loads {
+                latest: load(11_000, 2_500_000, 3_000),
+                before: Some(load(1_000, 2_000_000, 2_000)),
+            });
+            n.slot_stats = Some(true);
         }
         s.liveness = Some(crate::snapshot::liveness::Liveness {
             restarts: 1,
@@ -338,6 +359,19 @@ mod tests {
             text.lines().filter(|l| l.contains("suspect")).collect::<Vec<_>>().join("\n")
         );
         assert!(text.contains("# HELP redis_cluster_node_up 1 if the node answered"));
+        for line in [
+            "redis_cluster_slot_stats_keys{cluster=\"c1\",node=\"127.0.0.1:30001\"} 100.0",
+            "redis_cluster_slot_stats_cpu_seconds_total{cluster=\"c1\",node=\"127.0.0.1:30001\"} 2.5",
+            "redis_cluster_top_slot_keys{cluster=\"c1\",node=\"127.0.0.1:30001\",slot=\"9\"} 60.0",
+            "redis_cluster_top_slot_network_bytes_total{cluster=\"c1\",node=\"127.0.0.1:30001\",slot=\"7\",direction=\"out\"} 3000",
+            "redis_cluster_load_spread{cluster=\"c1\",measure=\"cpu\"} 1.0",
+        ] {
+            assert!(text.contains(line), "no {line}:\n{text}");
+        }
+        assert!(
+            !text.contains("redis_cluster_slot_stats_keys{cluster=\"c1\",node=\"127.0.0.1:30004\""),
+            "replicas' readings are not exported"
+        );
         assert!(
             text.contains("As of slotwatch's last poll"),
             "polled families say so"

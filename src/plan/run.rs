@@ -71,7 +71,7 @@ pub enum PlanError {
 
 /// Reads the cluster and plans moves by `by` to within `target` of the mean.
 pub async fn run(name: &str, reach: &Reach, by: By, target: f64) -> Result<PlanReport, PlanError> {
-    let snapshot = crate::poll::poll_once(name, reach).await?;
+    let snapshot = crate::poll::poll_once(name, reach, false).await?;
     let Some(topology) = snapshot.topology.clone() else {
         let causes: Vec<String> = snapshot
             .nodes

@@ -47,7 +47,7 @@ impl Answers {
             let error = match result {
                 Ok(sample) => {
                     let id = view_ids.get(&endpoint).copied();
-                    answers.sample(&endpoint, state, sample, id);
+                    answers.sample(&endpoint, state, sample, id, now_ms);
                     String::new()
                 }
                 Err(e) => {
@@ -71,6 +71,7 @@ impl Answers {
         state: &mut NodeState,
         sample: Sample,
         named: Option<NodeId>,
+        now_ms: u64,
     ) {
         let own = sample.view.as_ref().and_then(|v| v.myself()).map(|m| m.id);
         let id = own.or(named).or(state.id);
@@ -86,6 +87,7 @@ impl Answers {
         state.cluster_info = sample.cluster_info;
         state.replication = sample.replication;
         state.zone = sample.zone;
+        state.keep_slot_stats(sample.slot_stats, now_ms);
         match (sample.jobs, id) {
             (Jobs::Read(list), Some(id)) => self.jobs.push((id, list)),
             (Jobs::Denied(error), _) if !state.jobs_denied_reported => {

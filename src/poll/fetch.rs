@@ -9,11 +9,14 @@ use tokio::task::JoinSet;
 
 use super::plan::Plan;
 use super::plan::Visit;
-use super::replies::{JobSupport, bytes, count_keys, read_cluster_info, read_jobs, required};
-use super::sample::{Fetched, Jobs, Sample};
+use super::replies::{
+    JobSupport, bytes, count_keys, read_cluster_info, read_jobs, read_slot_stats, required,
+};
+use super::sample::{Fetched, Jobs, Sample, SlotStatsRead};
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::{Connector, FetchError, NodeConnection, ProtocolError};
 use crate::replication::Replication;
+use crate::slot_stats;
 use crate::topology::atomic::Dialect;
 use crate::topology::parse::parse_view_bytes;
 
@@ -203,6 +206,8 @@ struct Asked {
     /// Then, for each of these databases, `SELECT` it and count the slots again; `SELECT 0`
     /// after the last.
     databases: Vec<u16>,
+    /// `CLUSTER SLOT-STATS SLOTSRANGE 0 16383`, keeping this many busiest slots per measure.
+    slot_stats: Option<usize>,
 }
 
 impl Asked {
@@ -225,6 +230,9 @@ impl Asked {
             } else {
                 Vec::new()
             },
+            slot_stats: visit
+                .slot_stats
+                .filter(|_| conn.conn.server.as_ref().is_some_and(slot_stats::supported)),
         }
     }
 
@@ -243,6 +251,7 @@ impl Asked {
             + usize::from(self.jobs.is_some())
             + self.count_slots.len()
             + self.other_database_replies()
+            + usize::from(self.slot_stats.is_some())
     }
 
     /// Replies of the other databases' counts: per database a SELECT and its counts, then
@@ -291,6 +300,13 @@ impl Asked {
         if !self.databases.is_empty() {
             pipe.cmd("SELECT").arg(0);
         }
+        if self.slot_stats.is_some() {
+            pipe.cmd("CLUSTER")
+                .arg("SLOT-STATS")
+                .arg("SLOTSRANGE")
+                .arg(0)
+                .arg(crate::slot::SLOT_COUNT - 1);
+        }
         pipe
     }
 }
@@ -299,7 +315,7 @@ impl Asked {
 /// one call (one call per section on Redis 6.2, which takes one section per call;
 /// `commandstats` only when due), `CLUSTER INFO`, and where asked the job log (`CLUSTER
 /// GETSLOTMIGRATIONS` or `CLUSTER MIGRATION STATUS ALL`) and `CLUSTER COUNTKEYSINSLOT` for
-/// migrating slots.
+/// migrating slots, and at its slower cadence on masters `CLUSTER SLOT-STATS`.
 async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     let asked = Asked::of(conn, visit);
     let replies: Vec<Value> = asked
@@ -351,6 +367,11 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         _ => Jobs::NotAsked,
     };
     let keys = count_keys(&asked.count_slots, asked.databases.len(), &mut next);
+    let slot_stats = match (asked.slot_stats, visit.slot_stats) {
+        (Some(top), _) => read_slot_stats(next(), top)?,
+        (None, Some(_)) => SlotStatsRead::Unsupported,
+        (None, None) => SlotStatsRead::NotAsked,
+    };
     if asked.keyspace {
         // A hostile or odd node listing thousands of databases must not grow the next round
         // trip without bound; real servers have 16 by default.
@@ -375,6 +396,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         zone: conn.conn.zone.clone(),
         jobs,
         keys,
+        slot_stats,
     })
 }
 

@@ -52,7 +52,7 @@ use crate::topology::event::EventKind;
 use fetch::Fetcher;
 use plan::Sampling;
 use sample::Fetched;
-use state::{ClusterState, Note, Outcome, PollEnd};
+use state::{ClusterState, Note, Outcome, PollEnd, SlotStatsCadence};
 
 /// What the HTTP side reads of one cluster: the poller's snapshots and the client analysis's
 /// reports, each on its own channel.
@@ -232,14 +232,32 @@ fn fresh_state(
     events_capacity: usize,
     liveness: Liveness,
 ) -> ClusterState {
-    ClusterState::new(
+    let state = ClusterState::new(
         &cluster.name,
         &cluster.reach.seeds,
         Sampling::Rotate(cluster.schedule.full_views_per_poll),
         events_capacity,
     )
     .with_redirect_policy(cluster.redirects)
-    .with_liveness(liveness)
+    .with_liveness(liveness);
+    match slot_stats_cadence(&cluster.schedule) {
+        Some(cadence) => state.with_slot_stats(cadence),
+        None => state,
+    }
+}
+
+/// Every how many polls a schedule reads the per-slot stats (its interval over the poll
+/// interval, rounded up); `None` when they are off.
+fn slot_stats_cadence(schedule: &crate::config::Schedule) -> Option<SlotStatsCadence> {
+    if schedule.slot_stats_interval.is_zero() {
+        return None;
+    }
+    let poll = schedule.poll_interval.as_millis().max(1);
+    let every = schedule.slot_stats_interval.as_millis().div_ceil(poll);
+    Some(SlotStatsCadence {
+        every: u32::try_from(every).unwrap_or(u32::MAX).max(1),
+        top: schedule.slot_stats_top,
+    })
 }
 
 /// What a panic said, when it said it with a string (as `panic!` and `expect` do).
@@ -296,9 +314,20 @@ fn observed_of(s: &Snapshot, change: &ChangeWindow) -> Observed {
 }
 
 /// One poll that reads every node's full view, with the same code as `serve`: what
-/// `slotwatch check` runs. It has no schedule and keeps no history.
-pub async fn poll_once(name: &str, reach: &Reach) -> Result<Arc<Snapshot>, TlsError> {
+/// `slotwatch check` runs. It has no schedule and keeps no history. With `slot_stats`, it also
+/// reads every master's per-slot stats.
+pub async fn poll_once(
+    name: &str,
+    reach: &Reach,
+    slot_stats: bool,
+) -> Result<Arc<Snapshot>, TlsError> {
     let mut state = ClusterState::new(name, &reach.seeds, Sampling::All, 1);
+    if slot_stats {
+        state = state.with_slot_stats(SlotStatsCadence {
+            every: 1,
+            top: crate::config::DEFAULT_SLOT_STATS_TOP,
+        });
+    }
     let mut fetcher = Fetcher::new(Connector::new(reach)?);
     Ok(poll(&mut state, &mut fetcher).await.snapshot)
 }

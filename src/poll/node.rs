@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::lasting::{Lasted, Lasting};
 use super::plan::Visit;
-use super::sample::{Fetched, Sample};
+use super::sample::{Fetched, Sample, SlotStatsRead};
 use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
@@ -38,6 +38,12 @@ pub(super) struct NodeState {
     pub(super) hot: u32,
     /// The node's `total_error_replies` when its `INFO commandstats` was last read.
     pub(super) command_stats_at: Option<u64>,
+    /// Its slots' load at the last two readings of its per-slot stats.
+    pub(super) load: Option<crate::snapshot::Loads>,
+    /// Whether its server has `CLUSTER SLOT-STATS`, once asked.
+    pub(super) slot_stats: Option<bool>,
+    /// Polls it answered since its per-slot stats were last asked for; `None` if never.
+    pub(super) stats_age: Option<u32>,
 }
 
 /// Whether a node answers, for the reconnect policy and the log.
@@ -96,6 +102,7 @@ impl NodeState {
             jobs: false,
             count_slots: Vec::new(),
             command_stats: self.command_stats_due(),
+            slot_stats: None,
         }
     }
 
@@ -106,6 +113,32 @@ impl NodeState {
     fn command_stats_due(&self) -> bool {
         let now = self.counters.as_ref().and_then(|c| c.error_replies);
         now.is_none() || now != self.command_stats_at
+    }
+
+    /// Whether the node's per-slot stats are due, read every `every` polls it answers.
+    pub(super) fn slot_stats_due(&self, every: u32) -> bool {
+        self.stats_age.is_none_or(|age| age + 1 >= every)
+    }
+
+    /// Keeps what a visit said of the node's per-slot stats, the load stamped `now_ms`.
+    pub(super) fn keep_slot_stats(&mut self, read: SlotStatsRead, now_ms: u64) {
+        match read {
+            SlotStatsRead::NotAsked => {
+                self.stats_age = self.stats_age.map(|age| age.saturating_add(1));
+                return;
+            }
+            SlotStatsRead::Unsupported => {
+                self.slot_stats = Some(false);
+                self.load = None;
+            }
+            SlotStatsRead::Read(mut latest) => {
+                latest.read_at_ms = now_ms;
+                self.slot_stats = Some(true);
+                let before = self.load.take().map(|l| l.latest);
+                self.load = Some(crate::snapshot::Loads { latest, before });
+            }
+        }
+        self.stats_age = Some(0);
     }
 
     /// Keeps a sample's counters, with the rejected calls of the last read when this visit did
@@ -240,6 +273,7 @@ mod tests {
             zone: None,
             jobs: Default::default(),
             keys: Vec::new(),
+            slot_stats: Default::default(),
         })
     }
 

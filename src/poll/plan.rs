@@ -60,6 +60,10 @@ pub struct Visit {
     /// the other sections together (it walks the whole command table), so it is read only
     /// when the node may have refused a command since it was last read.
     pub command_stats: bool,
+    /// Read the node's per-slot stats (`CLUSTER SLOT-STATS SLOTSRANGE 0 16383`) where its
+    /// server has them, keeping this many busiest slots per measure: masters, at the slower
+    /// cadence of `--slot-stats-interval`.
+    pub slot_stats: Option<usize>,
 }
 
 /// The nodes one poll (or its discovery wave) reads, and those it skips.
@@ -158,6 +162,7 @@ mod tests {
                 jobs: false,
                 count_slots: Vec::new(),
                 command_stats: true,
+                slot_stats: None,
             })
             .collect()
     }

@@ -6,6 +6,7 @@ use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::replication::Replication;
+use crate::slot_stats::NodeLoad;
 use crate::topology::View;
 use crate::topology::atomic::Job;
 
@@ -26,6 +27,20 @@ pub struct Sample {
     pub jobs: Jobs,
     /// Keys counted in the slots the visit asked about: (slot, keys).
     pub keys: Vec<(u16, u64)>,
+    /// Its per-slot stats, when asked.
+    pub slot_stats: SlotStatsRead,
+}
+
+/// What a node said of its per-slot stats.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SlotStatsRead {
+    /// Not asked this poll.
+    #[default]
+    NotAsked,
+    /// Its server has no `CLUSTER SLOT-STATS` (or the ACL refuses it).
+    Unsupported,
+    /// Its slots' load; stamped with the poll's time when applied.
+    Read(NodeLoad),
 }
 
 /// What a node said of its atomic migration jobs.

@@ -86,6 +86,18 @@ pub struct ClusterState {
     liveness: Option<Liveness>,
     /// The cluster's redirect thresholds, carried into every snapshot.
     redirect_policy: Policy,
+    /// Every how many polls masters' per-slot stats are read, and how many busiest slots per
+    /// measure are kept; `None` when off.
+    slot_stats: Option<SlotStatsCadence>,
+}
+
+/// How often a cluster's per-slot stats are read, and how much of them is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotStatsCadence {
+    /// Read every this many polls a master answers (at least 1).
+    pub every: u32,
+    /// Busiest slots kept per measure.
+    pub top: usize,
 }
 
 impl ClusterState {
@@ -113,7 +125,14 @@ impl ClusterState {
             generation: 0,
             liveness: None,
             redirect_policy: Policy::default(),
+            slot_stats: None,
         }
+    }
+
+    /// The same state, reading masters' per-slot stats at `cadence`.
+    pub fn with_slot_stats(mut self, cadence: SlotStatsCadence) -> Self {
+        self.slot_stats = Some(cadence);
+        self
     }
 
     /// The same state, judging redirect bursts by `policy` (the cluster's thresholds).
@@ -259,6 +278,15 @@ impl ClusterState {
                 .and_then(|id| Some((id, self.topology.as_ref()?.node(&id)?)));
             // Atomic jobs live on masters; a node of unknown role is asked too.
             visit.jobs = known.is_none_or(|(_, n)| n.role != Role::Replica);
+            // Per-slot stats are the masters' own: a replica reports its master's slots, with
+            // counters that include the replication stream.
+            if let (Some(cadence), Some((_, n))) = (self.slot_stats, known)
+                && n.role == Role::Master
+                && n.slot_count > 0
+                && state.slot_stats_due(cadence.every)
+            {
+                visit.slot_stats = Some(cadence.top);
+            }
             if let (Some((id, _)), Some(t)) = (known, &self.topology) {
                 visit.count_slots = t
                     .migrations
@@ -285,7 +313,10 @@ impl ClusterState {
             replica,
         );
         let mut plan = Plan::default();
-        for visit in visits {
+        for mut visit in visits {
+            // A full reading of the slot stats is up to 1.7 MiB; the connection would keep a
+            // read buffer that size until the next one, minutes later.
+            visit.close_after |= visit.slot_stats.is_some();
             let rests = self
                 .nodes
                 .get_mut(&visit.endpoint)
@@ -439,6 +470,8 @@ impl ClusterState {
                 zone: state.and_then(|s| s.zone.clone()),
                 errors: state.map(|s| s.errors.clone()).unwrap_or_default(),
                 last_error: failed.get(endpoint).cloned(),
+                load: state.and_then(|s| s.load.clone()),
+                slot_stats: state.and_then(|s| s.slot_stats),
             }
         };
         let mut nodes: Vec<NodeStatus> = basis

@@ -17,6 +17,7 @@ use crate::cluster_info::ClusterInfo;
 use crate::config::RedirectPolicy as Policy;
 use crate::info::NodeCounters;
 use crate::replication::Replication;
+use crate::slot_stats::NodeLoad;
 use crate::snapshot::liveness::Liveness;
 use crate::snapshot::redirects::Redirects;
 use crate::topology::event::{Event, KINDS, Kind, MoveReason};
@@ -83,6 +84,21 @@ pub struct NodeStatus {
     pub errors: BTreeMap<&'static str, u64>,
     /// Why the latest fetch failed, if it did.
     pub last_error: Option<String>,
+    /// Its slots' load at the last two readings of its per-slot stats (the latest first); the
+    /// earlier one turns the counters into rates.
+    pub load: Option<Loads>,
+    /// Whether its server has `CLUSTER SLOT-STATS`, as the last reading found; `None` until
+    /// asked (replicas never are).
+    pub slot_stats: Option<bool>,
+}
+
+/// A master's last two readings of its per-slot stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loads {
+    /// The latest.
+    pub latest: NodeLoad,
+    /// The one before it, if any.
+    pub before: Option<NodeLoad>,
 }
 
 /// Cumulative per-cluster counters and timestamps.
@@ -280,6 +296,8 @@ pub(crate) mod testdata {
                     zone: None,
                     errors: Default::default(),
                     last_error: is_down.then(|| "connection failed: refused".to_owned()),
+                    load: None,
+                    slot_stats: None,
                 }
             })
             .collect();

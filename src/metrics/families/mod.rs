@@ -3,6 +3,7 @@
 
 mod cluster;
 mod events;
+mod load;
 mod node;
 mod own;
 mod replication;
@@ -14,6 +15,7 @@ const PARTS: &[&[Family]] = &[
     node::NODE,
     cluster::CLUSTER,
     replication::REPLICATION,
+    load::LOAD,
     events::EVENTS,
     own::OWN,
 ];

@@ -55,6 +55,8 @@ fn cluster(name: &str) -> ClusterConfig {
             poll_interval: Duration::from_millis(250),
             full_views_per_poll: 16,
             clients_interval: Duration::ZERO,
+            slot_stats_interval: Duration::ZERO,
+            slot_stats_top: 5,
         },
         redirects: Default::default(),
     }

@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::plan::{Sampling, Visit};
-use super::sample::{Fetched, Jobs, Sample};
+use super::sample::{Fetched, Jobs, Sample, SlotStatsRead};
 use super::state::{ClusterState, Note, Outcome, PollEnd};
 use crate::config::Seed;
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::FetchError;
+use crate::slot_stats::{NodeLoad, SlotStat};
 use crate::topology::atomic::Job;
 use crate::topology::parse::parse_view;
 use crate::topology::testdata::*;
@@ -19,6 +20,7 @@ mod failures;
 pub(crate) mod liveness;
 mod migrations;
 mod sampling;
+mod slot_stats;
 
 /// A scripted cluster: the `CLUSTER NODES` truth (as node A prints it), who is down, and each
 /// node's counters. It records what each poll asked for.
@@ -41,6 +43,12 @@ struct World {
     visited: Vec<Vec<String>>,
     /// Endpoints asked for `INFO commandstats`, per poll.
     command_stats: Vec<Vec<String>>,
+    /// Per-slot stats of the nodes whose server has `CLUSTER SLOT-STATS`.
+    slot_stats: HashMap<String, Vec<SlotStat>>,
+    /// Endpoints asked for their per-slot stats, per poll.
+    stats_asked: Vec<Vec<String>>,
+    /// Endpoints whose connection the poll closes after the visit, per poll.
+    closed_after: Vec<Vec<String>>,
     polls: u64,
     /// Unix ms of the last poll.
     now_ms: u64,
@@ -65,6 +73,9 @@ impl World {
             full: Vec::new(),
             visited: Vec::new(),
             command_stats: Vec::new(),
+            slot_stats: HashMap::new(),
+            stats_asked: Vec::new(),
+            closed_after: Vec::new(),
             polls: 0,
             now_ms: 1_700_000_000_000,
             step_ms: 1000,
@@ -122,6 +133,11 @@ impl World {
             .iter()
             .filter_map(|s| Some((*s, *self.keys.get(&(v.endpoint.clone(), *s))?)))
             .collect();
+        let slot_stats = match (v.slot_stats, self.slot_stats.get(&v.endpoint)) {
+            (None, _) => SlotStatsRead::NotAsked,
+            (Some(top), Some(stats)) => SlotStatsRead::Read(NodeLoad::of(stats, top, 0)),
+            (Some(_), None) => SlotStatsRead::Unsupported,
+        };
         Ok(Sample {
             view: v.full_view.then_some(view),
             counters,
@@ -130,6 +146,7 @@ impl World {
             zone: None,
             jobs,
             keys,
+            slot_stats,
         })
     }
 
@@ -143,11 +160,19 @@ impl World {
         let mut visited = Vec::new();
         let mut counted = Vec::new();
         let mut command_stats = Vec::new();
+        let mut stats_asked = Vec::new();
+        let mut closed_after = Vec::new();
         let mut read = |visits: &[Visit], fetched: &mut Vec<Fetched>| {
             for v in visits {
                 visited.push(v.endpoint.clone());
                 if v.command_stats {
                     command_stats.push(v.endpoint.clone());
+                }
+                if v.slot_stats.is_some() {
+                    stats_asked.push(v.endpoint.clone());
+                }
+                if v.close_after {
+                    closed_after.push(v.endpoint.clone());
                 }
                 if !v.count_slots.is_empty() {
                     counted.push((v.endpoint.clone(), v.count_slots.clone()));
@@ -174,6 +199,10 @@ impl World {
         command_stats.sort();
         command_stats.dedup();
         self.command_stats.push(command_stats);
+        stats_asked.sort();
+        self.stats_asked.push(stats_asked);
+        closed_after.sort();
+        self.closed_after.push(closed_after);
         state.apply(
             fetched,
             PollEnd {

@@ -1,0 +1,98 @@
+//! When masters' per-slot stats are read, and what the snapshot keeps of them.
+
+use super::*;
+use crate::poll::state::SlotStatsCadence;
+use crate::slot_stats::Metric;
+
+fn stat(slot: u16, keys: u64, cpu: u64) -> SlotStat {
+    SlotStat {
+        slot,
+        values: [Some(keys), Some(cpu), Some(0), Some(0)],
+    }
+}
+
+fn cadence(every: u32) -> SlotStatsCadence {
+    SlotStatsCadence { every, top: 2 }
+}
+
+#[test]
+fn masters_are_read_every_n_polls_replicas_never_and_their_connections_close_after() {
+    let mut world = World::new(healthy());
+    for port in [30001, 30002] {
+        world.slot_stats.insert(
+            ep(port),
+            vec![stat(1, 5, 10), stat(2, 9, 30), stat(3, 1, 20)],
+        );
+    }
+    let mut s = state(Sampling::Rotate(16)).with_slot_stats(cadence(3));
+    for _ in 0..7 {
+        world.poll(&mut s);
+    }
+    let masters = vec![ep(30001), ep(30002), ep(30003)];
+    // The first poll discovers the roles; then every third poll a master answers.
+    let asked: Vec<bool> = world.stats_asked.iter().map(|a| !a.is_empty()).collect();
+    assert_eq!(
+        asked,
+        [false, true, false, false, true, false, false],
+        "{:?}",
+        world.stats_asked
+    );
+    assert_eq!(world.stats_asked[1], masters);
+    assert_eq!(
+        world.closed_after[1], masters,
+        "a reading's buffer is not kept"
+    );
+    assert!(world.closed_after[2].is_empty(), "{:?}", world.closed_after);
+    let o = world.poll(&mut s);
+    let node = |port| {
+        o.snapshot
+            .nodes
+            .iter()
+            .find(|n| n.endpoint == ep(port))
+            .unwrap()
+    };
+    let load = node(30001).load.as_ref().expect("read");
+    assert_eq!(load.latest.total(Metric::Keys), Some(15));
+    assert_eq!(load.latest.top[Metric::Cpu.index()], [(2, 30), (3, 20)]);
+    assert!(
+        load.before.is_some(),
+        "the earlier reading is kept for rates"
+    );
+    assert!(load.latest.read_at_ms > load.before.as_ref().unwrap().read_at_ms);
+    assert_eq!(node(30001).slot_stats, Some(true));
+    // 30003's server has no CLUSTER SLOT-STATS.
+    assert_eq!(node(30003).slot_stats, Some(false));
+    assert!(node(30003).load.is_none());
+    assert_eq!(node(30004).slot_stats, None, "a replica is never asked");
+}
+
+#[test]
+fn a_master_that_did_not_answer_is_asked_again_as_soon_as_it_does() {
+    let mut world = World::new(healthy());
+    world.slot_stats.insert(ep(30001), vec![stat(1, 5, 10)]);
+    let mut s = state(Sampling::Rotate(16)).with_slot_stats(cadence(100));
+    world.poll(&mut s);
+    world.down.insert(ep(30001));
+    world.poll(&mut s);
+    world.poll(&mut s);
+    world.down.clear();
+    world.poll(&mut s);
+    world.poll(&mut s);
+    let asked_30001: Vec<bool> = world
+        .stats_asked
+        .iter()
+        .map(|a| a.contains(&ep(30001)))
+        .collect();
+    assert!(asked_30001[3] || asked_30001[4], "{:?}", world.stats_asked);
+    let o = world.poll(&mut s);
+    let n = o
+        .snapshot
+        .nodes
+        .iter()
+        .find(|n| n.endpoint == ep(30001))
+        .unwrap();
+    assert_eq!(
+        n.load.as_ref().and_then(|l| l.latest.total(Metric::Keys)),
+        Some(5)
+    );
+}

@@ -63,6 +63,8 @@ pub struct Report {
     pub redirect: Option<RedirectReport>,
     /// The redirect verdict: quiet, expected or persisting, with its evidence.
     pub redirects: Option<Verdict>,
+    /// How evenly the masters share keys, CPU and network, from their per-slot stats.
+    pub load: Option<crate::health::load::LoadBalance>,
 }
 
 impl Report {
@@ -102,6 +104,7 @@ pub fn build(
         keys: keys.iter().map(|k| key_report(t, seeds, k)).collect(),
         redirect: redirect.map(|r| explain(t, r)),
         redirects: None,
+        load: crate::health::load::load_balance(s, t),
     }
 }
 

@@ -134,6 +134,9 @@ impl Report {
         for note in &self.notes {
             let _ = writeln!(o, "[info] {note}");
         }
+        if let Some(load) = &self.load {
+            let _ = writeln!(o, "[info] {load}");
+        }
     }
 
     /// What the next failure would cost: one line each for redundancy, replication and

@@ -90,6 +90,59 @@ impl LoadBalance {
     }
 }
 
+impl std::fmt::Display for LoadBalance {
+    /// One sentence: the spread of each measure known, which ones to plan for, and what is
+    /// missing and why.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.without_stats.is_empty() {
+            return write!(
+                f,
+                "load: {} run(s) a server without CLUSTER SLOT-STATS (Valkey 8.0+, Redis 8.2+), \
+                 so balance is judged by slot counts only",
+                self.without_stats.join(", ")
+            );
+        }
+        write!(f, "load over {} masters:", self.masters)?;
+        for (i, (measure, spread)) in self.spreads.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(
+                f,
+                "{sep} {} max/mean {:.2} ({:.0}% off the mean)",
+                measure.as_str(),
+                spread.ratio(),
+                spread.off() * 100.0
+            )?;
+        }
+        let missing: Vec<&str> = Measure::ALL
+            .iter()
+            .filter(|m| self.spread(**m).is_none())
+            .map(|m| m.as_str())
+            .collect();
+        if !missing.is_empty() {
+            write!(
+                f,
+                "; {} unknown (they need cluster-slot-stats-enabled yes and two readings, which \
+                 serve takes every --slot-stats-interval)",
+                missing.join(" and ")
+            )?;
+        }
+        let uneven: Vec<&str> = self
+            .spreads
+            .iter()
+            .filter(|(_, s)| s.off() > crate::plan::DEFAULT_TARGET)
+            .map(|(m, _)| m.as_str())
+            .collect();
+        if let Some(first) = uneven.first() {
+            write!(
+                f,
+                "; {} beyond 10% of the mean: `slotwatch plan --by {first}` proposes moves",
+                uneven.join(" and ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// The masters owning slots by endpoint, each with its readings if any.
 pub fn master_loads<'a>(s: &'a Snapshot, t: &'a Topology) -> Vec<(&'a Node, Option<&'a Loads>)> {
     let mut masters: Vec<&Node> = t.masters().collect();
@@ -204,6 +257,29 @@ mod tests {
         let cpu = b.spread(Measure::Cpu).unwrap();
         assert_eq!((cpu.max, cpu.min), (10_000, 1_000));
         assert_eq!(b.spread(Measure::Network).unwrap().max, 20_000);
+    }
+
+    #[test]
+    fn the_sentence_names_each_spread_what_is_missing_and_the_plan_to_run() {
+        let keys = Spread::of(&[700, 200, 100]).unwrap();
+        let b = LoadBalance {
+            masters: 3,
+            without_stats: Vec::new(),
+            spreads: vec![(Measure::Keys, keys)],
+        };
+        assert_eq!(
+            b.to_string(),
+            "load over 3 masters: keys max/mean 2.10 (110% off the mean); cpu and network \
+             unknown (they need cluster-slot-stats-enabled yes and two readings, which serve \
+             takes every --slot-stats-interval); keys beyond 10% of the mean: `slotwatch plan \
+             --by keys` proposes moves"
+        );
+        let old = LoadBalance {
+            masters: 3,
+            without_stats: vec!["10.0.0.1:6379".into()],
+            spreads: Vec::new(),
+        };
+        assert!(old.to_string().contains("slot counts only"), "{old}");
     }
 
     #[test]

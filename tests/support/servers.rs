@@ -160,6 +160,14 @@ impl Server {
         }
     }
 
+    /// True if the server has `CLUSTER SLOT-STATS` (Valkey 8.0+, Redis 8.2+).
+    pub fn has_slot_stats(self) -> bool {
+        match self.family() {
+            Family::Valkey => self.major_minor() >= (8, 0),
+            Family::Redis => self.major_minor() >= (8, 2),
+        }
+    }
+
     /// True if the server takes `--cluster-port`: Redis 7.0 added it (Valkey has it from its
     /// first release); before, the bus is always the port + 10000.
     pub fn has_cluster_port(self) -> bool {

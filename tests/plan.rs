@@ -42,8 +42,9 @@ fn owners(cluster: &RedisCluster) -> Option<Vec<String>> {
             let endpoint = f[1].split('@').next()?.to_owned();
             for r in f[8..].iter().filter(|r| !r.starts_with('[')) {
                 let (a, b) = r.split_once('-').unwrap_or((r, r));
-                for s in a.parse::<usize>().ok()?..=b.parse::<usize>().ok()? {
-                    owner[s] = endpoint.clone();
+                let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
+                for o in owner.get_mut(a..=b)? {
+                    *o = endpoint.clone();
                 }
             }
         }

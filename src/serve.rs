@@ -68,7 +68,14 @@ pub async fn run(config: Config, web: Option<Arc<WebConfigSource>>) -> Result<()
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut receivers = Vec::new();
     let mut pollers = Vec::new();
+    let mut heat = std::collections::HashMap::new();
     for cluster in &config.clusters {
+        let source =
+            crate::web::heat::HeatSource::new(cluster).map_err(|source| ServeError::Tls {
+                cluster: cluster.name.clone(),
+                source,
+            })?;
+        heat.insert(cluster.name.clone(), Arc::new(source));
         let (poller, feed) =
             Poller::new(cluster, config.events_capacity).map_err(|source| ServeError::Tls {
                 cluster: cluster.name.clone(),
@@ -109,7 +116,7 @@ pub async fn run(config: Config, web: Option<Arc<WebConfigSource>>) -> Result<()
             verifier: Verifier::new(),
         })
     });
-    let app = routes::router(AppState::new(receivers), guard);
+    let app = routes::router(AppState::with_heat(receivers, heat), guard);
     let server = tokio::spawn(server::run(listener, app, web, config.web, shutdown_rx));
 
     wait_for_signal().await;

@@ -40,7 +40,7 @@ impl Measure {
     }
 
     /// The server's fields that make it up.
-    fn metrics(self) -> &'static [Metric] {
+    pub fn metrics(self) -> &'static [Metric] {
         match self {
             Measure::Keys => &[Metric::Keys],
             Measure::Cpu => &[Metric::Cpu],

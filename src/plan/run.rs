@@ -250,3 +250,42 @@ async fn count_keys(
     }
     Ok(out)
 }
+
+/// What one master said of its per-slot stats, read on demand.
+#[derive(Debug, Clone)]
+pub enum MasterStats {
+    /// Its slots' stats.
+    Read(Vec<SlotStat>),
+    /// Its server has no `CLUSTER SLOT-STATS`.
+    Unsupported,
+    /// It could not be read; why.
+    Failed(String),
+}
+
+/// Every master's full per-slot stats, read concurrently, each within the per-node timeout:
+/// the cluster page's heat view. Never asks a server without the command.
+pub async fn read_masters(
+    connector: &Connector,
+    masters: &[(String, String, u16)],
+) -> Vec<(String, MasterStats)> {
+    let reads = masters.iter().map(|(endpoint, host, port)| async move {
+        let read = async {
+            let mut conn = connector.connect(host, *port).await?;
+            if !conn.server.as_ref().is_some_and(slot_stats::supported) {
+                return Ok(MasterStats::Unsupported);
+            }
+            Ok(match read_stats(&mut conn).await {
+                Ok(stats) => MasterStats::Read(stats),
+                Err(StatsError::Fetch(e)) => return Err(e),
+                Err(StatsError::Reply(e)) => MasterStats::Failed(e.to_string()),
+            })
+        };
+        let stats = match tokio::time::timeout(connector.timeout(), read).await {
+            Ok(Ok(stats)) => stats,
+            Ok(Err(e)) => MasterStats::Failed(e.to_string()),
+            Err(_) => MasterStats::Failed(FetchError::Timeout(connector.timeout()).to_string()),
+        };
+        (endpoint.clone(), stats)
+    });
+    futures_util::future::join_all(reads).await
+}

@@ -8,11 +8,13 @@
 //! snapshot and return text), and every asset is compiled into the binary.
 //!
 //! - `slotmap`: the 16384 slots, coloured by owner, and the migrations;
+//! - `heat`: the same map coloured by keys, CPU or network per slot, on demand (`?heat=keys`);
 //! - `chart`: MOVED and ASK per node over the last 30 minutes, with the events marked;
 //! - `parts`: the banner and the event timeline;
 //! - `nodes`: the nodes table, with each node's own state, replication and placement.
 
 mod chart;
+mod heat;
 mod nodes;
 mod parts;
 mod slotmap;
@@ -93,7 +95,15 @@ pub fn sections(s: &Published) -> Sections {
 
 /// The whole page for `s`, as first served.
 pub fn page(s: &Published) -> String {
+    page_with(s, None)
+}
+
+/// The whole page, with the heat view's HTML under the slot map when one was asked for.
+pub fn page_with(s: &Published, heat: Option<&str>) -> String {
     let x = sections(s);
+    let heat = heat
+        .map(|h| format!("<div id=\"heat\">{h}</div>"))
+        .unwrap_or_default();
     let name = esc(&s.cluster);
     let mut out = String::with_capacity(
         4096 + CSS.len()
@@ -110,13 +120,13 @@ pub fn page(s: &Published) -> String {
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{name} · slotwatch</title><style>{CSS}</style></head>\
          <body data-src=\"{src}/data\" data-generation=\"{generation}\" data-refresh=\"{REFRESH_MS}\">\
-         {PATTERNS}<header><nav><a href=\"../\">slotwatch</a> / cluster</nav>\
+         {PATTERNS}{heat_patterns}{PATTERNS_END}<header><nav><a href=\"../\">slotwatch</a> / cluster</nav>\
          <h1>{name}</h1><p><span id=\"polled\">{polled}</span> \
          <span id=\"live\" class=\"live\">Reload to refresh.</span></p></header>\
          <div id=\"banner\">{banner}</div><main>\
          <section class=\"map\" aria-labelledby=\"h-slots\"><h2 id=\"h-slots\">Slot map</h2>\
          <p id=\"slotinfo\" class=\"info\" aria-live=\"polite\">Hover over or focus a range to name \
-         its slots, owner and replicas.</p><div id=\"slots\">{slots}</div></section>\
+         its slots, owner and replicas.</p><div id=\"slots\">{slots}</div>{heat}</section>\
          <div class=\"side\"><section aria-labelledby=\"h-redirects\">\
          <h2 id=\"h-redirects\">Redirects over time</h2><p id=\"evinfo\" class=\"info\" aria-live=\"polite\">Hover over or focus \
          a mark to name the change.</p><div id=\"redirects\">{redirects}</div></section>\
@@ -126,6 +136,7 @@ pub fn page(s: &Published) -> String {
          replicas</h2><div id=\"nodes\">{nodes}</div></section>\
          </main><script>{JS}</script></body></html>",
         src = path_segment(&s.cluster),
+        heat_patterns = heat::PATTERNS,
         generation = s.generation,
         polled = x.polled,
         banner = x.banner,
@@ -159,8 +170,10 @@ patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"3\" fill=\"#fde0c5\"/
 <rect width=\"1.5\" height=\"3\" fill=\"#c2410c\"/></pattern>\
 <pattern id=\"p-grace\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" \
 patternTransform=\"rotate(45)\"><rect width=\".6\" height=\"4\" fill=\"#15803d\" \
-fill-opacity=\".35\"/></pattern>\
-</defs></svg>";
+fill-opacity=\".35\"/></pattern>";
+
+/// The end of the shared pattern definitions.
+const PATTERNS_END: &str = "</defs></svg>";
 
 /// A cluster name as one URL path segment: unreserved characters as they are, every other
 /// byte percent-encoded.
@@ -198,15 +211,39 @@ fn not_found(name: &str) -> Response {
         .into_response()
 }
 
-/// `GET /cluster/{name}`.
+/// `?heat=`: the measure of the heat view to show under the slot map.
+#[derive(Deserialize)]
+pub struct PageQuery {
+    heat: Option<String>,
+}
+
+/// `GET /cluster/{name}[?heat=keys|cpu|network]`. The heat view reads every master's per-slot
+/// stats, at most every 30 s per cluster (cached in between), so only a page that asks for it
+/// may wait on the cluster, for at most one per-node timeout.
 pub async fn page_handler(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> Response {
-    match find(&state, &name) {
-        Some(s) => Html(page(&s)).into_response(),
-        None => not_found(&name),
-    }
+    let Some(s) = find(&state, &name) else {
+        return not_found(&name);
+    };
+    let Some(asked) = q.heat.as_deref() else {
+        return Html(page(&s)).into_response();
+    };
+    let Some(measure) = heat::measure(asked) else {
+        let message = format!("heat must be keys, cpu or network, not {asked:?}\n");
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    };
+    let t = s.topology.as_deref().or(s.last_topology.as_deref());
+    let html = match (state.heat(&name), t) {
+        (Some(source), Some(t)) => {
+            let reading = source.reading(t).await;
+            heat::section(&Ctx::new(&s), measure, &reading)
+        }
+        _ => "<p>No heat view: the cluster has not been read yet.</p>".to_owned(),
+    };
+    Html(page_with(&s, Some(&html))).into_response()
 }
 
 /// `?generation=`: the generation the page already shows.

@@ -198,7 +198,7 @@ impl Table<'_> {
         }
         let _ = write!(
             out,
-            "<tr class=\"{class}\"><td>{swatch}{ep}</td><td>{role}</td><td>{m}</td>\
+            "<tr class=\"{class}\" id=\"n-{ep}\"><td>{swatch}{ep}</td><td>{role}</td><td>{m}</td>\
              <td>{slots}</td><td>{state}</td><td>{own}</td><td>{repl}</td><td>{placement}</td>\
              </tr>",
             class = &n.role.as_str()[..1],

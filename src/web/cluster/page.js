@@ -13,7 +13,8 @@
     var g = e.target.closest && e.target.closest("[data-start],.ev");
     if (!g) return;
     var title = g.querySelector("title");
-    var out = document.getElementById(g.classList.contains("ev") ? "evinfo" : "slotinfo");
+    var where = g.classList.contains("ev") ? "evinfo" : g.closest(".heatmap") ? "heatinfo" : "slotinfo";
+    var out = document.getElementById(where);
     if (title && out) out.textContent = title.textContent;
   }
   document.addEventListener("mouseover", name);

@@ -130,7 +130,7 @@ pub fn runs<'a>(t: &'a Topology, open: &[OpenMigration]) -> Vec<Run<'a>> {
 }
 
 /// Appends the outline of slots `start..=end` on the grid: at most three rectangles.
-fn outline(start: u16, end: u16, out: &mut String) {
+pub(super) fn outline(start: u16, end: u16, out: &mut String) {
     let (ra, ca) = (start / COLS, start % COLS);
     let (rb, cb) = (end / COLS, end % COLS);
     let mut rect = |x: u16, y: u16, w: u16, h: u16| {
@@ -292,6 +292,11 @@ pub fn section(ctx: &Ctx) -> String {
     }
     out.push_str("</svg>");
     key(unassigned, migrating, failing, disputed, &mut out);
+    out.push_str(
+        "<p class=\"sum\">Heat view (every master's per-slot stats, read on demand): \
+         <a href=\"?heat=keys#heat\">keys</a> · <a href=\"?heat=cpu#heat\">CPU</a> · \
+         <a href=\"?heat=network#heat\">network</a></p>",
+    );
     legend(ctx, t, &mut out);
     migrations(ctx, t, &open, &mut out);
     out

@@ -8,6 +8,8 @@
 
 mod support;
 
+// The browser test uses all of the driver; this one a part.
+#[allow(dead_code)]
 #[path = "support/chromium.rs"]
 mod chromium;
 

@@ -99,5 +99,36 @@ fn config(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, core, config);
+/// `slotwatch plan` over 16384 slots: 3 masters with 70% of the keys on one, and 1000 masters
+/// (about 16 slots each) with a hot range on ten of them. Goal: under 100 ms at 1000 masters.
+fn plan(c: &mut Criterion) {
+    use slotwatch::plan::{DEFAULT_TARGET, Load, plan};
+    let load = |masters: usize, weigh: &dyn Fn(usize, usize) -> u64| {
+        let mut l = Load::new(masters);
+        let n = l.owner.len();
+        for slot in 0..n {
+            let m = slot * masters / n;
+            l.owner[slot] = Some(m);
+            l.weight[slot] = weigh(m, slot);
+        }
+        l
+    };
+    let skewed = load(3, &|m, slot| {
+        (if m == 0 { 7 } else { 1 }) + (slot % 5) as u64
+    });
+    let hot = load(1000, &|m, slot| {
+        (if m < 10 { 500 } else { 10 }) + (slot * 7919 % 13) as u64
+    });
+    let mut group = c.benchmark_group("plan_16384_slots");
+    group.sample_size(10);
+    group.bench_function("3_masters_70pct_keys", |b| {
+        b.iter(|| plan(black_box(&skewed), DEFAULT_TARGET))
+    });
+    group.bench_function("1000_masters_hot_range", |b| {
+        b.iter(|| plan(black_box(&hot), DEFAULT_TARGET))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, core, config, plan);
 criterion_main!(benches);

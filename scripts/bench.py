@@ -144,15 +144,15 @@ def pct(xs, q):
 class Cluster:
     """A real 6-node cluster (3 masters, 3 replicas) on loopback."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, server="redis-server", extra=()):
         self.base = free_run(6)
         self.ports = list(range(self.base, self.base + 6))
         for p in self.ports:
             d = os.path.join(tmp, f"redis-{p}")
             os.makedirs(d)
-            spawn(["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            spawn([server, "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                    "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "3000", "--dir", d,
-                   "--save", "", "--appendonly", "no"], os.path.join(d, "log"))
+                   "--save", "", "--appendonly", "no", *extra], os.path.join(d, "log"))
         for p in self.ports:
             wait(f"redis {p}", lambda p=p: "PONG" in redis(p, "PING"))
         subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
@@ -211,8 +211,13 @@ def polls(url):
 
 def compare(args):
     tmp = tempfile.mkdtemp(prefix="slotwatch-bench-")
-    cluster = Cluster(tmp)
-    sw, sw_url = start_slotwatch(f"redis://127.0.0.1:{cluster.ports[0]}", tmp, "--poll-interval", "2s")
+    # --server runs the cluster on another binary (e.g. a Valkey 9.1 of target/servers), with
+    # per-slot CPU and network counting on, so that the poll's CLUSTER SLOT-STATS has its full
+    # cost; --slot-stats-interval sets how often slotwatch reads it (2s: every poll).
+    extra = ("--cluster-slot-stats-enabled", "yes") if args.server != "redis-server" else ()
+    cluster = Cluster(tmp, args.server, extra)
+    sw, sw_url = start_slotwatch(f"redis://127.0.0.1:{cluster.ports[0]}", tmp, "--poll-interval", "2s",
+                                 "--slot-stats-interval", args.slot_stats_interval)
     peer_port = free_port()
     peer = spawn(["prometheus-redis-exporter", "-web.listen-address", f"127.0.0.1:{peer_port}",
                   "-redis.addr", ""], os.path.join(tmp, "peer.log"))
@@ -740,6 +745,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compare")
     c.add_argument("--cycles", type=int, default=30)
+    c.add_argument("--server", default="redis-server", help="the cluster's server binary")
+    c.add_argument("--slot-stats-interval", default="5m", help="slotwatch's --slot-stats-interval")
     s = sub.add_parser("scale")
     s.add_argument("--nodes", type=int, nargs="+", default=[100, 500, 1000])
     s.add_argument("--window", type=float, default=60)

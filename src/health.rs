@@ -118,7 +118,7 @@ pub enum Note {
     },
     /// Masters' slot counts differ from the mean by more than
     /// [`risks::BALANCE_THRESHOLD_PERCENT`], the threshold `redis-cli --cluster rebalance`
-    /// moves slots at.
+    /// moves slots at; only while the keys per master are unknown ([`load`]).
     Unbalanced {
         /// The spread.
         balance: risks::Balance,
@@ -180,8 +180,13 @@ pub fn notes(s: &Snapshot) -> Vec<Note> {
             nodes: t.nodes.len(),
         });
     }
+    // Where the keys per master are known, slot counts are beside the point: evening them
+    // (`redis-cli --cluster rebalance`) would undo a balance of keys.
+    let keys_known =
+        load::load_balance(s, t).is_some_and(|b| b.spread(load::Measure::Keys).is_some());
     if let Some(balance) = risks::balance(t)
         && balance.off_by_percent() > risks::BALANCE_THRESHOLD_PERCENT
+        && !keys_known
     {
         out.push(Note::Unbalanced { balance });
     }

@@ -27,7 +27,7 @@ fn readme_acl_lines() -> Vec<String> {
         .take_while(|l| !l.starts_with("```"))
         .map(str::to_owned)
         .collect();
-    assert!(lines.len() == 3 && lines.iter().all(|l| l.starts_with("ACL SETUSER slotwatch")));
+    assert!(lines.len() == 4 && lines.iter().all(|l| l.starts_with("ACL SETUSER slotwatch")));
     lines
 }
 
@@ -40,12 +40,13 @@ fn the_readme_acl_is_enough(server: Server) {
             let line = line.replace("CHANGE-ME", PASSWORD);
             let args: Vec<&str> = line.split(' ').collect();
             let reply = node.try_cmd(&args).expect("node answers");
-            // The second line is for Valkey 9+, the third for Redis 8.4+ (not in the matrix);
-            // other servers from Redis 7 on refuse them (Redis 6.2 does not check subcommand
-            // names, and takes anything).
+            // The second line is for Valkey 9+, the third for Redis 8.4+ (not in the matrix),
+            // the fourth for Valkey 8+ and Redis 8.2+; other servers from Redis 7 on refuse
+            // them (Redis 6.2 does not check subcommand names, and takes anything).
             let for_this_server = match i {
                 0 => true,
                 1 => server.has_atomic_migration(),
+                3 => server.has_slot_stats(),
                 _ => false,
             };
             if for_this_server {

@@ -260,6 +260,34 @@ mod tests {
     }
 
     #[test]
+    fn uneven_slot_counts_are_noted_only_while_the_keys_per_master_are_unknown() {
+        // 0-5460 | 5461-10922 | 10923-16383 becomes 0-9999 | 10000-12000 | 12001-16383.
+        let text = healthy()
+            .replace("0-5460", "0-9999")
+            .replace("5461-10922", "10000-12000")
+            .replace("10923-16383", "12001-16383");
+        let mut s = snapshot_of(&text, &[]);
+        let unbalanced = |s: &Snapshot| {
+            crate::health::notes(s)
+                .iter()
+                .any(|n| matches!(n, crate::health::Note::Unbalanced { .. }))
+        };
+        assert!(unbalanced(&s));
+        let ms = masters(&s);
+        for n in s.nodes.iter_mut().filter(|n| ms.contains(&n.endpoint)) {
+            n.slot_stats = Some(true);
+            n.load = Some(Loads {
+                latest: load(1_000, 100, None),
+                before: None,
+            });
+        }
+        assert!(
+            !unbalanced(&s),
+            "even keys: evening slot counts would undo them"
+        );
+    }
+
+    #[test]
     fn the_sentence_names_each_spread_what_is_missing_and_the_plan_to_run() {
         let keys = Spread::of(&[700, 200, 100]).unwrap();
         let b = LoadBalance {

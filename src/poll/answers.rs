@@ -87,7 +87,12 @@ impl Answers {
         state.cluster_info = sample.cluster_info;
         state.replication = sample.replication;
         state.zone = sample.zone;
-        state.keep_slot_stats(sample.slot_stats, now_ms);
+        if let Some(error) = state.keep_slot_stats(sample.slot_stats, now_ms) {
+            self.notes.push(Note::SlotStatsDenied {
+                node: endpoint.to_owned(),
+                error,
+            });
+        }
         match (sample.jobs, id) {
             (Jobs::Read(list), Some(id)) => self.jobs.push((id, list)),
             (Jobs::Denied(error), _) if !state.jobs_denied_reported => {

@@ -396,6 +396,13 @@ fn log(cluster: &str, outcome: &Outcome) {
                 "cannot read the node's atomic migration jobs: its migrations are invisible until \
                  the ACL allows cluster|getslotmigrations (Valkey) or cluster|migration (Redis)"
             ),
+            Note::SlotStatsDenied { node, error } => tracing::warn!(
+                cluster,
+                node,
+                error,
+                "cannot read the node's per-slot stats: its load is not shown, and not asked \
+                 again, until the ACL allows cluster|slot-stats and slotwatch restarts"
+            ),
             Note::NoView { tried } => tracing::warn!(
                 cluster,
                 tried,

@@ -44,6 +44,9 @@ pub(super) struct NodeState {
     pub(super) slot_stats: Option<bool>,
     /// Polls it answered since its per-slot stats were last asked for; `None` if never.
     pub(super) stats_age: Option<u32>,
+    /// It refused `CLUSTER SLOT-STATS`: never asked again, as each refusal would count in its
+    /// error statistics.
+    pub(super) stats_denied: bool,
 }
 
 /// Whether a node answers, for the reconnect policy and the log.
@@ -117,15 +120,22 @@ impl NodeState {
 
     /// Whether the node's per-slot stats are due, read every `every` polls it answers.
     pub(super) fn slot_stats_due(&self, every: u32) -> bool {
-        self.stats_age.is_none_or(|age| age + 1 >= every)
+        !self.stats_denied && self.stats_age.is_none_or(|age| age + 1 >= every)
     }
 
-    /// Keeps what a visit said of the node's per-slot stats, the load stamped `now_ms`.
-    pub(super) fn keep_slot_stats(&mut self, read: SlotStatsRead, now_ms: u64) {
+    /// Keeps what a visit said of the node's per-slot stats, the load stamped `now_ms`;
+    /// returns the server's words when it refused them for the first time.
+    pub(super) fn keep_slot_stats(&mut self, read: SlotStatsRead, now_ms: u64) -> Option<String> {
+        let mut denied = None;
         match read {
             SlotStatsRead::NotAsked => {
                 self.stats_age = self.stats_age.map(|age| age.saturating_add(1));
-                return;
+                return None;
+            }
+            SlotStatsRead::Denied(error) => {
+                denied = (!self.stats_denied).then_some(error);
+                self.stats_denied = true;
+                self.load = None;
             }
             SlotStatsRead::Unsupported => {
                 self.slot_stats = Some(false);
@@ -139,6 +149,7 @@ impl NodeState {
             }
         }
         self.stats_age = Some(0);
+        denied
     }
 
     /// Keeps a sample's counters, with the rejected calls of the last read when this visit did

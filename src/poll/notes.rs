@@ -51,6 +51,14 @@ pub enum Note {
         /// The server's words.
         error: String,
     },
+    /// A node refuses `CLUSTER SLOT-STATS` to slotwatch's user: its load is not read again
+    /// until slotwatch restarts, so that the refusals do not add to its error counts.
+    SlotStatsDenied {
+        /// The node.
+        node: String,
+        /// The server's words.
+        error: String,
+    },
     /// No view could be read, so the poll produced no topology.
     NoView {
         /// How many nodes failed.

@@ -89,11 +89,11 @@ pub(super) fn bytes(v: Value) -> Vec<u8> {
 }
 
 /// The per-slot stats reply, as the node's load with its `top` busiest slots per measure; a
-/// refusal (an ACL without `cluster|slot-stats`) reads as unsupported, a malformed reply fails
-/// the fetch.
+/// refusal (an ACL without `cluster|slot-stats`) reads as denied, a malformed reply fails the
+/// fetch.
 pub(super) fn read_slot_stats(v: Value, top: usize) -> Result<SlotStatsRead, FetchError> {
-    if let Value::ServerError(_) = v {
-        return Ok(SlotStatsRead::Unsupported);
+    if let Value::ServerError(e) = v {
+        return Ok(SlotStatsRead::Denied(RedisError::from(e).to_string()));
     }
     let stats =
         slot_stats::parse(&v).map_err(|e| FetchError::Protocol(ProtocolError::SlotStats(e)))?;

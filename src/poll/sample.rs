@@ -37,8 +37,10 @@ pub enum SlotStatsRead {
     /// Not asked this poll.
     #[default]
     NotAsked,
-    /// Its server has no `CLUSTER SLOT-STATS` (or the ACL refuses it).
+    /// Its server has no `CLUSTER SLOT-STATS`.
     Unsupported,
+    /// It refused the command (an ACL without `cluster|slot-stats`); the server's words.
+    Denied(String),
     /// Its slots' load; stamped with the poll's time when applied.
     Read(NodeLoad),
 }

@@ -45,6 +45,8 @@ struct World {
     command_stats: Vec<Vec<String>>,
     /// Per-slot stats of the nodes whose server has `CLUSTER SLOT-STATS`.
     slot_stats: HashMap<String, Vec<SlotStat>>,
+    /// Nodes whose ACL refuses `CLUSTER SLOT-STATS`.
+    stats_refused: HashSet<String>,
     /// Endpoints asked for their per-slot stats, per poll.
     stats_asked: Vec<Vec<String>>,
     /// Endpoints whose connection the poll closes after the visit, per poll.
@@ -74,6 +76,7 @@ impl World {
             visited: Vec::new(),
             command_stats: Vec::new(),
             slot_stats: HashMap::new(),
+            stats_refused: HashSet::new(),
             stats_asked: Vec::new(),
             closed_after: Vec::new(),
             polls: 0,
@@ -135,6 +138,9 @@ impl World {
             .collect();
         let slot_stats = match (v.slot_stats, self.slot_stats.get(&v.endpoint)) {
             (None, _) => SlotStatsRead::NotAsked,
+            (Some(_), _) if self.stats_refused.contains(&v.endpoint) => {
+                SlotStatsRead::Denied("NOPERM User slotwatch has no permissions".into())
+            }
             (Some(top), Some(stats)) => SlotStatsRead::Read(NodeLoad::of(stats, top, 0)),
             (Some(_), None) => SlotStatsRead::Unsupported,
         };

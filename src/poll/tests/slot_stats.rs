@@ -106,3 +106,37 @@ fn a_master_that_did_not_answer_is_asked_again_as_soon_as_it_does() {
         Some(5)
     );
 }
+
+#[test]
+fn a_refusal_is_logged_once_and_never_asked_again() {
+    let mut world = World::new(healthy());
+    world.stats_refused.insert(ep(30001));
+    let mut s = state(Sampling::Rotate(16)).with_slot_stats(cadence(1));
+    let first = world.poll(&mut s);
+    let denied: Vec<&Note> = first
+        .notes
+        .iter()
+        .filter(|n| matches!(n, Note::SlotStatsDenied { .. }))
+        .collect();
+    assert_eq!(denied.len(), 1, "{:?}", first.notes);
+    for _ in 0..3 {
+        let o = world.poll(&mut s);
+        assert!(
+            !o.notes
+                .iter()
+                .any(|n| matches!(n, Note::SlotStatsDenied { .. }))
+        );
+    }
+    assert!(world.stats_asked[0].contains(&ep(30001)));
+    assert!(
+        world.stats_asked[1..]
+            .iter()
+            .all(|a| !a.contains(&ep(30001))),
+        "{:?}",
+        world.stats_asked
+    );
+    assert!(
+        world.stats_asked[3].contains(&ep(30002)),
+        "the others still are"
+    );
+}

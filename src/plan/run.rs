@@ -2,12 +2,11 @@
 //! `serve` and `check`), then each master's per-slot stats, read once, in full. The only I/O of
 //! the plan.
 
-use ::redis::Value;
-
 use super::commands::Master;
 use super::report::{self, PlanReport, Source};
 use super::{By, Load};
 use crate::config::Reach;
+use crate::redis::slot_stats::{StatsError, read as read_stats};
 use crate::redis::{Connector, FetchError, NodeConnection};
 use crate::slot::SlotRange;
 use crate::slot_stats::{self, Metric, SlotStat, SlotStatsError};
@@ -44,6 +43,16 @@ pub enum PlanError {
         /// What was wrong.
         #[source]
         source: SlotStatsError,
+    },
+    /// A master refuses `CLUSTER SLOT-STATS` to this user.
+    #[error(
+        "{node} refuses CLUSTER SLOT-STATS ({error}): grant the user +cluster|slot-stats (README, Permissions)"
+    )]
+    Refused {
+        /// The master.
+        node: String,
+        /// The server's words.
+        error: String,
     },
     /// The measure needs `CLUSTER SLOT-STATS`, which a master's server does not have.
     #[error(
@@ -177,6 +186,10 @@ async fn read_master(
             node: node(),
             source,
         },
+        StatsError::Refused(error) => PlanError::Refused {
+            node: node(),
+            error,
+        },
     })?;
     let metrics: &[Metric] = match by {
         By::Keys => &[Metric::Keys],
@@ -205,29 +218,6 @@ async fn read_master(
             counted: false,
         },
     ))
-}
-
-/// Why a node's full stats could not be read.
-#[derive(Debug)]
-pub enum StatsError {
-    /// The round trip failed.
-    Fetch(FetchError),
-    /// The reply does not parse.
-    Reply(SlotStatsError),
-}
-
-/// Every slot's stats on this node, in one `CLUSTER SLOT-STATS SLOTSRANGE 0 16383`; the node
-/// lists the slots it owns.
-pub async fn read_stats(conn: &mut NodeConnection) -> Result<Vec<SlotStat>, StatsError> {
-    let reply: Value = ::redis::cmd("CLUSTER")
-        .arg("SLOT-STATS")
-        .arg("SLOTSRANGE")
-        .arg(0)
-        .arg(crate::slot::SLOT_COUNT - 1)
-        .query_async(&mut conn.conn)
-        .await
-        .map_err(|e| StatsError::Fetch(conn.explain(&e)))?;
-    slot_stats::parse(&reply).map_err(StatsError::Reply)
 }
 
 /// Keys per slot of `ranges` with `CLUSTER COUNTKEYSINSLOT`, pipelined in bounded batches.
@@ -277,7 +267,7 @@ pub async fn read_masters(
             Ok(match read_stats(&mut conn).await {
                 Ok(stats) => MasterStats::Read(stats),
                 Err(StatsError::Fetch(e)) => return Err(e),
-                Err(StatsError::Reply(e)) => MasterStats::Failed(e.to_string()),
+                Err(e) => MasterStats::Failed(e.to_string()),
             })
         };
         let stats = match tokio::time::timeout(connector.timeout(), read).await {

@@ -9,14 +9,12 @@ use tokio::task::JoinSet;
 
 use super::plan::Plan;
 use super::plan::Visit;
-use super::replies::{
-    JobSupport, bytes, count_keys, read_cluster_info, read_jobs, read_slot_stats, required,
-};
+use super::replies::{JobSupport, bytes, count_keys, read_cluster_info, read_jobs, required};
 use super::sample::{Fetched, Jobs, Sample, SlotStatsRead};
 use crate::info::{NodeCounters, parse_info};
 use crate::redis::{Connector, FetchError, NodeConnection, ProtocolError};
 use crate::replication::Replication;
-use crate::slot_stats;
+use crate::slot_stats::{self, NodeLoad};
 use crate::topology::atomic::Dialect;
 use crate::topology::parse::parse_view_bytes;
 
@@ -206,7 +204,8 @@ struct Asked {
     /// Then, for each of these databases, `SELECT` it and count the slots again; `SELECT 0`
     /// after the last.
     databases: Vec<u16>,
-    /// `CLUSTER SLOT-STATS SLOTSRANGE 0 16383`, keeping this many busiest slots per measure.
+    /// After the pipeline, `CLUSTER SLOT-STATS SLOTSRANGE` in chunks, keeping this many busiest
+    /// slots per measure.
     slot_stats: Option<usize>,
 }
 
@@ -251,7 +250,6 @@ impl Asked {
             + usize::from(self.jobs.is_some())
             + self.count_slots.len()
             + self.other_database_replies()
-            + usize::from(self.slot_stats.is_some())
     }
 
     /// Replies of the other databases' counts: per database a SELECT and its counts, then
@@ -299,13 +297,6 @@ impl Asked {
         }
         if !self.databases.is_empty() {
             pipe.cmd("SELECT").arg(0);
-        }
-        if self.slot_stats.is_some() {
-            pipe.cmd("CLUSTER")
-                .arg("SLOT-STATS")
-                .arg("SLOTSRANGE")
-                .arg(0)
-                .arg(crate::slot::SLOT_COUNT - 1);
         }
         pipe
     }
@@ -368,7 +359,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     };
     let keys = count_keys(&asked.count_slots, asked.databases.len(), &mut next);
     let slot_stats = match (asked.slot_stats, visit.slot_stats) {
-        (Some(top), _) => read_slot_stats(next(), top)?,
+        (Some(top), _) => read_slot_stats(conn, top).await?,
         (None, Some(_)) => SlotStatsRead::Unsupported,
         (None, None) => SlotStatsRead::NotAsked,
     };
@@ -398,6 +389,19 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         keys,
         slot_stats,
     })
+}
+
+/// The node's per-slot stats, a chunk per round trip (at the slower cadence, after the poll's
+/// own round trip), as its load with its `top` busiest slots per measure; a refusal (an ACL
+/// without `cluster|slot-stats`) reads as denied, a malformed reply fails the fetch.
+async fn read_slot_stats(conn: &mut Conn, top: usize) -> Result<SlotStatsRead, FetchError> {
+    use crate::redis::slot_stats::{StatsError, read};
+    match read(&mut conn.conn).await {
+        Ok(stats) => Ok(SlotStatsRead::Read(NodeLoad::of(&stats, top, 0))),
+        Err(StatsError::Refused(e)) => Ok(SlotStatsRead::Denied(e)),
+        Err(StatsError::Reply(e)) => Err(FetchError::Protocol(ProtocolError::SlotStats(e))),
+        Err(StatsError::Fetch(e)) => Err(e),
+    }
 }
 
 /// Reads the INFO sections one call each, for servers that take one section per call; returns

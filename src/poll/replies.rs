@@ -4,10 +4,9 @@
 
 use ::redis::{RedisError, Value};
 
-use super::sample::{Jobs, SlotStatsRead};
+use super::sample::Jobs;
 use crate::cluster_info::ClusterInfo;
 use crate::redis::{FetchError, ProtocolError};
-use crate::slot_stats::{self, NodeLoad};
 use crate::topology::atomic::{Dialect, parse_jobs};
 
 /// Whether and how a connection's server shows its atomic migration jobs: known from its
@@ -86,18 +85,6 @@ pub(super) fn bytes(v: Value) -> Vec<u8> {
         Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => s.into_bytes(),
         _ => Vec::new(),
     }
-}
-
-/// The per-slot stats reply, as the node's load with its `top` busiest slots per measure; a
-/// refusal (an ACL without `cluster|slot-stats`) reads as denied, a malformed reply fails the
-/// fetch.
-pub(super) fn read_slot_stats(v: Value, top: usize) -> Result<SlotStatsRead, FetchError> {
-    if let Value::ServerError(e) = v {
-        return Ok(SlotStatsRead::Denied(RedisError::from(e).to_string()));
-    }
-    let stats =
-        slot_stats::parse(&v).map_err(|e| FetchError::Protocol(ProtocolError::SlotStats(e)))?;
-    Ok(SlotStatsRead::Read(NodeLoad::of(&stats, top, 0)))
 }
 
 /// The job log's reply (`CLUSTER GETSLOTMIGRATIONS` or `CLUSTER MIGRATION STATUS ALL`): an

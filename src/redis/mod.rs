@@ -28,6 +28,7 @@ use crate::server_info::ServerInfo;
 use crate::tls::{self, TlsError};
 
 mod error;
+pub mod slot_stats;
 
 use error::ServerNameError;
 pub use error::{Cause, FetchError, ProtocolError};

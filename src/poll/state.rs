@@ -279,10 +279,13 @@ impl ClusterState {
             // Atomic jobs live on masters; a node of unknown role is asked too.
             visit.jobs = known.is_none_or(|(_, n)| n.role != Role::Replica);
             // Per-slot stats are the masters' own: a replica reports its master's slots, with
-            // counters that include the replication stream. A node of unknown role (on
-            // discovery, and so in `check`'s one poll) is asked too; only masters' are shown.
+            // counters that include the replication stream. `check`'s one poll asks the nodes
+            // of unknown role too (only masters' are shown); `serve` waits one poll for roles.
+            let unknown_asked = self.sampling == Sampling::All;
             if let Some(cadence) = self.slot_stats
-                && known.is_none_or(|(_, n)| n.role == Role::Master && n.slot_count > 0)
+                && known.map_or(unknown_asked, |(_, n)| {
+                    n.role == Role::Master && n.slot_count > 0
+                })
                 && state.slot_stats_due(cadence.every)
             {
                 visit.slot_stats = Some(cadence.top);

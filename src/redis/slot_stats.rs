@@ -3,7 +3,8 @@
 //! A full reading of a node owning all 16384 slots is 1.7 MiB of RESP, which redis-rs holds as
 //! a tree of about 200,000 values: over 20 MiB at once. Asked [`CHUNK`] slots at a time, one
 //! round trip each, and folded into plain stats before the next, the same reading peaks at a
-//! few hundred KiB and costs the server the same (it walks only the slots asked).
+//! few hundred KiB and costs the server the same (it walks only the slots asked); 32 round
+//! trips per node and reading, minutes apart.
 
 use ::redis::Value;
 
@@ -11,8 +12,10 @@ use super::{FetchError, NodeConnection};
 use crate::slot::SLOT_COUNT;
 use crate::slot_stats::{self, SlotStat, SlotStatsError};
 
-/// Slots asked per round trip.
-pub const CHUNK: u16 = 2048;
+/// Slots asked per round trip: a reply of at most about 55 KiB, held as values of about 300
+/// KiB. Measured on a 6-node cluster, chunks of 2048 still took slotwatch's peak RSS from 8.5
+/// to 21.5 MiB at each reading.
+pub const CHUNK: u16 = 512;
 
 /// Why a node's stats could not be read.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -29,21 +29,20 @@ fn masters_are_read_every_n_polls_replicas_never_and_their_connections_close_aft
         world.poll(&mut s);
     }
     let masters = vec![ep(30001), ep(30002), ep(30003)];
-    // The first poll asks every node, their roles unknown; then masters every third poll.
+    // The first poll learns the roles; then masters are asked every third poll.
     let asked: Vec<bool> = world.stats_asked.iter().map(|a| !a.is_empty()).collect();
     assert_eq!(
         asked,
-        [true, false, false, true, false, false, true],
+        [false, true, false, false, true, false, false],
         "{:?}",
         world.stats_asked
     );
-    assert_eq!(world.stats_asked[0].len(), 6);
-    assert_eq!(world.stats_asked[3], masters);
+    assert_eq!(world.stats_asked[1], masters);
     assert_eq!(
-        world.closed_after[3], masters,
+        world.closed_after[1], masters,
         "a reading's buffer is not kept"
     );
-    assert!(world.closed_after[4].is_empty(), "{:?}", world.closed_after);
+    assert!(world.closed_after[2].is_empty(), "{:?}", world.closed_after);
     let o = world.poll(&mut s);
     let node = |port| {
         o.snapshot
@@ -65,10 +64,8 @@ fn masters_are_read_every_n_polls_replicas_never_and_their_connections_close_aft
     assert_eq!(node(30003).slot_stats, Some(false));
     assert!(node(30003).load.is_none());
     assert!(
-        world.stats_asked[1..]
-            .iter()
-            .all(|a| !a.contains(&ep(30004))),
-        "a known replica is never asked"
+        world.stats_asked.iter().all(|a| !a.contains(&ep(30004))),
+        "a replica is never asked"
     );
 }
 
@@ -90,9 +87,10 @@ fn a_master_that_did_not_answer_is_asked_again_as_soon_as_it_does() {
         .map(|a| a.contains(&ep(30002)))
         .collect();
     assert!(asked[3] || asked[4], "{:?}", world.stats_asked);
+    assert!(world.stats_asked[1].contains(&ep(30001)));
     assert!(
-        !world.stats_asked[1].contains(&ep(30001)),
-        "read on discovery, so not due for 100 polls"
+        !world.stats_asked[2].contains(&ep(30001)),
+        "read once it was known, so not due for 100 polls"
     );
     let o = world.poll(&mut s);
     let n = o
@@ -112,31 +110,43 @@ fn a_refusal_is_logged_once_and_never_asked_again() {
     let mut world = World::new(healthy());
     world.stats_refused.insert(ep(30001));
     let mut s = state(Sampling::Rotate(16)).with_slot_stats(cadence(1));
-    let first = world.poll(&mut s);
-    let denied: Vec<&Note> = first
-        .notes
-        .iter()
-        .filter(|n| matches!(n, Note::SlotStatsDenied { .. }))
-        .collect();
-    assert_eq!(denied.len(), 1, "{:?}", first.notes);
-    for _ in 0..3 {
-        let o = world.poll(&mut s);
-        assert!(
-            !o.notes
-                .iter()
-                .any(|n| matches!(n, Note::SlotStatsDenied { .. }))
-        );
-    }
-    assert!(world.stats_asked[0].contains(&ep(30001)));
+    let denied = |o: &Outcome| {
+        o.notes
+            .iter()
+            .filter(|n| matches!(n, Note::SlotStatsDenied { .. }))
+            .count()
+    };
+    let notes: Vec<usize> = (0..5).map(|_| denied(&world.poll(&mut s))).collect();
+    assert_eq!(notes, [0, 1, 0, 0, 0]);
+    assert!(world.stats_asked[1].contains(&ep(30001)));
     assert!(
-        world.stats_asked[1..]
+        world.stats_asked[2..]
             .iter()
             .all(|a| !a.contains(&ep(30001))),
         "{:?}",
         world.stats_asked
     );
     assert!(
-        world.stats_asked[3].contains(&ep(30002)),
+        world.stats_asked[4].contains(&ep(30002)),
         "the others still are"
+    );
+}
+
+#[test]
+fn a_one_shot_poll_asks_every_node_whose_role_it_does_not_know_yet() {
+    let mut world = World::new(healthy());
+    world.slot_stats.insert(ep(30002), vec![stat(1, 5, 10)]);
+    let mut s = state(Sampling::All).with_slot_stats(cadence(1));
+    let o = world.poll(&mut s);
+    assert_eq!(world.stats_asked[0].len(), 6, "{:?}", world.stats_asked);
+    let n = o
+        .snapshot
+        .nodes
+        .iter()
+        .find(|n| n.endpoint == ep(30002))
+        .unwrap();
+    assert_eq!(
+        n.load.as_ref().and_then(|l| l.latest.total(Metric::Keys)),
+        Some(5)
     );
 }

@@ -8,9 +8,11 @@ use std::fmt::Write as _;
 
 use super::slotmap::outline;
 use super::{Ctx, esc, when};
-use crate::health::load::{Measure, load_balance};
+use crate::health::load::{LoadBalance, Measure, load_balance};
+use crate::plan::Spread;
 use crate::plan::run::MasterStats;
 use crate::slot::SLOT_COUNT;
+use crate::slot_stats::Metric;
 use crate::web::heat::{HeatReading, MIN_INTERVAL};
 
 /// Heat levels: 0 for an idle slot, then four steps on a logarithmic scale up to the hottest
@@ -138,7 +140,12 @@ pub fn section(ctx: &Ctx, m: Measure, reading: &HeatReading) -> String {
             "; counted since each slot came to its master or its last CONFIG RESETSTAT"
         }
     );
-    if let Some(b) = ctx.t.and_then(|t| load_balance(ctx.s, t)) {
+    // The poll's readings, or before it has any, the keys of this one.
+    let balance = ctx
+        .t
+        .and_then(|t| load_balance(ctx.s, t))
+        .or_else(|| keys_balance(reading));
+    if let Some(b) = balance {
         let _ = write!(
             out,
             "<p class=\"sum\" id=\"load\">{}</p>",
@@ -152,6 +159,23 @@ pub fn section(ctx: &Ctx, m: Measure, reading: &HeatReading) -> String {
     key(m, max, &mut out);
     hottest(&v, m, &mut out);
     out
+}
+
+/// The spread of keys over the masters of `reading`, when every one of them was read.
+fn keys_balance(reading: &HeatReading) -> Option<LoadBalance> {
+    let keys: Option<Vec<u64>> = reading
+        .masters
+        .iter()
+        .map(|(_, stats)| match stats {
+            MasterStats::Read(stats) => Some(stats.iter().map(|s| s.get(Metric::Keys)).sum()),
+            _ => None,
+        })
+        .collect();
+    Some(LoadBalance {
+        masters: reading.masters.len(),
+        without_stats: Vec::new(),
+        spreads: vec![(Measure::Keys, Spread::of(&keys?)?)],
+    })
 }
 
 /// The map: one focusable shape per run of slots with one owner and one level.
@@ -356,6 +380,24 @@ mod tests {
         );
         assert!(html.contains("<a href=\"?heat=cpu#heat\">cpu</a>"));
         assert_eq!(html.matches("<li data-level=").count(), 5);
+    }
+
+    #[test]
+    fn before_the_poll_has_read_the_load_the_reading_gives_the_keys_spread() {
+        let mut r = reading();
+        r.masters.truncate(2);
+        let p = published();
+        let html = section(&Ctx::new(&p), Measure::Keys, &r);
+        // 5460 keys (0, 1, 2 over 5461 slots) against 10,000.
+        assert!(
+            html.contains("id=\"load\">load over 2 masters: keys max/mean 1.29"),
+            "{html}"
+        );
+        let html = section(&Ctx::new(&p), Measure::Keys, &reading());
+        assert!(
+            !html.contains("id=\"load\""),
+            "a master without stats: no spread"
+        );
     }
 
     #[test]

@@ -223,7 +223,7 @@ pub struct ServeArgs {
 #[derive(clap::Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    cluster: ClusterArgs,
+    pub cluster: ClusterArgs,
     /// Show the slot, owner and replicas of KEY, and what a plain client on each seed would
     /// get for it. Repeatable.
     #[arg(long = "key", value_name = "KEY")]
@@ -254,7 +254,7 @@ pub struct CheckArgs {
 #[derive(clap::Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    cluster: ClusterArgs,
+    pub cluster: ClusterArgs,
     /// What to even out: keys, CPU time or network bytes per slot (CPU and network need
     /// cluster-slot-stats-enabled yes), or slot counts.
     #[arg(long, value_enum, default_value_t = slotwatch::plan::By::Keys)]
@@ -424,20 +424,9 @@ pub fn serve_config(args: &ServeArgs, parsed: &Parsed) -> Result<Config, String>
     Ok(config)
 }
 
-/// `plan`'s cluster: its name and how to reach it, as `check` reads them.
-pub fn plan_cluster(args: &PlanArgs, parsed: &Parsed) -> Result<(String, Reach), String> {
-    let (name, reach, _) = cluster_of(&args.cluster, parsed)?;
-    Ok((name, reach))
-}
-
-/// `check`'s cluster: its name, how to reach it and its redirect thresholds, from the flags or
-/// one cluster of the file.
-pub fn check_cluster(args: &CheckArgs, parsed: &Parsed) -> Result<(String, Reach, Policy), String> {
-    cluster_of(&args.cluster, parsed)
-}
-
-/// One cluster from the flags or the file, with explicit flags overriding the file's.
-fn cluster_of(c: &ClusterArgs, parsed: &Parsed) -> Result<(String, Reach, Policy), String> {
+/// The cluster of `check` or `plan`: its name, how to reach it and its redirect thresholds,
+/// from the flags or one cluster of the file, explicit flags overriding the file's.
+pub fn cluster_of(c: &ClusterArgs, parsed: &Parsed) -> Result<(String, Reach, Policy), String> {
     let Some(path) = &c.config else {
         if c.seeds.is_empty() {
             return Err("--seed redis://HOST:PORT (or --config FILE) is required".into());

@@ -59,7 +59,7 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
         ),
         None => None,
     };
-    let (name, reach, policy) = cli::check_cluster(args, parsed).map_err(usage)?;
+    let (name, reach, policy) = cli::cluster_of(&args.cluster, parsed).map_err(usage)?;
     if args.interval.0 < std::time::Duration::from_millis(100) {
         return Err(usage("--interval: must be at least 100ms".into()));
     }
@@ -116,7 +116,7 @@ fn run_check(args: &CheckArgs, parsed: &Parsed) -> Result<ExitCode, (&'static st
 }
 
 fn plan(args: &PlanArgs, parsed: &Parsed) -> Result<ExitCode, String> {
-    let (name, reach) = cli::plan_cluster(args, parsed)?;
+    let (name, reach, _) = cli::cluster_of(&args.cluster, parsed)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

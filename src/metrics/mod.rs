@@ -292,26 +292,7 @@ mod tests {
             let text = if replica { replica_text } else { master_text };
             n.replication = crate::replication::Replication::parse(text);
             n.zone = Some("az1".into());
-            // Two readings of each node's per-slot stats, 10 s apart (a replica's would
-            // repeat its master's slots): slot 7 holds 40 of its 100 keys; CPU grew by
-            // 0.5 s and the network by 1000 bytes each way.
-            let load = |at: u64, cpu: u64, net: u64| {
-                let stats = [
-                    crate::slot_stats::SlotStat {
-                        slot: 7,
-                        values: [Some(40), Some(cpu), Some(net), Some(net)],
-                    },
-                    crate::slot_stats::SlotStat {
-                        slot: 9,
-                        values: [Some(60), Some(0), Some(0), Some(0)],
-                    },
-                ];
-                crate::slot_stats::NodeLoad::of(&stats, 5, at)
-            };
-            n.load = Some(crate::snapshot::Loads {
-                latest: load(11_000, 2_500_000, 3_000),
-                before: Some(load(1_000, 2_000_000, 2_000)),
-            });
+            n.load = Some(two_readings());
             n.slot_stats = Some(true);
         }
         s.liveness = Some(crate::snapshot::liveness::Liveness {
@@ -326,6 +307,29 @@ mod tests {
         Published {
             snapshot: Arc::new(s),
             clients: Some(Arc::new(clients)),
+        }
+    }
+
+    /// Two readings of a node's per-slot stats, 10 s apart (a replica's would repeat its
+    /// master's slots): slot 7 holds 40 of its 100 keys; CPU grew by 0.5 s and the network by
+    /// 1000 bytes each way.
+    fn two_readings() -> crate::snapshot::Loads {
+        let load = |at: u64, cpu: u64, net: u64| {
+            let stats = [
+                crate::slot_stats::SlotStat {
+                    slot: 7,
+                    values: [Some(40), Some(cpu), Some(net), Some(net)],
+                },
+                crate::slot_stats::SlotStat {
+                    slot: 9,
+                    values: [Some(60), Some(0), Some(0), Some(0)],
+                },
+            ];
+            crate::slot_stats::NodeLoad::of(&stats, 5, at)
+        };
+        crate::snapshot::Loads {
+            latest: load(11_000, 2_500_000, 3_000),
+            before: Some(load(1_000, 2_000_000, 2_000)),
         }
     }
 

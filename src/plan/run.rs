@@ -191,6 +191,23 @@ async fn read_master(
             error,
         },
     })?;
+    let weights = weights(&stats, by).map_err(|field| PlanError::Disabled {
+        node: node(),
+        by: by.name(),
+        field,
+    })?;
+    Ok((
+        conn,
+        Read {
+            weights,
+            counted: false,
+        },
+    ))
+}
+
+/// Each slot's weight by `by`; the field a slot lacks when the server does not count it
+/// (`cluster-slot-stats-enabled no`).
+fn weights(stats: &[SlotStat], by: By) -> Result<Vec<(u16, u64)>, &'static str> {
     let metrics: &[Metric] = match by {
         By::Keys => &[Metric::Keys],
         By::Cpu => &[Metric::Cpu],
@@ -201,23 +218,12 @@ async fn read_master(
         .iter()
         .find(|metric| stats.iter().any(|s| s.values[metric.index()].is_none()))
     {
-        return Err(PlanError::Disabled {
-            node: node(),
-            by: by.name(),
-            field: missing.field(),
-        });
+        return Err(missing.field());
     }
-    let weights = stats
+    Ok(stats
         .iter()
         .map(|s| (s.slot, metrics.iter().map(|metric| s.get(*metric)).sum()))
-        .collect();
-    Ok((
-        conn,
-        Read {
-            weights,
-            counted: false,
-        },
-    ))
+        .collect())
 }
 
 /// Keys per slot of `ranges` with `CLUSTER COUNTKEYSINSLOT`, pipelined in bounded batches.

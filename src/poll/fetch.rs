@@ -358,11 +358,7 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         _ => Jobs::NotAsked,
     };
     let keys = count_keys(&asked.count_slots, asked.databases.len(), &mut next);
-    let slot_stats = match (asked.slot_stats, visit.slot_stats) {
-        (Some(top), _) => read_slot_stats(conn, top).await?,
-        (None, Some(_)) => SlotStatsRead::Unsupported,
-        (None, None) => SlotStatsRead::NotAsked,
-    };
+    let slot_stats = read_slot_stats(conn, asked.slot_stats, visit).await?;
     if asked.keyspace {
         // A hostile or odd node listing thousands of databases must not grow the next round
         // trip without bound; real servers have 16 by default.
@@ -391,11 +387,22 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     })
 }
 
-/// The node's per-slot stats, a chunk per round trip (at the slower cadence, after the poll's
-/// own round trip), as its load with its `top` busiest slots per measure; a refusal (an ACL
-/// without `cluster|slot-stats`) reads as denied, a malformed reply fails the fetch.
-async fn read_slot_stats(conn: &mut Conn, top: usize) -> Result<SlotStatsRead, FetchError> {
+/// The node's per-slot stats when asked (`top`: the busiest slots kept per measure), a chunk
+/// per round trip after the poll's own; unsupported when the visit wanted them from a server
+/// without them. A refusal (an ACL without `cluster|slot-stats`) reads as denied, a malformed
+/// reply fails the fetch.
+async fn read_slot_stats(
+    conn: &mut Conn,
+    top: Option<usize>,
+    visit: &Visit,
+) -> Result<SlotStatsRead, FetchError> {
     use crate::redis::slot_stats::{StatsError, read};
+    let Some(top) = top else {
+        return Ok(match visit.slot_stats {
+            Some(_) => SlotStatsRead::Unsupported,
+            None => SlotStatsRead::NotAsked,
+        });
+    };
     match read(&mut conn.conn).await {
         Ok(stats) => Ok(SlotStatsRead::Read(NodeLoad::of(&stats, top, 0))),
         Err(StatsError::Refused(e)) => Ok(SlotStatsRead::Denied(e)),

@@ -356,6 +356,27 @@ async fn poll(state: &mut ClusterState, fetcher: &mut Fetcher) -> Outcome {
     )
 }
 
+/// Logs a command the ACL refuses, and what cannot be seen because of it.
+fn log_denied(cluster: &str, note: &Note) {
+    match note {
+        Note::JobsDenied { node, error } => tracing::warn!(
+            cluster,
+            node,
+            error,
+            "cannot read the node's atomic migration jobs: its migrations are invisible until \
+             the ACL allows cluster|getslotmigrations (Valkey) or cluster|migration (Redis)"
+        ),
+        Note::SlotStatsDenied { node, error } => tracing::warn!(
+            cluster,
+            node,
+            error,
+            "cannot read the node's per-slot stats: its load is not shown, and not asked \
+             again, until the ACL allows cluster|slot-stats and slotwatch restarts"
+        ),
+        _ => {}
+    }
+}
+
 /// Logs a poll's events at INFO with their structured fields, and its notes.
 fn log(cluster: &str, outcome: &Outcome) {
     for note in &outcome.notes {
@@ -389,20 +410,7 @@ fn log(cluster: &str, outcome: &Outcome) {
                 polls = lasted.polls,
                 "node answering again"
             ),
-            Note::JobsDenied { node, error } => tracing::warn!(
-                cluster,
-                node,
-                error,
-                "cannot read the node's atomic migration jobs: its migrations are invisible until \
-                 the ACL allows cluster|getslotmigrations (Valkey) or cluster|migration (Redis)"
-            ),
-            Note::SlotStatsDenied { node, error } => tracing::warn!(
-                cluster,
-                node,
-                error,
-                "cannot read the node's per-slot stats: its load is not shown, and not asked \
-                 again, until the ACL allows cluster|slot-stats and slotwatch restarts"
-            ),
+            Note::JobsDenied { .. } | Note::SlotStatsDenied { .. } => log_denied(cluster, note),
             Note::NoView { tried } => tracing::warn!(
                 cluster,
                 tried,

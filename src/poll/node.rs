@@ -9,6 +9,7 @@ use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::replication::Replication;
+use crate::snapshot::NodeStatus;
 use crate::topology::{NodeId, Topology};
 
 /// Everything slotwatch keeps about one node, keyed by its endpoint.
@@ -213,6 +214,30 @@ impl NodeState {
                 }
             }
         }
+    }
+}
+
+/// What the snapshot says of a node: what `state` keeps of it, its own word on the cluster and
+/// its link only while it answers (`up`).
+pub(super) fn status(
+    endpoint: &str,
+    id: Option<NodeId>,
+    up: bool,
+    state: Option<&NodeState>,
+    last_error: Option<String>,
+) -> NodeStatus {
+    NodeStatus {
+        endpoint: endpoint.to_owned(),
+        id,
+        up,
+        counters: state.and_then(|s| s.counters.clone()).unwrap_or_default(),
+        cluster_info: state.and_then(|s| s.cluster_info).filter(|_| up),
+        replication: state.and_then(|s| s.replication.clone()).filter(|_| up),
+        zone: state.and_then(|s| s.zone.clone()),
+        errors: state.map(|s| s.errors.clone()).unwrap_or_default(),
+        last_error,
+        load: state.and_then(|s| s.load.clone()),
+        slot_stats: state.and_then(|s| s.slot_stats),
     }
 }
 

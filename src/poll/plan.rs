@@ -82,6 +82,15 @@ impl Plan {
     }
 }
 
+/// How often a cluster's per-slot stats are read, and how much of them is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotStatsCadence {
+    /// Read every this many polls a master answers (at least 1).
+    pub every: u32,
+    /// Busiest slots kept per measure.
+    pub top: usize,
+}
+
 /// Where the rotations through the nodes' full views continue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rotation {

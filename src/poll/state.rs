@@ -16,6 +16,7 @@ use super::lasting::Lasting;
 use super::migrations;
 use super::node::{self, NodeState};
 pub use super::notes::Note;
+pub use super::plan::SlotStatsCadence;
 use super::plan::{Plan, Rotation, Sampling, Target, Visit};
 use super::sample::Fetched;
 use crate::config::RedirectPolicy as Policy;
@@ -89,15 +90,6 @@ pub struct ClusterState {
     /// Every how many polls masters' per-slot stats are read, and how many busiest slots per
     /// measure are kept; `None` when off.
     slot_stats: Option<SlotStatsCadence>,
-}
-
-/// How often a cluster's per-slot stats are read, and how much of them is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotStatsCadence {
-    /// Read every this many polls a master answers (at least 1).
-    pub every: u32,
-    /// Busiest slots kept per measure.
-    pub top: usize,
 }
 
 impl ClusterState {
@@ -463,19 +455,7 @@ impl ClusterState {
         let basis = topology.as_ref().or(self.topology.as_ref());
         let status = |endpoint: &str, id: Option<NodeId>, state: Option<&NodeState>| {
             let up = id.is_some_and(|id| answered.contains(&id));
-            NodeStatus {
-                endpoint: endpoint.to_owned(),
-                id,
-                up,
-                counters: state.and_then(|s| s.counters.clone()).unwrap_or_default(),
-                cluster_info: state.and_then(|s| s.cluster_info).filter(|_| up),
-                replication: state.and_then(|s| s.replication.clone()).filter(|_| up),
-                zone: state.and_then(|s| s.zone.clone()),
-                errors: state.map(|s| s.errors.clone()).unwrap_or_default(),
-                last_error: failed.get(endpoint).cloned(),
-                load: state.and_then(|s| s.load.clone()),
-                slot_stats: state.and_then(|s| s.slot_stats),
-            }
+            node::status(endpoint, id, up, state, failed.get(endpoint).cloned())
         };
         let mut nodes: Vec<NodeStatus> = basis
             .map(|t| {

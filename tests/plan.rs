@@ -1,6 +1,6 @@
 //! `slotwatch plan` on real clusters: keys skewed 70% onto one master (Valkey 9.1, Redis 8.2 with
 //! CLUSTER SLOT-STATS, Redis 7.0 through COUNTKEYSINSLOT) and CPU skewed by a hot key range under
-//! load (Valkey 9.1). The test runs exactly the commands the plan prints, then measures the
+//! load (Valkey 9.1, Redis 8.2). The test runs exactly the commands the plan prints, then measures the
 //! spread again; a balanced cluster gets "nothing to do". The poll's own reading of the stats
 //! shows in /metrics and in `check`.
 
@@ -331,6 +331,11 @@ fn cpu_plan_spreads_a_hot_range(server: Server) {
 #[test]
 fn cpu_plan_on_valkey_9_1() {
     run(Server::Valkey91, cpu_plan_spreads_a_hot_range);
+}
+
+#[test]
+fn cpu_plan_on_redis_8_2() {
+    run(Server::Redis82, cpu_plan_spreads_a_hot_range);
 }
 
 /// The poll's own readings: per-master keys and the spread in /metrics, the spread in `check`;

@@ -319,7 +319,7 @@ fn cpu_plan_spreads_a_hot_range(server: Server) {
         server.name()
     );
     assert!(
-        before > 1.6,
+        before > 1.4,
         "the hot range makes one master busy: {before:.2}"
     );
     assert!(

@@ -120,8 +120,13 @@ pub enum SlotStatsError {
     },
 }
 
-/// Reads a `CLUSTER SLOT-STATS` reply (either form, RESP2 or RESP3). A slot listed twice keeps
-/// its last entry; unknown fields are skipped.
+/// The largest value a measure keeps: 2^48 (281 trillion keys, microseconds or bytes per
+/// slot), so that sums over 16384 slots can never overflow, whatever a node sends.
+pub const MAX_VALUE: u64 = 1 << 48;
+
+/// Reads a `CLUSTER SLOT-STATS` reply (either form, RESP2 or RESP3), in slot order. A slot
+/// listed twice keeps its last entry; unknown fields are skipped; values are capped at
+/// [`MAX_VALUE`].
 pub fn parse(reply: &Value) -> Result<Vec<SlotStat>, SlotStatsError> {
     let entries: Vec<(&Value, &Value)> = match reply {
         Value::Array(items) => items
@@ -175,7 +180,7 @@ pub fn parse(reply: &Value) -> Result<Vec<SlotStat>, SlotStatsError> {
                 continue;
             };
             values[metric.index()] = Some(match value {
-                Value::Int(n) if *n >= 0 => *n as u64,
+                Value::Int(n) if *n >= 0 => (*n as u64).min(MAX_VALUE),
                 _ => {
                     return Err(SlotStatsError::Value {
                         entry,
@@ -186,6 +191,11 @@ pub fn parse(reply: &Value) -> Result<Vec<SlotStat>, SlotStatsError> {
         }
         out.push(SlotStat { slot, values });
     }
+    // Stable: of a slot's entries, the last stays.
+    out.sort_by_key(|s| s.slot);
+    out.reverse();
+    out.dedup_by_key(|s| s.slot);
+    out.reverse();
     Ok(out)
 }
 

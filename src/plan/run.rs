@@ -44,6 +44,14 @@ pub enum PlanError {
         #[source]
         source: SlotStatsError,
     },
+    /// A master answered `CLUSTER SLOT-STATS` with an error other than a refusal.
+    #[error("{node} answered CLUSTER SLOT-STATS with an error: {error}")]
+    Server {
+        /// The master.
+        node: String,
+        /// The server's words.
+        error: String,
+    },
     /// A master refuses `CLUSTER SLOT-STATS` to this user.
     #[error(
         "{node} refuses CLUSTER SLOT-STATS ({error}): grant the user +cluster|slot-stats (README, Permissions)"
@@ -102,7 +110,15 @@ pub async fn run(name: &str, reach: &Reach, by: By, target: f64) -> Result<PlanR
         Source::SlotStats
     };
     for m in &masters {
-        let (conn, read) = read_master(&connector, m, by).await?;
+        // Up to 16 round trips of counts, or 32 of stats: each master gets ten per-node
+        // timeouts, and a frozen one fails the plan instead of hanging it.
+        let budget = connector.timeout() * 10;
+        let (conn, read) = tokio::time::timeout(budget, read_master(&connector, m, by))
+            .await
+            .map_err(|_| PlanError::Node {
+                node: m.endpoint.clone(),
+                source: FetchError::Timeout(budget),
+            })??;
         if read.counted {
             source = Source::CountKeys;
         }
@@ -177,10 +193,14 @@ async fn read_master(
             },
         ));
     }
-    let stats = read_stats(&mut conn).await.map_err(|e| match e {
+    let stats = read_stats(&mut conn, &m.slots).await.map_err(|e| match e {
         StatsError::Fetch(source) => PlanError::Node {
             node: node(),
             source,
+        },
+        StatsError::Server(error) => PlanError::Server {
+            node: node(),
+            error,
         },
         StatsError::Reply(source) => PlanError::Reply {
             node: node(),
@@ -258,30 +278,35 @@ pub enum MasterStats {
     Failed(String),
 }
 
+/// A master to read: its endpoint, host, port and the slots it owns.
+pub type MasterAt = (String, String, u16, Vec<SlotRange>);
+
 /// Every master's full per-slot stats, read concurrently, each within the per-node timeout:
 /// the cluster page's heat view. Never asks a server without the command.
 pub async fn read_masters(
     connector: &Connector,
-    masters: &[(String, String, u16)],
+    masters: &[MasterAt],
 ) -> Vec<(String, MasterStats)> {
-    let reads = masters.iter().map(|(endpoint, host, port)| async move {
-        let read = async {
-            let mut conn = connector.connect(host, *port).await?;
-            if !conn.server.as_ref().is_some_and(slot_stats::supported) {
-                return Ok(MasterStats::Unsupported);
-            }
-            Ok(match read_stats(&mut conn).await {
-                Ok(stats) => MasterStats::Read(stats),
-                Err(StatsError::Fetch(e)) => return Err(e),
-                Err(e) => MasterStats::Failed(e.to_string()),
-            })
-        };
-        let stats = match tokio::time::timeout(connector.timeout(), read).await {
-            Ok(Ok(stats)) => stats,
-            Ok(Err(e)) => MasterStats::Failed(e.to_string()),
-            Err(_) => MasterStats::Failed(FetchError::Timeout(connector.timeout()).to_string()),
-        };
-        (endpoint.clone(), stats)
-    });
+    let reads = masters
+        .iter()
+        .map(|(endpoint, host, port, ranges)| async move {
+            let read = async {
+                let mut conn = connector.connect(host, *port).await?;
+                if !conn.server.as_ref().is_some_and(slot_stats::supported) {
+                    return Ok(MasterStats::Unsupported);
+                }
+                Ok(match read_stats(&mut conn, ranges).await {
+                    Ok(stats) => MasterStats::Read(stats),
+                    Err(StatsError::Fetch(e)) => return Err(e),
+                    Err(e) => MasterStats::Failed(e.to_string()),
+                })
+            };
+            let stats = match tokio::time::timeout(connector.timeout(), read).await {
+                Ok(Ok(stats)) => stats,
+                Ok(Err(e)) => MasterStats::Failed(e.to_string()),
+                Err(_) => MasterStats::Failed(FetchError::Timeout(connector.timeout()).to_string()),
+            };
+            (endpoint.clone(), stats)
+        });
     futures_util::future::join_all(reads).await
 }

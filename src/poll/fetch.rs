@@ -144,7 +144,11 @@ async fn fetch_one(
         result = tokio::time::timeout_at(deadline, attempt(connector, visit, None)).await;
     }
     match result {
-        Ok(Ok((conn, sample))) => (Some(conn), Ok(sample)),
+        Ok(Ok((mut conn, mut sample))) => {
+            let kept;
+            (kept, sample.slot_stats) = slot_stats_of(connector, &mut conn, visit).await;
+            (kept.then_some(conn), Ok(sample))
+        }
         // The connection's state is unknown after an error or a timeout (a late reply could
         // still arrive), so it is dropped and the next attempt starts clean.
         Ok(Err(e)) => (None, Err(e)),
@@ -204,9 +208,6 @@ struct Asked {
     /// Then, for each of these databases, `SELECT` it and count the slots again; `SELECT 0`
     /// after the last.
     databases: Vec<u16>,
-    /// After the pipeline, `CLUSTER SLOT-STATS SLOTSRANGE` in chunks, keeping this many busiest
-    /// slots per measure.
-    slot_stats: Option<usize>,
 }
 
 impl Asked {
@@ -229,9 +230,6 @@ impl Asked {
             } else {
                 Vec::new()
             },
-            slot_stats: visit
-                .slot_stats
-                .filter(|_| conn.conn.server.as_ref().is_some_and(slot_stats::supported)),
         }
     }
 
@@ -358,7 +356,6 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         _ => Jobs::NotAsked,
     };
     let keys = count_keys(&asked.count_slots, asked.databases.len(), &mut next);
-    let slot_stats = read_slot_stats(conn, asked.slot_stats, visit).await?;
     if asked.keyspace {
         // A hostile or odd node listing thousands of databases must not grow the next round
         // trip without bound; real servers have 16 by default.
@@ -383,31 +380,40 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
         zone: conn.conn.zone.clone(),
         jobs,
         keys,
-        slot_stats,
+        // Read after the round trip, with a budget of its own (`slot_stats_of`).
+        slot_stats: SlotStatsRead::NotAsked,
     })
 }
 
-/// The node's per-slot stats when asked (`top`: the busiest slots kept per measure), a chunk
-/// per round trip after the poll's own; unsupported when the visit wanted them from a server
-/// without them. A refusal (an ACL without `cluster|slot-stats`) reads as denied, a malformed
-/// reply fails the fetch.
-async fn read_slot_stats(
+/// The node's per-slot stats when the visit asks and its server has them, a chunk of its own
+/// slots per round trip after the poll's round trip, within a per-node timeout of their own so
+/// that a slow reading never costs the node its sample. Returns whether the connection is
+/// still usable (not after a timeout or a broken round trip) and what was read: the load with
+/// the visit's busiest slots per measure, a refusal of the ACL, or why this reading failed.
+async fn slot_stats_of(
+    connector: &Connector,
     conn: &mut Conn,
-    top: Option<usize>,
     visit: &Visit,
-) -> Result<SlotStatsRead, FetchError> {
+) -> (bool, SlotStatsRead) {
     use crate::redis::slot_stats::{StatsError, read};
-    let Some(top) = top else {
-        return Ok(match visit.slot_stats {
-            Some(_) => SlotStatsRead::Unsupported,
-            None => SlotStatsRead::NotAsked,
-        });
+    let Some(ask) = &visit.slot_stats else {
+        return (true, SlotStatsRead::NotAsked);
     };
-    match read(&mut conn.conn).await {
-        Ok(stats) => Ok(SlotStatsRead::Read(NodeLoad::of(&stats, top, 0))),
-        Err(StatsError::Refused(e)) => Ok(SlotStatsRead::Denied(e)),
-        Err(StatsError::Reply(e)) => Err(FetchError::Protocol(ProtocolError::SlotStats(e))),
-        Err(StatsError::Fetch(e)) => Err(e),
+    if !conn.conn.server.as_ref().is_some_and(slot_stats::supported) {
+        return (true, SlotStatsRead::Unsupported);
+    }
+    let timeout = connector.timeout();
+    match tokio::time::timeout(timeout, read(&mut conn.conn, &ask.ranges)).await {
+        Ok(Ok(stats)) => (true, SlotStatsRead::Read(NodeLoad::of(&stats, ask.top, 0))),
+        Ok(Err(StatsError::Refused(e))) => (true, SlotStatsRead::Denied(e)),
+        Ok(Err(e @ (StatsError::Server(_) | StatsError::Reply(_)))) => {
+            (true, SlotStatsRead::Failed(e.to_string()))
+        }
+        Ok(Err(e @ StatsError::Fetch(_))) => (false, SlotStatsRead::Failed(e.to_string())),
+        Err(_) => (
+            false,
+            SlotStatsRead::Failed(FetchError::Timeout(timeout).to_string()),
+        ),
     }
 }
 

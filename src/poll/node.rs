@@ -138,6 +138,7 @@ impl NodeState {
                 self.stats_denied = true;
                 self.load = None;
             }
+            SlotStatsRead::Failed(_) => {}
             SlotStatsRead::Unsupported => {
                 self.slot_stats = Some(false);
                 self.load = None;

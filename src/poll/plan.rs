@@ -60,10 +60,9 @@ pub struct Visit {
     /// the other sections together (it walks the whole command table), so it is read only
     /// when the node may have refused a command since it was last read.
     pub command_stats: bool,
-    /// Read the node's per-slot stats (`CLUSTER SLOT-STATS SLOTSRANGE 0 16383`) where its
-    /// server has them, keeping this many busiest slots per measure: masters, at the slower
-    /// cadence of `--slot-stats-interval`.
-    pub slot_stats: Option<usize>,
+    /// Read the node's per-slot stats (`CLUSTER SLOT-STATS SLOTSRANGE`) where its server has
+    /// them: masters, at the slower cadence of `--slot-stats-interval`.
+    pub slot_stats: Option<StatsAsk>,
 }
 
 /// The nodes one poll (or its discovery wave) reads, and those it skips.
@@ -80,6 +79,15 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.visits.is_empty() && self.skipped.is_empty()
     }
+}
+
+/// What to read of a node's per-slot stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsAsk {
+    /// Busiest slots kept per measure.
+    pub top: usize,
+    /// The slots the node owns, the only ones it reports; empty when unknown (all are asked).
+    pub ranges: Vec<crate::slot::SlotRange>,
 }
 
 /// How often a cluster's per-slot stats are read, and how much of them is kept.

@@ -41,6 +41,9 @@ pub enum SlotStatsRead {
     Unsupported,
     /// It refused the command (an ACL without `cluster|slot-stats`); the server's words.
     Denied(String),
+    /// This reading failed (a timeout, a bad reply, a passing error such as `LOADING`); why.
+    /// The node's sample stands; the stats are asked again at the next interval.
+    Failed(String),
     /// Its slots' load; stamped with the poll's time when applied.
     Read(NodeLoad),
 }

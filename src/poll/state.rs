@@ -17,7 +17,7 @@ use super::migrations;
 use super::node::{self, NodeState};
 pub use super::notes::Note;
 pub use super::plan::SlotStatsCadence;
-use super::plan::{Plan, Rotation, Sampling, Target, Visit};
+use super::plan::{Plan, Rotation, Sampling, StatsAsk, Target, Visit};
 use super::sample::Fetched;
 use crate::config::RedirectPolicy as Policy;
 use crate::config::Seed;
@@ -255,6 +255,7 @@ impl ClusterState {
 
     fn plan_targets(&mut self, targets: Vec<Target>, everything: bool) -> Plan {
         let mut visits = Vec::with_capacity(targets.len());
+        let mut stats_close = HashMap::new();
         for Target {
             endpoint,
             host,
@@ -280,7 +281,14 @@ impl ClusterState {
                 })
                 && state.slot_stats_due(cadence.every)
             {
-                visit.slot_stats = Some(cadence.top);
+                visit.slot_stats = Some(StatsAsk {
+                    top: cadence.top,
+                    ranges: known.map(|(_, n)| n.slots.clone()).unwrap_or_default(),
+                });
+                // A reading is up to 55 KiB per round trip; the connection would keep a read
+                // buffer that size until the next one, minutes later. A server known to lack
+                // the command is not asked, so its connection stays.
+                stats_close.insert(endpoint.clone(), state.slot_stats != Some(false));
             }
             if let (Some((id, _)), Some(t)) = (known, &self.topology) {
                 visit.count_slots = t
@@ -309,9 +317,7 @@ impl ClusterState {
         );
         let mut plan = Plan::default();
         for mut visit in visits {
-            // A full reading of the slot stats is up to 1.7 MiB; the connection would keep a
-            // read buffer that size until the next one, minutes later.
-            visit.close_after |= visit.slot_stats.is_some();
+            visit.close_after |= stats_close.get(&visit.endpoint) == Some(&true);
             let rests = self
                 .nodes
                 .get_mut(&visit.endpoint)

@@ -79,9 +79,6 @@ pub enum ProtocolError {
         /// The reply, shortened.
         got: String,
     },
-    /// The `CLUSTER SLOT-STATS` reply does not parse.
-    #[error("{0}")]
-    SlotStats(#[source] crate::slot_stats::SlotStatsError),
     /// An entry of the job log does not parse.
     #[error("{command}: {source}")]
     Job {

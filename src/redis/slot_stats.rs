@@ -9,7 +9,7 @@
 use ::redis::Value;
 
 use super::{FetchError, NodeConnection};
-use crate::slot::SLOT_COUNT;
+use crate::slot::{SLOT_COUNT, SlotRange};
 use crate::slot_stats::{self, SlotStat, SlotStatsError};
 
 /// Slots asked per round trip: a reply of at most about 55 KiB, held as values of about 300
@@ -23,51 +23,81 @@ pub enum StatsError {
     /// The round trip failed.
     #[error(transparent)]
     Fetch(FetchError),
-    /// The node refused the command (an ACL without `cluster|slot-stats`); its words.
+    /// The node's ACL refuses the command (`NOPERM`: no `cluster|slot-stats`); its words.
     #[error("refused: {0}")]
     Refused(String),
+    /// The node answered with another error (`LOADING` after a restart, `BUSY`, ...), which may
+    /// pass; its words.
+    #[error("{0}")]
+    Server(String),
     /// The reply does not parse.
     #[error(transparent)]
     Reply(SlotStatsError),
 }
 
-/// Every slot's stats on this node (it lists the slots it owns), [`CHUNK`] slots per round trip.
-pub async fn read(conn: &mut NodeConnection) -> Result<Vec<SlotStat>, StatsError> {
+/// The stats of the slots in `ranges` (all 16384 when empty) on this node, which lists the
+/// ones it owns; [`CHUNK`] slots per round trip, each slot once.
+pub async fn read(
+    conn: &mut NodeConnection,
+    ranges: &[SlotRange],
+) -> Result<Vec<SlotStat>, StatsError> {
+    let all = [SlotRange {
+        start: 0,
+        end: SLOT_COUNT - 1,
+    }];
+    let ranges = if ranges.is_empty() { &all[..] } else { ranges };
     let mut out = Vec::new();
-    let mut start = 0u16;
-    while start < SLOT_COUNT {
-        let end = start.saturating_add(CHUNK - 1).min(SLOT_COUNT - 1);
-        // A one-command pipeline that keeps errors as values: a refusal is an answer here.
-        let mut pipe = ::redis::pipe();
-        pipe.ignore_errors();
-        pipe.cmd("CLUSTER")
-            .arg("SLOT-STATS")
-            .arg("SLOTSRANGE")
-            .arg(start)
-            .arg(end);
-        let replies: Vec<Value> = pipe
-            .query_async(&mut conn.conn)
-            .await
-            .map_err(|e| StatsError::Fetch(conn.explain(&e)))?;
-        match replies.into_iter().next() {
-            Some(Value::ServerError(e)) => {
-                return Err(StatsError::Refused(
-                    ::redis::RedisError::from(e).to_string(),
-                ));
+    for r in ranges {
+        let mut start = r.start;
+        loop {
+            let end = start.saturating_add(CHUNK - 1).min(r.end);
+            out.extend(read_chunk(conn, start, end).await?);
+            if end >= r.end {
+                break;
             }
-            Some(reply) => {
-                out.extend(slot_stats::parse(&reply).map_err(StatsError::Reply)?);
-            }
-            None => {
-                return Err(StatsError::Fetch(FetchError::Protocol(
-                    super::ProtocolError::ReplyCount {
-                        expected: 1,
-                        got: 0,
-                    },
-                )));
-            }
+            start = end + 1;
         }
-        start = end + 1;
     }
+    // A node listing a slot twice (or outside the chunk asked, into another) keeps one entry.
+    out.sort_by_key(|s| s.slot);
+    out.dedup_by_key(|s| s.slot);
     Ok(out)
+}
+
+/// One round trip: the stats of the slots `start..=end`.
+async fn read_chunk(
+    conn: &mut NodeConnection,
+    start: u16,
+    end: u16,
+) -> Result<Vec<SlotStat>, StatsError> {
+    // A one-command pipeline that keeps errors as values: a refusal is an answer here.
+    let mut pipe = ::redis::pipe();
+    pipe.ignore_errors();
+    pipe.cmd("CLUSTER")
+        .arg("SLOT-STATS")
+        .arg("SLOTSRANGE")
+        .arg(start)
+        .arg(end);
+    let replies: Vec<Value> = pipe
+        .query_async(&mut conn.conn)
+        .await
+        .map_err(|e| StatsError::Fetch(conn.explain(&e)))?;
+    match replies.into_iter().next() {
+        Some(Value::ServerError(e)) => {
+            let refused = e.code() == "NOPERM";
+            let text = ::redis::RedisError::from(e).to_string();
+            Err(if refused {
+                StatsError::Refused(text)
+            } else {
+                StatsError::Server(text)
+            })
+        }
+        Some(reply) => slot_stats::parse(&reply).map_err(StatsError::Reply),
+        None => Err(StatsError::Fetch(FetchError::Protocol(
+            super::ProtocolError::ReplyCount {
+                expected: 1,
+                got: 0,
+            },
+        ))),
+    }
 }

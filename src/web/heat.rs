@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::config::ClusterConfig;
-use crate::plan::run::{MasterStats, read_masters};
+use crate::plan::run::{MasterAt, MasterStats, read_masters};
 use crate::redis::Connector;
 use crate::tls::TlsError;
 use crate::topology::Topology;
@@ -55,10 +55,17 @@ impl HeatSource {
     /// The latest reading of `t`'s masters: the cached one if younger than [`MIN_INTERVAL`] and
     /// of the same masters, otherwise a new one.
     pub async fn reading(&self, t: &Topology) -> Arc<HeatReading> {
-        let mut masters: Vec<(String, String, u16)> = t
+        let mut masters: Vec<MasterAt> = t
             .masters()
             .filter(|m| m.slot_count > 0 && !m.noaddr)
-            .map(|m| (m.endpoint.clone(), m.addr.ip.clone(), m.addr.port))
+            .map(|m| {
+                (
+                    m.endpoint.clone(),
+                    m.addr.ip.clone(),
+                    m.addr.port,
+                    m.slots.clone(),
+                )
+            })
             .collect();
         masters.sort();
         let mut last = self.last.lock().await;
@@ -67,7 +74,7 @@ impl HeatSource {
                 .masters
                 .iter()
                 .map(|(e, _)| e)
-                .eq(masters.iter().map(|(e, _, _)| e));
+                .eq(masters.iter().map(|(e, ..)| e));
             if same && at.elapsed() < MIN_INTERVAL {
                 return reading.clone();
             }

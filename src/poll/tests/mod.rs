@@ -47,6 +47,10 @@ struct World {
     slot_stats: HashMap<String, Vec<SlotStat>>,
     /// Nodes whose ACL refuses `CLUSTER SLOT-STATS`.
     stats_refused: HashSet<String>,
+    /// Nodes whose reading of their stats fails this time.
+    stats_failing: HashSet<String>,
+    /// The slots each stats visit asked, per poll.
+    stats_ranges: Vec<Vec<(String, Vec<crate::slot::SlotRange>)>>,
     /// Endpoints asked for their per-slot stats, per poll.
     stats_asked: Vec<Vec<String>>,
     /// Endpoints whose connection the poll closes after the visit, per poll.
@@ -77,6 +81,8 @@ impl World {
             command_stats: Vec::new(),
             slot_stats: HashMap::new(),
             stats_refused: HashSet::new(),
+            stats_failing: HashSet::new(),
+            stats_ranges: Vec::new(),
             stats_asked: Vec::new(),
             closed_after: Vec::new(),
             polls: 0,
@@ -136,12 +142,15 @@ impl World {
             .iter()
             .filter_map(|s| Some((*s, *self.keys.get(&(v.endpoint.clone(), *s))?)))
             .collect();
-        let slot_stats = match (v.slot_stats, self.slot_stats.get(&v.endpoint)) {
+        let slot_stats = match (&v.slot_stats, self.slot_stats.get(&v.endpoint)) {
             (None, _) => SlotStatsRead::NotAsked,
             (Some(_), _) if self.stats_refused.contains(&v.endpoint) => {
                 SlotStatsRead::Denied("NOPERM User slotwatch has no permissions".into())
             }
-            (Some(top), Some(stats)) => SlotStatsRead::Read(NodeLoad::of(stats, top, 0)),
+            (Some(_), _) if self.stats_failing.contains(&v.endpoint) => {
+                SlotStatsRead::Failed("LOADING Valkey is loading the dataset in memory".into())
+            }
+            (Some(ask), Some(stats)) => SlotStatsRead::Read(NodeLoad::of(stats, ask.top, 0)),
             (Some(_), None) => SlotStatsRead::Unsupported,
         };
         Ok(Sample {
@@ -167,6 +176,7 @@ impl World {
         let mut counted = Vec::new();
         let mut command_stats = Vec::new();
         let mut stats_asked = Vec::new();
+        let mut stats_ranges = Vec::new();
         let mut closed_after = Vec::new();
         let mut read = |visits: &[Visit], fetched: &mut Vec<Fetched>| {
             for v in visits {
@@ -174,8 +184,9 @@ impl World {
                 if v.command_stats {
                     command_stats.push(v.endpoint.clone());
                 }
-                if v.slot_stats.is_some() {
+                if let Some(ask) = &v.slot_stats {
                     stats_asked.push(v.endpoint.clone());
+                    stats_ranges.push((v.endpoint.clone(), ask.ranges.clone()));
                 }
                 if v.close_after {
                     closed_after.push(v.endpoint.clone());
@@ -207,6 +218,8 @@ impl World {
         self.command_stats.push(command_stats);
         stats_asked.sort();
         self.stats_asked.push(stats_asked);
+        stats_ranges.sort();
+        self.stats_ranges.push(stats_ranges);
         closed_after.sort();
         self.closed_after.push(closed_after);
         state.apply(

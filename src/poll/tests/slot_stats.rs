@@ -150,3 +150,60 @@ fn a_one_shot_poll_asks_every_node_whose_role_it_does_not_know_yet() {
         Some(5)
     );
 }
+
+#[test]
+fn a_failed_reading_keeps_the_node_up_and_its_last_load_and_is_tried_next_interval() {
+    let mut world = World::new(healthy());
+    world.slot_stats.insert(ep(30001), vec![stat(1, 5, 10)]);
+    let mut s = state(Sampling::Rotate(16)).with_slot_stats(cadence(2));
+    world.poll(&mut s);
+    world.poll(&mut s); // read
+    world.stats_failing.insert(ep(30001));
+    world.poll(&mut s);
+    let o = world.poll(&mut s); // due again: this reading fails
+    assert!(
+        world.stats_asked[3].contains(&ep(30001)),
+        "{:?}",
+        world.stats_asked
+    );
+    assert_eq!(up(&o, &ep(30001)), Some(true), "the node's sample stands");
+    let n = o
+        .snapshot
+        .nodes
+        .iter()
+        .find(|n| n.endpoint == ep(30001))
+        .unwrap();
+    assert_eq!(
+        n.load.as_ref().and_then(|l| l.latest.total(Metric::Keys)),
+        Some(5),
+        "the last reading stays"
+    );
+    world.stats_failing.clear();
+    world.poll(&mut s);
+    world.poll(&mut s);
+    assert!(
+        world.stats_asked[5].contains(&ep(30001)),
+        "asked again: {:?}",
+        world.stats_asked
+    );
+}
+
+#[test]
+fn a_master_is_asked_for_the_slots_it_owns() {
+    let mut world = World::new(healthy());
+    let mut s = state(Sampling::Rotate(16)).with_slot_stats(cadence(1));
+    world.poll(&mut s);
+    world.poll(&mut s);
+    let asked: Vec<(String, String)> = world.stats_ranges[1]
+        .iter()
+        .map(|(e, r)| (e.clone(), crate::slot::format_ranges(r)))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            (ep(30001), "0-5460".to_owned()),
+            (ep(30002), "5461-10922".to_owned()),
+            (ep(30003), "10923-16383".to_owned())
+        ]
+    );
+}

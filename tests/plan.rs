@@ -169,12 +169,25 @@ fn apply(cluster: &RedisCluster, plan: &Value) {
     });
 }
 
-/// 7000 keys in the first master's slots and 3000 over the others': about 70% on one master.
+/// 10,000 keys under 100 hash tags of 100 keys each, 70 tags in the first 400 slots of the
+/// first master and 30 in the others' slots: 70% on one master, in few slots close together,
+/// so that a plan moves few slots (each is a few redis-cli calls).
 fn skew_keys(cluster: &RedisCluster) -> Vec<String> {
     let owner = owners(cluster).expect("the views agree");
     let first = owner[0].clone();
-    let mut keys = keys_where(7000, |s| owner[usize::from(s)] == first);
-    keys.extend(keys_where(3000, |s| owner[usize::from(s)] != first));
+    let tags = |n: usize, wanted: &dyn Fn(usize) -> bool| {
+        (0..)
+            .map(|i| format!("{{tag:{i}}}"))
+            .filter(|t| wanted(usize::from(key_slot(t.as_bytes()))))
+            .take(n)
+            .collect::<Vec<_>>()
+    };
+    let mut all = tags(70, &|s| s < 400 && owner[s] == first);
+    all.extend(tags(30, &|s| owner[s] != first));
+    let keys: Vec<String> = all
+        .iter()
+        .flat_map(|t| (0..100).map(move |j| format!("{t}:{j}")))
+        .collect();
     send(cluster, &owner, &keys, "SET");
     keys
 }

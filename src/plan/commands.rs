@@ -79,7 +79,7 @@ fn shell_word(text: &str) -> String {
     let plain = !text.is_empty()
         && text
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-:[]".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b));
     if plain {
         text.to_owned()
     } else {
@@ -109,15 +109,21 @@ pub fn script(from: &Master, to: &Master, ranges: &[SlotRange], how: Mechanism) 
     }
 }
 
-/// The per-slot sequence of `redis-cli --cluster reshard`, as a loop over one range.
+/// The per-slot sequence of `redis-cli --cluster reshard`, as a loop over one range. It stops
+/// (exit 1) rather than hand a slot over while keys are left on its source: when the count of
+/// keys is not a number (no answer, an error) or stops falling (a key `xargs` cannot pass).
 fn setslot(from: &Master, to: &Master, r: SlotRange) -> Vec<String> {
     let (src, dst) = (cli(from), cli(to));
     let (from_id, to_id) = (from.id.as_str(), to.id.as_str());
     vec![
         format!("for slot in $(seq {} {}); do", r.start, r.end),
-        format!("  {dst} CLUSTER SETSLOT \"$slot\" IMPORTING {from_id} >/dev/null"),
-        format!("  {src} CLUSTER SETSLOT \"$slot\" MIGRATING {to_id} >/dev/null"),
-        format!("  while [ \"$({src} CLUSTER COUNTKEYSINSLOT \"$slot\")\" != 0 ]; do"),
+        format!("  {dst} CLUSTER SETSLOT \"$slot\" IMPORTING {from_id} >/dev/null || exit 1"),
+        format!("  {src} CLUSTER SETSLOT \"$slot\" MIGRATING {to_id} >/dev/null || exit 1"),
+        "  last=".to_owned(),
+        format!("  while n=$({src} CLUSTER COUNTKEYSINSLOT \"$slot\"); do"),
+        "    case $n in 0) break ;; ''|*[!0-9]*|\"$last\") echo \"slot $slot: $n keys left\" >&2; exit 1 ;; esac"
+            .to_owned(),
+        "    last=$n".to_owned(),
         format!(
             "    {src} --raw CLUSTER GETKEYSINSLOT \"$slot\" {MIGRATE_BATCH} | xargs -r -d '\\n' \
              {src} MIGRATE {} {} \"\" 0 {MIGRATE_TIMEOUT_MS} ${{REDISCLI_AUTH:+AUTH \"$REDISCLI_AUTH\"}} KEYS >/dev/null || exit 1",
@@ -125,8 +131,9 @@ fn setslot(from: &Master, to: &Master, r: SlotRange) -> Vec<String> {
             to.port
         ),
         "  done".to_owned(),
-        format!("  {dst} CLUSTER SETSLOT \"$slot\" NODE {to_id} >/dev/null"),
-        format!("  {src} CLUSTER SETSLOT \"$slot\" NODE {to_id} >/dev/null"),
+        format!("  [ \"$n\" = 0 ] || exit 1"),
+        format!("  {dst} CLUSTER SETSLOT \"$slot\" NODE {to_id} >/dev/null || exit 1"),
+        format!("  {src} CLUSTER SETSLOT \"$slot\" NODE {to_id} >/dev/null || exit 1"),
         "done".to_owned(),
     ]
 }
@@ -215,6 +222,7 @@ mod tests {
     #[test]
     fn odd_host_names_are_quoted_for_the_shell() {
         assert_eq!(shell_word("redis-0.example.com"), "redis-0.example.com");
+        assert_eq!(shell_word("[::1]"), "'[::1]'", "no glob characters bare");
         assert_eq!(shell_word("a b"), "'a b'");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
         assert_eq!(shell_word(""), "''");

@@ -237,26 +237,29 @@ fn next_step(load: &Load, owned: &[Vec<usize>], totals: &[u64], mean: f64) -> Op
 
 /// Among windows of adjacent slots in `slots` (a master's movable slots, ascending), the one
 /// whose weight is closest to `want` while above 0 and below `gap`, as indexes into `slots`.
-/// Windows that start or end where a run of the master's slots does win ties, so that its
-/// slots stay in few ranges.
+/// Of those as close, the one of fewest slots wins (each slot moved is work, key or no key),
+/// unless one that starts or ends where a run of the master's slots does is about as close and
+/// not much longer: that one keeps the master's slots in few ranges.
 fn best_window(
     weight: &[u64],
     slots: &[usize],
     want: f64,
     gap: u64,
 ) -> Option<std::ops::Range<usize>> {
-    // (distance from want, not anchored, length, window): the smallest wins.
-    let mut best: Option<(f64, bool, usize, std::ops::Range<usize>)> = None;
+    // (distance from want, length, window), of any window and of anchored ones: the smallest.
+    type Best = Option<(f64, usize, std::ops::Range<usize>)>;
+    let (mut any, mut anchored_best): (Best, Best) = (None, None);
     let mut consider = |range: std::ops::Range<usize>, sum: u64, anchored: bool| {
         if sum == 0 || sum >= gap {
             return;
         }
-        let key = ((sum as f64 - want).abs(), !anchored, range.len());
-        if best
-            .as_ref()
-            .is_none_or(|(d, a, len, _)| key < (*d, *a, *len))
-        {
-            best = Some((key.0, key.1, key.2, range));
+        let key = ((sum as f64 - want).abs(), range.len());
+        let better = |b: &Best| b.as_ref().is_none_or(|(d, len, _)| key < (*d, *len));
+        if anchored && better(&anchored_best) {
+            anchored_best = Some((key.0, key.1, range.clone()));
+        }
+        if better(&any) {
+            any = Some((key.0, key.1, range));
         }
     };
     let mut start = 0;
@@ -282,7 +285,14 @@ fn best_window(
         }
         start = end;
     }
-    best.map(|(_, _, _, range)| range)
+    match (any, anchored_best) {
+        (Some((d, len, _)), Some((da, lena, range)))
+            if da <= d + (want * 0.005).max(0.5) && lena <= len + (len / 4).max(64) =>
+        {
+            Some(range)
+        }
+        (any, _) => any.map(|(_, _, range)| range),
+    }
 }
 
 /// The moves from each slot's first owner to its last, grouped by (from, to).

@@ -262,6 +262,8 @@ async fn count_keys(
             .query_async(&mut conn.conn)
             .await
             .map_err(|e| conn.explain(&e))?;
+        // Capped as CLUSTER SLOT-STATS values are, so that no sum can overflow.
+        let counts = counts.into_iter().map(|c| c.min(slot_stats::MAX_VALUE));
         out.extend(batch.iter().copied().zip(counts));
     }
     Ok(out)

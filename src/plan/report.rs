@@ -15,7 +15,7 @@ use crate::topology::Topology;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
-    /// `CLUSTER SLOT-STATS SLOTSRANGE 0 16383` on every master.
+    /// `CLUSTER SLOT-STATS SLOTSRANGE` over every master's slots.
     SlotStats,
     /// `CLUSTER COUNTKEYSINSLOT` over each master's own slots: its servers have no `CLUSTER
     /// SLOT-STATS`.

@@ -1,7 +1,7 @@
 //! The full per-slot picture behind the cluster page's heat view: every master's `CLUSTER
-//! SLOT-STATS SLOTSRANGE 0 16383`, read only when a page asks for the heat view, at most once
-//! per [`MIN_INTERVAL`] per cluster, and cached. The poll reads only totals and the busiest
-//! slots; `/metrics` never reads this.
+//! SLOT-STATS SLOTSRANGE` over its slots, read only when a page asks for the heat view, at most
+//! once per [`MIN_INTERVAL`] per cluster while its masters stay the same, and cached. The poll
+//! keeps only totals and the busiest slots; `/metrics` never reads this.
 //!
 //! This is the one place where an HTTP request can wait on Redis: at most one per-node timeout,
 //! the masters read concurrently, and requests that arrive meanwhile wait for that same read
@@ -18,8 +18,8 @@ use crate::redis::Connector;
 use crate::tls::TlsError;
 use crate::topology::Topology;
 
-/// The shortest time between two full readings of a cluster: a reading costs each master
-/// about 0.25 µs per slot it owns, and a page left open asks on every reload.
+/// The shortest time between two full readings of a cluster: a reading costs the masters
+/// about 0.36 µs per slot, and a page left open asks on every reload.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(30);
 
 /// One full reading of every master's per-slot stats.

@@ -55,7 +55,20 @@ fn unit(m: Measure) -> &'static str {
     }
 }
 
-/// A slot's level for `value` when the hottest slot has `max`.
+/// The smallest value of level `k + 1` (k of 1 to 3) when the hottest slot has `max`:
+/// `max^(k/4)`, rounded up, an exact power counting as exact despite floating point.
+fn edge(max: u64, k: usize) -> u64 {
+    let x = (max as f64).powf(k as f64 / 4.0);
+    let r = x.round();
+    if (x - r).abs() <= 1e-9 * r.max(1.0) {
+        r as u64
+    } else {
+        x.ceil() as u64
+    }
+}
+
+/// A slot's level for `value` when the hottest slot has `max`: 0 when idle, 4 for the hottest,
+/// and between them a step at each quarter of the way on a logarithmic scale.
 fn level(value: u64, max: u64) -> usize {
     if value == 0 || max == 0 {
         return 0;
@@ -63,8 +76,23 @@ fn level(value: u64, max: u64) -> usize {
     if value >= max {
         return 4;
     }
-    let step = (value as f64).ln() / (max as f64).ln().max(f64::MIN_POSITIVE) * 4.0;
-    (step.floor() as usize).clamp(0, 3) + 1
+    1 + (1..=3).filter(|k| value >= edge(max, *k)).count()
+}
+
+/// The values of level `lv` (1 to 4) when the hottest slot has `max`: from `max^((lv-1)/4)` up
+/// to just below `max^(lv/4)`, the top level up to `max` itself; `None` for level 0 or a level
+/// no whole number falls in.
+fn level_span(lv: usize, max: u64) -> Option<(u64, u64)> {
+    if lv == 0 || max == 0 {
+        return None;
+    }
+    let lo = if lv == 1 { 1 } else { edge(max, lv - 1) };
+    let hi = if lv == 4 {
+        max
+    } else {
+        edge(max, lv).saturating_sub(1)
+    };
+    (lo <= hi).then_some((lo, hi))
 }
 
 /// Each slot's value and owner from the reading; `None` for a slot no master reported.
@@ -248,13 +276,11 @@ fn run(v: &Values, m: Measure, max: u64, start: usize, end: usize, out: &mut Str
 fn key(m: Measure, max: u64, out: &mut String) {
     out.push_str("<ul class=\"key\">");
     for (lv, (colour, pattern, words)) in LEVELS.iter().enumerate() {
-        let span = match lv {
-            0 => "idle".to_owned(),
-            _ => {
-                let lo = (max as f64).powf((lv - 1) as f64 / 4.0).ceil() as u64;
-                let hi = (max as f64).powf(lv as f64 / 4.0) as u64;
-                format!("{}–{hi} {}", lo.max(1), unit(m))
-            }
+        let span = match level_span(lv, max) {
+            None if lv == 0 => "idle".to_owned(),
+            None => "none".to_owned(),
+            Some((lo, hi)) if lo == hi => format!("{lo} {}", unit(m)),
+            Some((lo, hi)) => format!("{lo}–{hi} {}", unit(m)),
         };
         let overlay = if pattern.is_empty() {
             String::new()
@@ -339,6 +365,25 @@ mod tests {
         Published {
             snapshot: std::sync::Arc::new(snapshot_of(&healthy(), &[])),
             clients: None,
+        }
+    }
+
+    #[test]
+    fn the_key_s_spans_are_the_levels_values_without_overlap() {
+        for max in [1, 2, 7, 100, 10_000, 123_457] {
+            let mut next = 1;
+            for lv in 1..=4 {
+                if let Some((lo, hi)) = level_span(lv, max) {
+                    assert_eq!(lo, next, "level {lv} of {max} starts where the last ended");
+                    assert_eq!(
+                        (level(lo, max), level(hi, max)),
+                        (lv, lv),
+                        "{max}: {lo}-{hi}"
+                    );
+                    next = hi + 1;
+                }
+            }
+            assert_eq!(next, max + 1, "the levels cover 1 to {max}");
         }
     }
 

@@ -3,14 +3,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::lasting::{Lasted, Lasting};
-use super::plan::Visit;
+use super::plan::{SlotStatsCadence, StatsAsk, Visit};
 use super::sample::{Fetched, Sample, SlotStatsRead};
 use crate::cluster_info::ClusterInfo;
 use crate::info::NodeCounters;
 use crate::redis::FetchError;
 use crate::replication::Replication;
 use crate::snapshot::NodeStatus;
-use crate::topology::{NodeId, Topology};
+use crate::topology::{Node, NodeId, Role, Topology};
 
 /// Everything slotwatch keeps about one node, keyed by its endpoint.
 #[derive(Debug, Clone, Default)]
@@ -117,6 +117,24 @@ impl NodeState {
     fn command_stats_due(&self) -> bool {
         let now = self.counters.as_ref().and_then(|c| c.error_replies);
         now.is_none() || now != self.command_stats_at
+    }
+
+    /// What to ask of the node's per-slot stats this poll, if they are due: masters' own (a
+    /// replica reports its master's slots, with counters that include the replication stream),
+    /// over the slots it owns; a node of unknown role (`node` is `None`) when `unknown_asked`.
+    pub(super) fn stats_ask(
+        &self,
+        cadence: SlotStatsCadence,
+        node: Option<&Node>,
+        unknown_asked: bool,
+    ) -> Option<StatsAsk> {
+        let master = node.map_or(unknown_asked, |n| {
+            n.role == Role::Master && n.slot_count > 0
+        });
+        (master && self.slot_stats_due(cadence.every)).then(|| StatsAsk {
+            top: cadence.top,
+            ranges: node.map(|n| n.slots.clone()).unwrap_or_default(),
+        })
     }
 
     /// Whether the node's per-slot stats are due, read every `every` polls it answers.

@@ -17,7 +17,7 @@ use super::migrations;
 use super::node::{self, NodeState};
 pub use super::notes::Note;
 pub use super::plan::SlotStatsCadence;
-use super::plan::{Plan, Rotation, Sampling, StatsAsk, Target, Visit};
+use super::plan::{Plan, Rotation, Sampling, Target, Visit};
 use super::sample::Fetched;
 use crate::config::RedirectPolicy as Policy;
 use crate::config::Seed;
@@ -271,24 +271,16 @@ impl ClusterState {
                 .and_then(|id| Some((id, self.topology.as_ref()?.node(&id)?)));
             // Atomic jobs live on masters; a node of unknown role is asked too.
             visit.jobs = known.is_none_or(|(_, n)| n.role != Role::Replica);
-            // Per-slot stats are the masters' own: a replica reports its master's slots, with
-            // counters that include the replication stream. `check`'s one poll asks the nodes
-            // of unknown role too (only masters' are shown); `serve` waits one poll for roles.
+            // `check`'s one poll asks the nodes of unknown role too (only masters' are shown);
+            // `serve` waits one poll for the roles.
             let unknown_asked = self.sampling == Sampling::All;
-            if let Some(cadence) = self.slot_stats
-                && known.map_or(unknown_asked, |(_, n)| {
-                    n.role == Role::Master && n.slot_count > 0
-                })
-                && state.slot_stats_due(cadence.every)
-            {
-                visit.slot_stats = Some(StatsAsk {
-                    top: cadence.top,
-                    ranges: known.map(|(_, n)| n.slots.clone()).unwrap_or_default(),
-                });
+            if let Some(cadence) = self.slot_stats {
+                visit.slot_stats = state.stats_ask(cadence, known.map(|(_, n)| n), unknown_asked);
                 // A reading is up to 55 KiB per round trip; the connection would keep a read
                 // buffer that size until the next one, minutes later. A server known to lack
                 // the command is not asked, so its connection stays.
-                stats_close.insert(endpoint.clone(), state.slot_stats != Some(false));
+                let close = visit.slot_stats.is_some() && state.slot_stats != Some(false);
+                stats_close.insert(endpoint.clone(), close);
             }
             if let (Some((id, _)), Some(t)) = (known, &self.topology) {
                 visit.count_slots = t

@@ -139,7 +139,8 @@ pub fn build(
     let moves = plan(load, target);
     let after = load.after(&moves);
     let (before_totals, after_totals) = (load.totals(), after.totals());
-    let one = Spread {
+    // No master owns slots: nothing to spread.
+    let nothing = Spread {
         mean: 0.0,
         min: 0,
         max: 0,
@@ -161,8 +162,8 @@ pub fn build(
                 load_after: after_totals[i],
             })
             .collect(),
-        before: Spread::of(&before_totals).unwrap_or(one),
-        after: Spread::of(&after_totals).unwrap_or(one),
+        before: Spread::of(&before_totals).unwrap_or(nothing),
+        after: Spread::of(&after_totals).unwrap_or(nothing),
         frozen_slots: load.frozen.iter().filter(|f| **f).count() as u32,
         moves: moves
             .iter()
@@ -216,7 +217,9 @@ impl PlanReport {
             );
         }
         if self.moves.is_empty() {
-            let why = if self.before.off() <= self.target {
+            let why = if self.masters.is_empty() {
+                "no master owns slots".to_owned()
+            } else if self.before.off() <= self.target {
                 format!(
                     "every master is within {:.0}% of the mean",
                     self.target * 100.0

@@ -141,7 +141,7 @@ fn behind_a_web_config_the_cluster_page_needs_the_password_like_everything_else(
 }
 
 #[test]
-fn the_page_of_a_busy_1000_node_cluster_stays_under_330_kb() {
+fn the_page_of_a_busy_1000_node_cluster_stays_under_345_kb() {
     let s = slotwatch::snapshot::Published::new(snapshots::busy(1000, 40));
     let page = cluster::page(&s);
     let x = cluster::sections(&s);
@@ -156,8 +156,9 @@ fn the_page_of_a_busy_1000_node_cluster_stays_under_330_kb() {
     );
     println!("{sizes}");
     // 300 KB with five columns in the nodes table; each node's own cluster_state, its
-    // replication and its placement add about 32 bytes a row.
-    assert!(page.len() < 330_000, "{sizes}");
+    // replication and its placement add about 32 bytes a row; each master's row anchor, which
+    // the heat view's hottest slots link to, 15 bytes more (337 KB measured).
+    assert!(page.len() < 345_000, "{sizes}");
     // Everything is there: every node, every run of slots, the failing master and the migration.
     let doc = Html::parse_document(&page);
     assert_eq!(all(&doc, "#nodes tbody tr").len(), 1000, "{sizes}");

@@ -185,7 +185,7 @@ pub fn section(ctx: &Ctx, m: Measure, reading: &HeatReading) -> String {
     }
     map(&v, m, max, &mut out);
     key(m, max, &mut out);
-    hottest(&v, m, &mut out);
+    hottest(ctx, &v, m, &mut out);
     out
 }
 
@@ -298,7 +298,7 @@ fn key(m: Measure, max: u64, out: &mut String) {
 }
 
 /// The hottest slots, each linked to its owner's row in the nodes table.
-fn hottest(v: &Values, m: Measure, out: &mut String) {
+fn hottest(ctx: &Ctx, v: &Values, m: Measure, out: &mut String) {
     let mut hot: Vec<(usize, u64)> = v
         .value
         .iter()
@@ -315,9 +315,14 @@ fn hottest(v: &Values, m: Measure, out: &mut String) {
     let _ = write!(out, "<h3>Hottest slots</h3><ol class=\"hot\">");
     for (slot, x) in hot {
         let owner = v.owner[slot].unwrap_or_default();
+        let row = ctx
+            .t
+            .and_then(|t| t.nodes.iter().find(|n| n.endpoint == owner))
+            .map(|n| format!("#m-{}", n.id.short()))
+            .unwrap_or_default();
         let _ = write!(
             out,
-            "<li data-slot=\"{slot}\">slot {slot}: {x} {} on <a href=\"#n-{o}\">{o}</a></li>",
+            "<li data-slot=\"{slot}\">slot {slot}: {x} {} on <a href=\"{row}\">{o}</a></li>",
             unit(m),
             o = esc(owner)
         );
@@ -412,7 +417,7 @@ mod tests {
             "the hottest level has its pattern"
         );
         assert!(html.contains(
-            "<li data-slot=\"6000\">slot 6000: 10000 keys on <a href=\"#n-127.0.0.1:30002\">\
+            "<li data-slot=\"6000\">slot 6000: 10000 keys on <a href=\"#m-67ed2db8\">\
              127.0.0.1:30002</a></li>"
         ));
         assert!(

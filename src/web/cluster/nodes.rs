@@ -198,10 +198,11 @@ impl Table<'_> {
         }
         let _ = write!(
             out,
-            "<tr class=\"{class}\" id=\"n-{ep}\"><td>{swatch}{ep}</td><td>{role}</td><td>{m}</td>\
+            "<tr class=\"{class}\"{anchor}><td>{swatch}{ep}</td><td>{role}</td><td>{m}</td>\
              <td>{slots}</td><td>{state}</td><td>{own}</td><td>{repl}</td><td>{placement}</td>\
              </tr>",
             class = &n.role.as_str()[..1],
+            anchor = anchor(n),
             role = n.role.as_str(),
             ep = esc(&n.endpoint),
             m = master.map(|m| esc(&m.endpoint)).unwrap_or_default(),
@@ -287,4 +288,15 @@ pub fn nodes(ctx: &Ctx) -> String {
     }
     out.push_str("</tbody></table></div>");
     out
+}
+
+/// The `id` of a master's row, which the heat view's hottest slots link to: its node ID's first
+/// 8 characters, short enough for a 1000-node page; none for a master without slots or a
+/// replica, which own no slot.
+pub(super) fn anchor(n: &Node) -> String {
+    if n.role == Role::Master && n.slot_count > 0 {
+        format!(" id=\"m-{}\"", n.id.short())
+    } else {
+        String::new()
+    }
 }

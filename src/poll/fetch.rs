@@ -304,7 +304,7 @@ impl Asked {
 /// one call (one call per section on Redis 6.2, which takes one section per call;
 /// `commandstats` only when due), `CLUSTER INFO`, and where asked the job log (`CLUSTER
 /// GETSLOTMIGRATIONS` or `CLUSTER MIGRATION STATUS ALL`) and `CLUSTER COUNTKEYSINSLOT` for
-/// migrating slots, and at its slower cadence on masters `CLUSTER SLOT-STATS`.
+/// migrating slots. (Masters' `CLUSTER SLOT-STATS` follows it, in `slot_stats_of`.)
 async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
     let asked = Asked::of(conn, visit);
     let replies: Vec<Value> = asked

@@ -89,7 +89,7 @@ fn plain_replica_and_cluster_clients_are_told_apart(server: Server) {
     // Each analysis samples CLIENT LIST one second apart: the stale-map client, which sends a
     // GET every 5 ms to random keys, can fall below the evidence it needs in one sample on a
     // loaded machine (seen once in two clean runs), so it has three analyses to be named; the
-    // other suspects are held to every one.
+    // other suspects, and no one else, must be in the analysis that names it.
     let analyse = || {
         let out = check_clients(&cluster.seed(), true);
         assert_eq!(

@@ -387,9 +387,12 @@ async fn query(conn: &mut Conn, visit: &Visit) -> Result<Sample, FetchError> {
 
 /// The node's per-slot stats when the visit asks and its server has them, a chunk of its own
 /// slots per round trip after the poll's round trip, within a per-node timeout of their own so
-/// that a slow reading never costs the node its sample. Returns whether the connection is
-/// still usable (not after a timeout or a broken round trip) and what was read: the load with
-/// the visit's busiest slots per measure, a refusal of the ACL, or why this reading failed.
+/// that a slow reading never costs the node its sample. Returns whether to keep the connection
+/// and what was read: the load with the visit's busiest slots per measure, a refusal of the
+/// ACL, or why this reading failed. A connection that read stats is not kept: its read buffer
+/// grew to a chunk's reply (up to 55 KiB) and would stay that size until the next reading,
+/// minutes later; nor is one after a timeout or a broken round trip. A server without the
+/// command is not asked, and keeps its connection.
 async fn slot_stats_of(
     connector: &Connector,
     conn: &mut Conn,
@@ -404,7 +407,7 @@ async fn slot_stats_of(
     }
     let timeout = connector.timeout();
     match tokio::time::timeout(timeout, read(&mut conn.conn, &ask.ranges)).await {
-        Ok(Ok(stats)) => (true, SlotStatsRead::Read(NodeLoad::of(&stats, ask.top, 0))),
+        Ok(Ok(stats)) => (false, SlotStatsRead::Read(NodeLoad::of(&stats, ask.top, 0))),
         Ok(Err(StatsError::Refused(e))) => (true, SlotStatsRead::Denied(e)),
         Ok(Err(e @ (StatsError::Server(_) | StatsError::Reply(_)))) => {
             (true, SlotStatsRead::Failed(e.to_string()))

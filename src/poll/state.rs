@@ -255,7 +255,6 @@ impl ClusterState {
 
     fn plan_targets(&mut self, targets: Vec<Target>, everything: bool) -> Plan {
         let mut visits = Vec::with_capacity(targets.len());
-        let mut stats_close = HashMap::new();
         for Target {
             endpoint,
             host,
@@ -276,11 +275,6 @@ impl ClusterState {
             let unknown_asked = self.sampling == Sampling::All;
             if let Some(cadence) = self.slot_stats {
                 visit.slot_stats = state.stats_ask(cadence, known.map(|(_, n)| n), unknown_asked);
-                // A reading is up to 55 KiB per round trip; the connection would keep a read
-                // buffer that size until the next one, minutes later. A server known to lack
-                // the command is not asked, so its connection stays.
-                let close = visit.slot_stats.is_some() && state.slot_stats != Some(false);
-                stats_close.insert(endpoint.clone(), close);
             }
             if let (Some((id, _)), Some(t)) = (known, &self.topology) {
                 visit.count_slots = t
@@ -308,8 +302,7 @@ impl ClusterState {
             replica,
         );
         let mut plan = Plan::default();
-        for mut visit in visits {
-            visit.close_after |= stats_close.get(&visit.endpoint) == Some(&true);
+        for visit in visits {
             let rests = self
                 .nodes
                 .get_mut(&visit.endpoint)

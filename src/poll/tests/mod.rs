@@ -53,8 +53,6 @@ struct World {
     stats_ranges: Vec<Vec<(String, Vec<crate::slot::SlotRange>)>>,
     /// Endpoints asked for their per-slot stats, per poll.
     stats_asked: Vec<Vec<String>>,
-    /// Endpoints whose connection the poll closes after the visit, per poll.
-    closed_after: Vec<Vec<String>>,
     polls: u64,
     /// Unix ms of the last poll.
     now_ms: u64,
@@ -84,7 +82,6 @@ impl World {
             stats_failing: HashSet::new(),
             stats_ranges: Vec::new(),
             stats_asked: Vec::new(),
-            closed_after: Vec::new(),
             polls: 0,
             now_ms: 1_700_000_000_000,
             step_ms: 1000,
@@ -177,7 +174,6 @@ impl World {
         let mut command_stats = Vec::new();
         let mut stats_asked = Vec::new();
         let mut stats_ranges = Vec::new();
-        let mut closed_after = Vec::new();
         let mut read = |visits: &[Visit], fetched: &mut Vec<Fetched>| {
             for v in visits {
                 visited.push(v.endpoint.clone());
@@ -187,9 +183,6 @@ impl World {
                 if let Some(ask) = &v.slot_stats {
                     stats_asked.push(v.endpoint.clone());
                     stats_ranges.push((v.endpoint.clone(), ask.ranges.clone()));
-                }
-                if v.close_after {
-                    closed_after.push(v.endpoint.clone());
                 }
                 if !v.count_slots.is_empty() {
                     counted.push((v.endpoint.clone(), v.count_slots.clone()));
@@ -220,8 +213,6 @@ impl World {
         self.stats_asked.push(stats_asked);
         stats_ranges.sort();
         self.stats_ranges.push(stats_ranges);
-        closed_after.sort();
-        self.closed_after.push(closed_after);
         state.apply(
             fetched,
             PollEnd {

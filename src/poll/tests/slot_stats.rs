@@ -16,7 +16,7 @@ fn cadence(every: u32) -> SlotStatsCadence {
 }
 
 #[test]
-fn masters_are_read_every_n_polls_replicas_never_and_their_connections_close_after() {
+fn masters_are_read_every_n_polls_and_replicas_never() {
     let mut world = World::new(healthy());
     for port in [30001, 30002] {
         world.slot_stats.insert(
@@ -38,11 +38,6 @@ fn masters_are_read_every_n_polls_replicas_never_and_their_connections_close_aft
         world.stats_asked
     );
     assert_eq!(world.stats_asked[1], masters);
-    assert_eq!(
-        world.closed_after[1], masters,
-        "a reading's buffer is not kept"
-    );
-    assert!(world.closed_after[2].is_empty(), "{:?}", world.closed_after);
     let o = world.poll(&mut s);
     let node = |port| {
         o.snapshot
